@@ -1,0 +1,19 @@
+"""The engine layer: the only package that imports SpiffWorkflow."""
+
+from .engine import (
+    Definition,
+    DefinitionError,
+    DefinitionInvalid,
+    Engine,
+    ReadyTask,
+    Snapshot,
+    TaskNotReady,
+    WorkflowError,
+    content_hash,
+)
+from .evaluator import UnsafeExpression
+
+__all__ = [
+    "Definition", "DefinitionError", "DefinitionInvalid", "Engine", "ReadyTask", "Snapshot",
+    "TaskNotReady", "UnsafeExpression", "WorkflowError", "content_hash",
+]

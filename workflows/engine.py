@@ -1,0 +1,355 @@
+"""The one door to SpiffWorkflow: load and validate definitions, start, complete, serialize.
+
+Nothing outside this package imports SpiffWorkflow. Callers hand in a definition (BPMN source
+plus content hash) and a serialized state, and get back plain frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from . import evaluator
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+#: XML elements whose text is evaluated by the script engine, with what kind of text it is.
+_EVALUATED = {
+    f"{{{BPMN_NS}}}conditionExpression": "expression",
+    f"{{{BPMN_NS}}}timeDuration": "expression",
+    f"{{{BPMN_NS}}}timeDate": "expression",
+    f"{{{BPMN_NS}}}timeCycle": "expression",
+    f"{{{BPMN_NS}}}loopCardinality": "expression",
+    f"{{{BPMN_NS}}}completionCondition": "expression",
+    f"{{{BPMN_NS}}}script": "script",
+    f"{{{SPIFF_NS}}}preScript": "script",
+    f"{{{SPIFF_NS}}}postScript": "script",
+}
+#: Task types whose behaviour would escape the restricted evaluator or the tracker.
+_FORBIDDEN_TAGS = {
+    f"{{{BPMN_NS}}}serviceTask": "service tasks are not supported",
+    f"{{{BPMN_NS}}}businessRuleTask": "business rule tasks are not supported",
+    f"{{{BPMN_NS}}}callActivity": "call activities are not supported",
+}
+
+
+class WorkflowError(Exception):
+    """The workflow could not take the requested step (bad data, no matching gateway flow)."""
+
+
+class TaskNotReady(WorkflowError):
+    """The task is not (or no longer) ready: someone else completed it, or the id is wrong."""
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    """One problem found while loading a BPMN file."""
+
+    file_name: str
+    element_id: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        """Render as 'file: element: problem'."""
+        return f"{self.file_name}: {self.element_id or '-'}: {self.problem}"
+
+
+class DefinitionInvalid(Exception):
+    """A BPMN file failed validation; ``errors`` says where and why."""
+
+    def __init__(self, errors: list[DefinitionError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One deployable version of a process: its BPMN source and content hash."""
+
+    process_id: str
+    name: str
+    file_name: str
+    content_hash: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A user task waiting for a person."""
+
+    id: str
+    name: str
+    title: str
+    lane: str | None
+    form_key: str
+    data: Mapping[str, Any] = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of one workflow after a step: what to store and what is waiting."""
+
+    state: str
+    ready: tuple[ReadyTask, ...]
+    completed: bool
+    data: Mapping[str, Any] = field(hash=False, compare=False)
+    path: tuple[str, ...] = ()
+
+
+class _RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """Evaluate expressions and scripts with GridLoop's restricted evaluator only."""
+
+    def evaluate(self, expression, context, external_context=None):
+        """Evaluate a condition or timer expression against task data."""
+        names = {**(external_context or {}), **context}
+        return evaluator.evaluate(expression, names)
+
+    def execute(self, script, context, external_context=None):
+        """Run an assignment-only script, updating task data in place."""
+        evaluator.execute(script, context)
+        return True
+
+    def call_service(self, context, **kwargs):
+        """Refuse service calls: processes may not reach outside the tracker."""
+        raise WorkflowError("service calls are not supported")
+
+
+def content_hash(source: str) -> str:
+    """Return the SHA-256 of a definition's source, its version identity."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+class Engine:
+    """Parse, validate, run and serialize BPMN processes."""
+
+    def __init__(self, lane_roles: Mapping[str, str]):
+        """Create an engine that accepts lanes named in ``lane_roles``."""
+        self.lane_roles = dict(lane_roles)
+        self._script_engine = PythonScriptEngine(environment=_RestrictedEnvironment())
+        self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+        self._specs: dict[str, Any] = {}
+        self._spec_dicts: dict[str, dict] = {}
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load_directory(self, path: str | Path) -> tuple[list[Definition], list[DefinitionError]]:
+        """Load every ``*.bpmn`` in ``path``; bad files are reported, not fatal."""
+        definitions, errors = [], []
+        for file in sorted(Path(path).glob("*.bpmn")):
+            try:
+                definitions.append(self.load_source(file.name, file.read_text(encoding="utf-8")))
+            except DefinitionInvalid as exc:
+                errors.extend(exc.errors)
+        return definitions, errors
+
+    def load_source(self, file_name: str, source: str) -> Definition:
+        """Validate one BPMN file (file name = process id) and return its definition."""
+        process_id = Path(file_name).stem
+        root = self._parse_xml(file_name, source)
+        errors = list(self._check_xml(file_name, root, process_id))
+        if errors:
+            raise DefinitionInvalid(errors)
+        spec = self._parse_spec(file_name, source, process_id)
+        errors = list(self._check_spec(file_name, spec))
+        if errors:
+            raise DefinitionInvalid(errors)
+        definition = Definition(process_id, spec.description or process_id, file_name,
+                                content_hash(source), source)
+        self._specs[definition.content_hash] = spec
+        return definition
+
+    @staticmethod
+    def _parse_xml(file_name: str, source: str) -> etree._Element:
+        """Parse the XML, turning syntax errors into a DefinitionInvalid naming the line."""
+        try:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True)
+            return etree.fromstring(source.encode("utf-8"), parser)
+        except etree.XMLSyntaxError as exc:
+            raise DefinitionInvalid([DefinitionError(file_name, None, f"malformed XML: {exc}")]) from None
+
+    def _check_xml(self, file_name: str, root: etree._Element, process_id: str) -> Iterable[DefinitionError]:
+        """Yield problems visible in the XML: missing process, unsafe text, forbidden tasks."""
+        if not root.xpath("//bpmn:process[@id=$pid]", namespaces={"bpmn": BPMN_NS}, pid=process_id):
+            yield DefinitionError(file_name, None, f"no <bpmn:process id=\"{process_id}\"> (the file name must be the process id)")
+        for node in root.iter():
+            if not isinstance(node.tag, str):
+                continue
+            if node.tag in _FORBIDDEN_TAGS:
+                yield DefinitionError(file_name, node.get("id"), _FORBIDDEN_TAGS[node.tag])
+            kind = _EVALUATED.get(node.tag)
+            if kind and (node.text or "").strip():
+                problem = self._check_text(kind, node.text)
+                if problem:
+                    yield DefinitionError(file_name, _owner_id(node), f"unsafe {kind}: {problem}")
+
+    @staticmethod
+    def _check_text(kind: str, text: str) -> str | None:
+        """Return why an expression or script is refused, or None if it is safe."""
+        try:
+            if kind == "script":
+                evaluator.parse_script(text)
+            else:
+                evaluator.check_expression(text)
+        except evaluator.UnsafeExpression as exc:
+            return f"{exc} in {text.strip()!r}"
+        return None
+
+    @staticmethod
+    def _parse_spec(file_name: str, source: str, process_id: str) -> Any:
+        """Build the Spiff spec, turning parser errors into DefinitionInvalid."""
+        parser = SpiffBpmnParser()
+        try:
+            parser.add_bpmn_str(source.encode("utf-8"), filename=file_name)
+            return parser.get_spec(process_id)
+        except ValidationException as exc:
+            raise DefinitionInvalid([DefinitionError(file_name, exc.id or None, str(exc).splitlines()[0])]) from None
+        except SpiffWorkflowException as exc:
+            raise DefinitionInvalid([DefinitionError(file_name, None, str(exc))]) from None
+
+    def _check_spec(self, file_name: str, spec: Any) -> Iterable[DefinitionError]:
+        """Yield user tasks without a lane and lanes that map to no role."""
+        for task_spec in spec.task_specs.values():
+            if not isinstance(task_spec, UserTask):
+                continue
+            if not task_spec.lane:
+                yield DefinitionError(file_name, task_spec.name, "user task is not in a lane")
+            elif task_spec.lane not in self.lane_roles:
+                known = ", ".join(sorted(self.lane_roles)) or "none"
+                yield DefinitionError(file_name, task_spec.name,
+                                      f"lane '{task_spec.lane}' is not mapped to a role in [lanes] (mapped: {known})")
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self, definition: Definition, data: Mapping[str, Any]) -> Snapshot:
+        """Start a new workflow with ``data`` and run until people are needed."""
+        workflow = BpmnWorkflow(self._spec(definition), script_engine=self._script_engine)
+        start = next(t for t in workflow.get_tasks(state=TaskState.READY))
+        start.data.update(copy.deepcopy(dict(data)))
+        self._step(workflow)
+        return self._snapshot(definition, workflow)
+
+    def complete_task(self, definition: Definition, state: str, task_id: str,
+                      data: Mapping[str, Any]) -> Snapshot:
+        """Complete a ready user task with ``data`` and run until people are needed."""
+        workflow = self._restore(definition, state)
+        task = self._ready_task(workflow, task_id)
+        task.data.update(copy.deepcopy(dict(data)))
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise WorkflowError(_message(exc)) from None
+        self._step(workflow)
+        return self._snapshot(definition, workflow)
+
+    def snapshot(self, definition: Definition, state: str) -> Snapshot:
+        """Describe a stored workflow without changing it."""
+        return self._snapshot(definition, self._restore(definition, state))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _spec(self, definition: Definition) -> Any:
+        """Return the parsed spec for a definition version, parsing it once."""
+        spec = self._specs.get(definition.content_hash)
+        if spec is None:
+            self.load_source(definition.file_name, definition.source)
+            spec = self._specs[definition.content_hash]
+        return spec
+
+    def _spec_dict(self, definition: Definition) -> dict:
+        """Return the serialized spec, computed once per version and kept out of case state."""
+        if definition.content_hash not in self._spec_dicts:
+            self._spec_dicts[definition.content_hash] = self._serializer.to_dict(self._spec(definition))
+        return self._spec_dicts[definition.content_hash]
+
+    def _step(self, workflow: BpmnWorkflow) -> None:
+        """Run engine steps, turning engine failures into WorkflowError."""
+        try:
+            workflow.do_engine_steps()
+        except SpiffWorkflowException as exc:
+            raise WorkflowError(_message(exc)) from None
+
+    def _restore(self, definition: Definition, state: str) -> BpmnWorkflow:
+        """Deserialize stored state onto the definition's spec."""
+        dct = json.loads(state)
+        dct["spec"] = copy.deepcopy(self._spec_dict(definition))
+        dct["subprocess_specs"] = {}
+        workflow = self._serializer.from_dict(dct)
+        workflow.script_engine = self._script_engine
+        return workflow
+
+    def _serialize(self, workflow: BpmnWorkflow) -> str:
+        """Serialize the workflow without its spec (the spec lives with the definition)."""
+        dct = self._serializer.to_dict(workflow)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        dct[self._serializer.VERSION_KEY] = self._serializer.VERSION
+        return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+
+    @staticmethod
+    def _ready_task(workflow: BpmnWorkflow, task_id: str) -> Any:
+        """Find a READY user task by id or raise TaskNotReady."""
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, KeyError, SpiffWorkflowException):
+            task = None
+        if task is None or task.state != TaskState.READY or not isinstance(task.task_spec, UserTask):
+            raise TaskNotReady(f"task {task_id} is not waiting for input")
+        return task
+
+    def _snapshot(self, definition: Definition, workflow: BpmnWorkflow) -> Snapshot:
+        """Build the plain snapshot of a workflow."""
+        ready = tuple(_ready(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True))
+        completed = workflow.is_completed()
+        if completed:
+            data = dict(workflow.data)
+        elif ready:
+            data = dict(ready[0].data)
+        else:
+            data = {}
+        path = tuple(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                     if getattr(t.task_spec, "bpmn_id", None))
+        return Snapshot(self._serialize(workflow), ready, completed, data, path)
+
+
+def _ready(task: Any) -> ReadyTask:
+    """Convert a Spiff task into a plain ReadyTask."""
+    spec = task.task_spec
+    form_key = (spec.extensions or {}).get("properties", {}).get("formKey", spec.bpmn_id)
+    return ReadyTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, spec.lane,
+                     form_key, copy.deepcopy(task.data))
+
+
+def _owner_id(node: etree._Element) -> str | None:
+    """Return the id of the nearest element that owns ``node``."""
+    while node is not None:
+        if node.get("id"):
+            return node.get("id")
+        node = node.getparent()
+    return None
+
+
+def _message(exc: Exception) -> str:
+    """Summarize an engine exception in one line, with the element it happened at."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    task = getattr(exc, "task", None)
+    where = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+    return f"{where}: {text}" if where else text
