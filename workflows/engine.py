@@ -35,6 +35,8 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 #: XML elements whose text is evaluated by the script engine, with what kind of text it is.
 _EVALUATED = {
     f"{{{BPMN_NS}}}conditionExpression": "expression",
+    f"{{{BPMN_NS}}}condition": "expression",
+    f"{{{SPIFF_NS}}}messagePayload": "expression",
     f"{{{BPMN_NS}}}timeDuration": "expression",
     f"{{{BPMN_NS}}}timeDate": "expression",
     f"{{{BPMN_NS}}}timeCycle": "expression",
@@ -350,6 +352,9 @@ def _owner_id(node: etree._Element) -> str | None:
 def _message(exc: Exception) -> str:
     """Summarize an engine exception in one line, with the element it happened at."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    cause = getattr(exc, "exception", None) or exc.__cause__
+    if cause is not None and str(cause) not in text:
+        text = f"{text.rstrip('. ')}: {type(cause).__name__}: {cause}"
     task = getattr(exc, "task", None)
     where = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
     return f"{where}: {text}" if where else text

@@ -1,0 +1,34 @@
+"""GridLoop: the Flask app that runs every resident request through its closed loop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import ROOT, load_config
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the app; ``overrides`` replace config.toml settings (tests)."""
+    config = load_config(overrides=overrides)
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"))
+    app.config.update(
+        SECRET_KEY=config["app"]["secret_key"],
+        DATABASE_URL=config["app"]["database_url"],
+        GRIDLOOP=config,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE=config["app"]["default_locale"],
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "tracker" / "translations"),
+    )
+    from . import db, web
+    db.init_app(app)
+    web.init_app(app)
+    from . import cli
+    cli.init_app(app)
+    return app

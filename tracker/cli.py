@@ -1,0 +1,113 @@
+"""Flask commands: deploy definitions, load the demo, create users, verify audit chains."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from .db import get_session, init_db
+from .models import Case, Department, Grid, Membership, Role, User
+from .services.audit import verify_chain
+from .services.definitions import deploy_definition
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    for command in (deploy_command, demo_command, create_user_command, verify_audit_command):
+        app.cli.add_command(command)
+
+
+@click.command("deploy")
+def deploy_command() -> None:
+    """Store every loaded BPMN definition version; report rejected files."""
+    db = get_session()
+    for definition in current_app.extensions["gridloop.definitions"].values():
+        row = deploy_definition(db, definition)
+        click.echo(f"{definition.process_id}: version {row.content_hash[:12]} (id {row.id})")
+    db.commit()
+    errors = current_app.extensions["gridloop.bpmn_errors"]
+    for error in errors:
+        click.echo(f"rejected: {error}", err=True)
+    if errors:
+        raise SystemExit(1)
+
+
+@click.command("demo")
+@click.option("--reset", is_flag=True, help="Drop and recreate every table first.")
+def demo_command(reset: bool) -> None:
+    """Load the demo community, people and about 50 cases at every stage of the loop."""
+    from . import demo
+    if reset:
+        from .models import Base
+        Base.metadata.drop_all(current_app.extensions["gridloop.db"])
+    init_db()
+    db = get_session()
+    if db.scalar(select(Case.id).limit(1)) is not None:
+        click.echo("Demo data already present (use --reset to start over).")
+        return
+    logins = demo.load(db)
+    db.commit()
+    click.echo("Demo data loaded. Logins (username / password):")
+    for username, password, what in logins:
+        click.echo(f"  {username:<12} {password:<14} {what}")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Display name, e.g. 王芳.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), help="Role to grant.")
+@click.option("--grid", "grid_code", help="Grid code for member/leader roles.")
+@click.option("--department", "department_code", help="Department code for department handlers.")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+def create_user_command(username, display_name, password, role, grid_code, department_code, admin) -> None:
+    """Create a user, optionally with one role membership."""
+    db = get_session()
+    if db.scalar(select(User).where(User.username == username)):
+        raise click.UsageError(f"user {username!r} already exists")
+    user = User(username=username, display_name=display_name, is_admin=admin,
+                password_hash=generate_password_hash(password))
+    if role:
+        user.memberships.append(_membership(db, Role(role), grid_code, department_code))
+    db.add(user)
+    db.commit()
+    click.echo(f"Created user {username}.")
+
+
+def _membership(db, role: Role, grid_code: str | None, department_code: str | None) -> Membership:
+    """Build a membership, checking that its scope exists."""
+    if role in (Role.GRID_MEMBER, Role.GRID_LEADER):
+        grid = db.scalar(select(Grid).where(Grid.code == (grid_code or "")))
+        if grid is None:
+            raise click.UsageError(f"--grid: no grid with code {grid_code!r}")
+        return Membership(role=role, grid_id=grid.id)
+    if role == Role.DEPARTMENT_HANDLER:
+        department = db.scalar(select(Department).where(Department.code == (department_code or "")))
+        if department is None:
+            raise click.UsageError(f"--department: no department with code {department_code!r}")
+        return Membership(role=role, department_id=department.id)
+    grid = db.scalar(select(Grid).where(Grid.code == (grid_code or ""))) if grid_code else None
+    if grid is None:
+        raise click.UsageError("--grid: auditors are scoped to the community of a grid; give a grid code")
+    return Membership(role=role, community_id=grid.community_id)
+
+
+@click.command("verify-audit")
+@click.argument("case_number", required=False)
+def verify_audit_command(case_number: str | None) -> None:
+    """Verify the audit hash chain of one case, or of all cases."""
+    db = get_session()
+    query = select(Case.id, Case.number)
+    if case_number:
+        query = query.where(Case.number == case_number)
+    broken = 0
+    for case_id, number in db.execute(query.order_by(Case.id)):
+        report = verify_chain(db, case_id)
+        if not report.ok:
+            broken += 1
+            click.echo(f"{number}: BROKEN at event {report.broken_seq}: {report.problem}")
+    click.echo("all chains intact" if not broken else f"{broken} broken chain(s)")
+    if broken:
+        raise SystemExit(1)

@@ -1,0 +1,96 @@
+"""Read config.toml once, apply environment overrides, and check it."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "GRIDLOOP_"
+
+#: Known keys per section with their type; sections marked free take any key.
+SCHEMA: dict[str, dict[str, type] | None] = {
+    "app": {"secret_key": str, "database_url": str, "bpmn_dir": str, "default_locale": str,
+            "page_size": int, "case_process": str},
+    "lanes": None,
+    "loop": {"max_callback_attempts": int},
+    "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": float,
+                  "complex_days": float, "green_channel_factor": float},
+    "categories": None,
+}
+REQUIRED = [("app", "secret_key"), ("app", "database_url"), ("app", "case_process")]
+
+
+class ConfigError(Exception):
+    """The configuration is missing a key or holds a bad value."""
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Load the TOML file, apply environment variables and overrides, and validate."""
+    path = Path(path or os.environ.get("GRIDLOOP_CONFIG", ROOT / "config.toml"))
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found (set GRIDLOOP_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _apply_environment(config, os.environ if environ is None else environ)
+    for section, values in (overrides or {}).items():
+        config.setdefault(section, {}).update(copy.deepcopy(values))
+    _validate(config)
+    return config
+
+
+def _apply_environment(config: dict, environ: Mapping[str, str]) -> None:
+    """Override known keys from GRIDLOOP_<SECTION>_<KEY> variables."""
+    for section, keys in SCHEMA.items():
+        for key, kind in (keys or {}).items():
+            value = environ.get(f"{ENV_PREFIX}{section}_{key}".upper())
+            if value is not None:
+                config.setdefault(section, {})[key] = _coerce(f"{section}.{key}", value, kind)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Convert a value to the key's type or fail naming the key."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, str):
+            return int(value)
+    except ValueError:
+        pass
+    raise ConfigError(f"{name} must be {kind.__name__}, got {value!r}")
+
+
+def _validate(config: dict) -> None:
+    """Warn about unknown keys, fail on missing required keys and bad types."""
+    for section, values in config.items():
+        if section not in SCHEMA:
+            warnings.warn(f"config: unknown section [{section}] ignored", stacklevel=3)
+            continue
+        keys = SCHEMA[section]
+        for key in list(values):
+            if keys is None:
+                continue
+            if key not in keys:
+                warnings.warn(f"config: unknown key {section}.{key} ignored", stacklevel=3)
+                continue
+            values[key] = _coerce(f"{section}.{key}", values[key], keys[key])
+    for section, key in REQUIRED:
+        if not config.get(section, {}).get(key):
+            raise ConfigError(f"missing required setting {section}.{key} in config.toml")
+    if not config.get("lanes"):
+        raise ConfigError("[lanes] must map at least one BPMN lane name to a role")
+    for code, label in config.get("categories", {}).items():
+        if not (isinstance(label, list) and len(label) == 2 and all(isinstance(x, str) for x in label)):
+            raise ConfigError(f"categories.{code} must be [\"中文\", \"English\"], got {label!r}")
+    if config.get("loop", {}).get("max_callback_attempts", 1) < 1:
+        raise ConfigError("loop.max_callback_attempts must be at least 1")

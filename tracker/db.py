@@ -1,0 +1,79 @@
+"""Own the database engine and the per-request session; register init-db."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Base
+
+
+def make_engine(url: str, instance_path: str) -> Engine:
+    """Create the SQLAlchemy engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            Path(instance_path).mkdir(parents=True, exist_ok=True)
+            parsed = parsed.set(database=str(Path(instance_path) / database))
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Turn on WAL and foreign keys, and let SQLAlchemy control transactions."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection) -> None:
+    """Take the write lock at BEGIN so two writers queue instead of failing mid-transaction."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask) -> None:
+    """Attach the engine and session factory to the app and register commands."""
+    engine = make_engine(app.config["DATABASE_URL"], app.instance_path)
+    app.extensions["gridloop.db"] = engine
+    app.extensions["gridloop.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+    app.cli.add_command(init_db_command)
+
+
+def get_session() -> Session:
+    """Return this request's (or job's) session, opening it on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["gridloop.sessionmaker"]()
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    """Roll back anything uncommitted and close the session."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def init_db() -> None:
+    """Create all tables that do not exist yet."""
+    Base.metadata.create_all(current_app.extensions["gridloop.db"])
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the database tables."""
+    init_db()
+    click.echo("Initialized the database.")

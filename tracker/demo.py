@@ -1,0 +1,152 @@
+"""Demo data: one community, 4 grids, 28 buildings, staff, departments and ~50 cases."""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
+from .services.cases import Intake, complete_task, open_case
+from .web import services
+
+PASSWORD = "gridloop2026"
+DEPARTMENTS = [
+    ("civil_affairs", "民政办"), ("legal_aid", "法律援助站"), ("employment", "就业服务站"),
+    ("medical_insurance", "医保站"), ("pension", "社保养老站"), ("property", "物业维修中心"),
+    ("security", "综治中心"), ("city_management", "城管中队"), ("family_planning", "计生办"),
+]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["芳", "伟", "娜", "敏", "静", "强", "磊", "洋", "艳", "军", "杰", "涛", "明", "超", "霞", "平"]
+REQUESTS = [
+    ("property_repair", "3号楼2单元楼道灯不亮，晚上老人上下楼看不见。", "phone", ""),
+    ("property_repair", "5楼以上水压太低，早晚用水高峰几乎没水。", "wechat", ""),
+    ("employment", "夫妻二人同时下岗，希望社区帮忙介绍工作。", "walk_in", ""),
+    ("certificates", "需要开具居住证明，用于办理医疗保险。", "walk_in", ""),
+    ("medical_insurance", "异地就医报销需要哪些材料？", "phone", "sick"),
+    ("civil_affairs", "申请育儿补贴，不清楚办理流程。", "app", ""),
+    ("city_management", "小区门口违章停车堵塞消防通道。", "hotline_12345", ""),
+    ("city_management", "绿化带乱扔垃圾，长期无人清理。", "visit", ""),
+    ("dispute_mediation", "楼上漏水到楼下，邻里协商不成。", "mobile_desk", "elderly"),
+    ("dispute_mediation", "楼上夜间噪音扰民。", "wechat", ""),
+    ("security", "楼顶疑似违章搭建。", "hotline_12345", ""),
+    ("pension", "退休人员养老金资格认证如何办理？", "phone", "elderly"),
+    ("legal", "劳动合同纠纷，单位拖欠工资三个月。", "walk_in", ""),
+    ("civil_affairs", "独居老人申请低保，腰椎间盘突出无法工作。", "visit", "disabled"),
+]
+
+
+def _people(db: Session, grids: list[Grid], departments: list[Department]) -> tuple[dict, list]:
+    """Create the staff: a leader and 3 members per grid, department handlers, auditor, admin."""
+    names = (s + g for s, g in itertools.product(SURNAMES, GIVEN))
+    pw = generate_password_hash(PASSWORD)
+    staff: dict[str, User] = {}
+    logins = []
+
+    def add(username: str, what: str, *memberships: Membership, admin: bool = False) -> User:
+        user = User(username=username, display_name=next(names), password_hash=pw, is_admin=admin,
+                    phone=f"1380000{len(staff):04d}", memberships=list(memberships))
+        db.add(user)
+        staff[username] = user
+        logins.append((username, PASSWORD, f"{user.display_name} — {what}"))
+        return user
+
+    for grid in grids:
+        n = grid.code[1:]
+        add(f"leader{n}", f"网格长 grid leader, {grid.name}", Membership(role=Role.GRID_LEADER, grid_id=grid.id))
+        for i in "abc":
+            add(f"member{n}{i}", f"网格员 grid member, {grid.name}", Membership(role=Role.GRID_MEMBER, grid_id=grid.id))
+    for dept in departments:
+        add(f"dept_{dept.code}", f"职能部门 handler, {dept.name}",
+            Membership(role=Role.DEPARTMENT_HANDLER, department_id=dept.id))
+    add("auditor", "督查 auditor, whole community", Membership(role=Role.AUDITOR, community_id=grids[0].community_id))
+    add("admin", "系统管理员 administrator", admin=True)
+    db.flush()
+    return staff, logins
+
+
+def _places(db: Session) -> tuple[list[Grid], list[Department]]:
+    """Create the community, its 4 grids with 7 buildings each, and the departments."""
+    community = Community(name="幸福社区")
+    db.add(community)
+    grids = []
+    for n in range(1, 5):
+        grid = Grid(community=community, code=f"G{n}", name=f"第{n}网格")
+        for b in range(1, 8):
+            number = (n - 1) * 7 + b
+            grid.buildings.append(Building(name=f"{number}号楼院", address=f"幸福路{number * 2}号"))
+        grids.append(grid)
+    departments = [Department(code=code, name=name) for code, name in DEPARTMENTS]
+    db.add_all(grids + departments)
+    db.flush()
+    return grids, departments
+
+
+#: How far each demo case travels, as a list of steps after intake.
+STAGES = [
+    [],  # waiting for the leader to dispatch
+    ["member"],  # handling by a grid member
+    ["department"],  # referred, handling by a department
+    ["member", "extend"],  # extension waiting for the leader
+    ["member", "done"],  # waiting for callback
+    ["department", "done", "dissatisfied"],  # reopened
+    ["member", "done", "unreachable"],  # callback retry
+    ["member", "done", "satisfied"],  # waiting for archive review
+    ["member", "done", "satisfied", "archive"],
+    ["department", "done", "basic", "archive"],
+    ["member", "return"],  # returned to the leader
+    ["on_spot"],  # answered on the spot, callback pending
+    ["on_spot", "satisfied", "archive"],
+    ["pool"],  # arrived by hotline, nobody has recorded a reply yet
+]
+
+
+def load(db: Session) -> list[tuple[str, str, str]]:
+    """Create all demo data through the real services; return the logins to print."""
+    grids, departments = _places(db)
+    staff, logins = _people(db, grids, departments)
+    svc = services()
+    for i in range(50):
+        grid = grids[i % 4]
+        n = grid.code[1:]
+        member = staff[f"member{n}{'abc'[i % 3]}"]
+        category, text, channel, green = REQUESTS[i % len(REQUESTS)]
+        steps = STAGES[i % len(STAGES)]
+        intake = Intake(resident_name=next(_residents), resident_phone=f"139{10000000 + i * 7919:08d}",
+                        building_id=grid.buildings[i % 7].id, category=category, description=text,
+                        channel=channel, green_channel=green, address_detail=f"{i % 6 + 1}单元{i % 9 + 1}01室",
+                        answered_on_spot=None if steps == ["pool"] else steps[:1] == ["on_spot"],
+                        reply="已当场解答政策并告知办理材料。" if steps[:1] == ["on_spot"] else "")
+        case = open_case(svc, member, intake)
+        department = departments[i % len(departments)]
+        for step in steps:
+            _advance(svc, case, step, staff, n, member, department)
+    return logins
+
+
+_residents = (s + "先生" if i % 2 else s + "女士" for i, s in enumerate(itertools.cycle(SURNAMES)))
+
+
+def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, department: Department) -> None:
+    """Take one demo step on a case, as the person whose turn it is."""
+    task = next((t for t in case.tasks if t.status == TaskStatus.OPEN), None)
+    if task is None or step in ("pool", "on_spot"):
+        return
+    leader = staff[f"leader{n}"]
+    handler = staff[f"member{n}b"]
+    if step in ("member", "department"):
+        complete_task(svc, leader, task.id, case.version, {
+            "dispatch_to": step, "handler_id": handler.id, "department_id": department.id,
+            "deadline_class": "general"})
+    elif step in ("done", "extend", "return"):
+        actor = handler if task.role == Role.GRID_MEMBER else staff[f"dept_{department.code}"]
+        complete_task(svc, actor, task.id, case.version, {
+            "handle_action": step, "extension_days": 3 if step == "extend" else None,
+            "text": {"done": "已上门处理完毕，居民确认。", "extend": "需等待配件到货。",
+                     "return": "不属于本网格范围，请重新派单。"}[step]})
+    elif step in ("satisfied", "basic", "dissatisfied", "unreachable"):
+        actor = task.assignee or member
+        complete_task(svc, actor, task.id, case.version, {"satisfaction": step, "note": ""})
+    elif step == "archive":
+        complete_task(svc, leader, task.id, case.version, {"comment": "记录完整，同意归档。"})

@@ -1,0 +1,162 @@
+"""WTForms for login, intake and each task type; CSRF comes from Flask-WTF."""
+
+from __future__ import annotations
+
+import phonenumbers
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
+                     StringField, TextAreaField)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from . import labels
+
+
+def _choices(table: dict) -> list[tuple[str, str]]:
+    """Turn a label table into WTForms choices."""
+    return [(code, text) for code, text in table.items()]
+
+
+class ChinesePhone:
+    """Validate a mainland China phone number and normalize it to E.164."""
+
+    def __call__(self, form, field) -> None:
+        """Check the number, replacing the field data with its E.164 form."""
+        try:
+            number = phonenumbers.parse(field.data or "", "CN")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise ValidationError(_l("Not a valid phone number: enter an 11-digit mobile number or a landline with area code, e.g. 13812345678 or 010-12345678."))
+        field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class IntakeForm(FlaskForm):
+    resident_name = StringField(_l("Resident name"), validators=[DataRequired(), Length(max=100)])
+    resident_phone = StringField(_l("Resident phone"), validators=[DataRequired(), ChinesePhone()])
+    building_id = SelectField(_l("Building"), coerce=int, validate_choice=True,
+                              validators=[InputRequired(message=_l("Choose the building the request is about."))])
+    address_detail = StringField(_l("Unit / room"), validators=[Optional(), Length(max=200)])
+    category = SelectField(_l("Category"), validators=[DataRequired()])
+    description = TextAreaField(_l("What the resident asks"), validators=[DataRequired(), Length(max=4000)])
+    channel = SelectField(_l("Channel"), choices=_choices(labels.CHANNELS), validators=[DataRequired()])
+    urgency = SelectField(_l("Urgency"), choices=_choices(labels.URGENCIES), default="normal")
+    green_channel = SelectField(_l("Green channel"), choices=_choices(labels.GREEN_CHANNEL), default="")
+    disposition = RadioField(_l("Disposition"), default="dispatch", choices=[
+        ("dispatch", _l("Needs handling: send to the grid leader")),
+        ("on_spot", _l("Answered on the spot")),
+    ])
+    reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
+
+    def validate_reply(self, field) -> None:
+        """An on-the-spot answer needs the reply text."""
+        if self.disposition.data == "on_spot" and not (field.data or "").strip():
+            raise ValidationError(_l("Write the reply given to the resident."))
+
+
+class TaskForm(FlaskForm):
+    """Every task form carries the case version it was loaded with."""
+
+    version = HiddenField(validators=[DataRequired()])
+
+
+class RecordReplyForm(TaskForm):
+    disposition = RadioField(_l("Disposition"), default="dispatch", choices=[
+        ("dispatch", _l("Needs handling: send to the grid leader")),
+        ("on_spot", _l("Answered on the spot")),
+    ])
+    reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
+
+    validate_reply = IntakeForm.validate_reply
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"answered_on_spot": self.disposition.data == "on_spot", "reply": self.reply.data or ""}
+
+
+class DispatchForm(TaskForm):
+    dispatch_to = RadioField(_l("Send to"), default="member", choices=[
+        ("member", _l("A grid member")), ("department", _l("Refer to a department"))])
+    handler_id = SelectField(_l("Grid member"), coerce=int, validate_choice=False, validators=[Optional()])
+    department_id = SelectField(_l("Department"), coerce=int, validate_choice=False, validators=[Optional()])
+    deadline_class = SelectField(_l("Time limit"), choices=_choices(labels.DEADLINE_CLASSES), default="general")
+
+    def validate_handler_id(self, field) -> None:
+        """Dispatching to a member needs the member."""
+        if self.dispatch_to.data == "member" and not field.data:
+            raise ValidationError(_l("Choose the grid member who will handle it."))
+
+    def validate_department_id(self, field) -> None:
+        """A referral needs the department."""
+        if self.dispatch_to.data == "department" and not field.data:
+            raise ValidationError(_l("Choose the department to refer it to."))
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"dispatch_to": self.dispatch_to.data, "handler_id": self.handler_id.data,
+                "department_id": self.department_id.data, "deadline_class": self.deadline_class.data}
+
+
+class HandleForm(TaskForm):
+    handle_action = RadioField(_l("Outcome"), default="done", choices=_choices(labels.HANDLE_ACTIONS))
+    text = TextAreaField(_l("Result, or reason"), validators=[DataRequired(), Length(max=4000)])
+    extension_days = IntegerField(_l("Extension (days)"), validators=[Optional(), NumberRange(1, 30)])
+
+    def validate_extension_days(self, field) -> None:
+        """An extension request says how many days."""
+        if self.handle_action.data == "extend" and not field.data:
+            raise ValidationError(_l("Say how many days the extension is for (1-30)."))
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"handle_action": self.handle_action.data, "text": self.text.data,
+                "extension_days": self.extension_days.data}
+
+
+class ReviewExtensionForm(TaskForm):
+    decision = RadioField(_l("Decision"), default="approve", choices=[
+        ("approve", _l("Approve the extension")), ("refuse", _l("Refuse"))])
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"extension_approved": self.decision.data == "approve", "comment": self.comment.data or ""}
+
+
+class CallbackForm(TaskForm):
+    satisfaction = RadioField(_l("Resident's answer"), choices=_choices(labels.OUTCOMES),
+                              validators=[InputRequired(message=_l("Choose the resident's answer."))])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"satisfaction": self.satisfaction.data, "note": self.note.data or ""}
+
+
+class ReviewArchiveForm(TaskForm):
+    confirm = BooleanField(_l("I have reviewed the record; archive it"),
+                           validators=[DataRequired(message=_l("Tick the box to confirm the review."))])
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"comment": self.comment.data or ""}
+
+
+class ClaimForm(TaskForm):
+    """Claim a pool task; only the version and CSRF token."""
+
+
+TASK_FORMS: dict[str, type[TaskForm]] = {
+    "record_reply": RecordReplyForm,
+    "dispatch": DispatchForm,
+    "handle": HandleForm,
+    "review_extension": ReviewExtensionForm,
+    "callback": CallbackForm,
+    "review_archive": ReviewArchiveForm,
+}

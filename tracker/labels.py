@@ -1,0 +1,59 @@
+"""Display labels for coded values, in the current UI language."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import get_locale, lazy_gettext as _l
+
+CHANNELS = {
+    "walk_in": _l("Walk-in"), "phone": _l("Phone"), "wechat": _l("WeChat"), "app": _l("App"),
+    "mobile_desk": _l("Mobile desk"), "visit": _l("Door-to-door visit"), "hotline_12345": _l("12345 hotline"),
+}
+URGENCIES = {"normal": _l("Normal"), "urgent": _l("Urgent"), "emergency": _l("Emergency")}
+GREEN_CHANNEL = {"": _l("None"), "elderly": _l("Elderly"), "disabled": _l("Disabled"), "sick": _l("Sick")}
+STATUSES = {
+    "recording": _l("To record & reply"), "dispatching": _l("To dispatch"), "handling": _l("Handling"),
+    "extension_review": _l("Extension review"), "callback": _l("Callback"),
+    "archive_review": _l("Archive review"), "archived": _l("Archived"),
+}
+OUTCOMES = {"satisfied": _l("Satisfied"), "basic": _l("Basically satisfied"),
+            "dissatisfied": _l("Dissatisfied"), "unreachable": _l("Unreachable")}
+DEADLINE_CLASSES = {"emergency": _l("Emergency"), "utilities": _l("Water, power, gas, heating"),
+                    "general": _l("General"), "complex": _l("Complex")}
+HANDLE_ACTIONS = {"done": _l("Done"), "return": _l("Return (wrongly routed)"), "extend": _l("Ask for extension")}
+ACTIONS = {
+    "case.opened": _l("Case recorded"), "task.claimed": _l("Task claimed"),
+    "task.record_reply": _l("Recorded & replied"), "task.dispatch": _l("Dispatched"),
+    "task.handle": _l("Handled"), "task.review_extension": _l("Extension decided"),
+    "task.callback": _l("Callback"), "task.review_archive": _l("Archived"),
+}
+FIELDS = {
+    "status": _l("Status"), "resident_name": _l("Resident"), "resident_phone": _l("Phone"),
+    "building_id": _l("Building"), "address_detail": _l("Address detail"), "category": _l("Category"),
+    "description": _l("Description"), "channel": _l("Channel"), "urgency": _l("Urgency"),
+    "green_channel": _l("Green channel"), "reply": _l("Reply"), "dispatch_to": _l("Dispatched to"),
+    "handler_id": _l("Handler"), "department_id": _l("Department"), "deadline_class": _l("Deadline class"),
+    "due_at": _l("Due"), "result": _l("Result"), "outcome": _l("Callback outcome"),
+    "reopen_count": _l("Reopened"), "callback_attempts": _l("Callback attempts"),
+    "extension_days": _l("Extension days"), "archived_at": _l("Archived at"), "assignee": _l("Assignee"),
+}
+
+
+def category_label(code: str) -> str:
+    """Return a category's label in the current language."""
+    pair = current_app.config["GRIDLOOP"]["categories"].get(code)
+    if pair is None:
+        return code
+    return pair[0] if str(get_locale()).startswith("zh") else pair[1]
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """Return (code, label) for every configured category."""
+    return [(code, category_label(code)) for code in current_app.config["GRIDLOOP"]["categories"]]
+
+
+def label(table: dict, value: str | None) -> str:
+    """Look a coded value up in a label table, falling back to the code."""
+    if value is None:
+        return ""
+    return str(table.get(value, value))

@@ -1,0 +1,286 @@
+"""Typed SQLAlchemy models: places, people, roles, cases, task projection, audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint, func)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Store UTC; always hand back aware datetimes, also on SQLite which keeps no zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Normalize to UTC before storing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value, dialect):
+        """Attach UTC to values read back without a zone."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every GridLoop table."""
+
+    type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+class Role(StrEnum):
+    """What a membership lets a user do; lanes map to these in config.toml."""
+
+    GRID_MEMBER = "grid_member"
+    GRID_LEADER = "grid_leader"
+    DEPARTMENT_HANDLER = "department_handler"
+    AUDITOR = "auditor"
+
+
+class CaseStatus(StrEnum):
+    """Where a case is in the closed loop, derived from its ready tasks."""
+
+    RECORDING = "recording"
+    DISPATCHING = "dispatching"
+    HANDLING = "handling"
+    EXTENSION_REVIEW = "extension_review"
+    CALLBACK = "callback"
+    ARCHIVE_REVIEW = "archive_review"
+    ARCHIVED = "archived"
+
+
+class TaskStatus(StrEnum):
+    """Whether a projected task still waits for someone."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
+class Community(Base):
+    __tablename__ = "community"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.code")
+
+
+class Grid(Base):
+    __tablename__ = "grid"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    # Short code shown in lists, e.g. "G1".
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    community: Mapped[Community] = relationship(back_populates="grids")
+    buildings: Mapped[list[Building]] = relationship(back_populates="grid", order_by="Building.name")
+
+    __table_args__ = (UniqueConstraint("community_id", "code"),)
+
+
+class Building(Base):
+    """A building compound (楼院); it fixes which grid a case belongs to."""
+
+    __tablename__ = "building"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    grid: Mapped[Grid] = relationship(back_populates="buildings")
+
+
+class Department(Base):
+    """A functional department (职能部门) that referred cases go to."""
+
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    # Werkzeug scrypt/pbkdf2 hash; the plain password is never stored.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        """Return whether the account may log in."""
+        return self.active
+
+
+class Membership(Base):
+    """A role held by a user in one scope: a grid, a department or a community."""
+
+    __tablename__ = "membership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    role: Mapped[Role] = mapped_column(String(32))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    # Auditors are scoped to a community.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+    __table_args__ = (UniqueConstraint("user_id", "role", "grid_id", "department_id", "community_id"),)
+
+
+class ProcessDefinition(Base):
+    """One deployed version of a BPMN file; cases keep the version they started on."""
+
+    __tablename__ = "process_definition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the BPMN source: the version's identity.
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """A resident's request and everything decided about it."""
+
+    __tablename__ = "case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"))
+    resident_name: Mapped[str] = mapped_column(String(100))
+    # Stored in E.164 after validation.
+    resident_phone: Mapped[str] = mapped_column(String(32))
+    address_detail: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20), index=True)
+    urgency: Mapped[str] = mapped_column(String(20), default="normal")
+    # Special group served first: elderly, disabled, sick; empty when none.
+    green_channel: Mapped[str] = mapped_column(String(20), default="")
+    status: Mapped[CaseStatus] = mapped_column(String(20), index=True)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    # "member" or "department": who the leader sent it to.
+    dispatch_to: Mapped[str | None] = mapped_column(String(20))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    deadline_class: Mapped[str | None] = mapped_column(String(20))
+    due_at: Mapped[dt.datetime | None]
+    result: Mapped[str] = mapped_column(Text, default="")
+    # Last callback answer: satisfied / basic / dissatisfied / unreachable.
+    outcome: Mapped[str | None] = mapped_column(String(20), index=True)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    archived_at: Mapped[dt.datetime | None]
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    # Serialized SpiffWorkflow state (JSON, without the spec); only workflows/ reads it.
+    workflow_state: Mapped[str] = mapped_column(Text, deferred=True)
+    # Number of audit events so far; the next event's sequence number.
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Optimistic lock: every change bumps it; a stale form gets a conflict.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    grid: Mapped[Grid] = relationship(lazy="joined")
+    building: Mapped[Building] = relationship(lazy="joined")
+    department: Mapped[Department | None] = relationship()
+    handler: Mapped[User | None] = relationship(foreign_keys=[handler_id])
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    definition: Mapped[ProcessDefinition] = relationship()
+    tasks: Mapped[list[Task]] = relationship(back_populates="case", order_by="Task.created_at")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    """Projection of a READY user task; inboxes query this, never the workflow state."""
+
+    __tablename__ = "task"
+
+    # The SpiffWorkflow task UUID.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    form_key: Mapped[str] = mapped_column(String(100))
+    lane: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(String(32))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    # None while the task sits in the pool of its grid or department.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    status: Mapped[TaskStatus] = mapped_column(String(10), default=TaskStatus.OPEN)
+    due_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[dt.datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    case: Mapped[Case] = relationship(back_populates="tasks")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+
+    __table_args__ = (
+        Index("ix_task_inbox", "status", "assignee_id"),
+        Index("ix_task_pool_grid", "status", "role", "grid_id"),
+        Index("ix_task_pool_department", "status", "role", "department_id"),
+    )
+
+
+class AuditEvent(Base):
+    """An append-only, per-case hash-chained record of who did what."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Display name at the time, kept so the record reads the same if the user is renamed.
+    actor_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    task_name: Mapped[str | None] = mapped_column(String(100))
+    # JSON object: field -> [old, new].
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+
+__all__ = ["AuditEvent", "Base", "Building", "Case", "CaseStatus", "Community", "Department",
+           "Grid", "Membership", "ProcessDefinition", "Role", "Task", "TaskStatus", "User", "func",
+           "utcnow"]

@@ -1,0 +1,159 @@
+"""Who may do what: one ``can(user, action, obj)`` used by views and re-checked by services."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import Select, false, or_, select
+
+from .models import Case, CaseStatus, Grid, Membership, Role, Task, TaskStatus, User
+
+
+class Permission(StrEnum):
+    """Actions, named resource:action."""
+
+    CASE_CREATE = "case:create"
+    CASE_READ = "case:read"
+    TASK_READ = "task:read"
+    TASK_COMPLETE = "task:complete"
+    TASK_CLAIM = "task:claim"
+
+
+class PermissionDenied(Exception):
+    """The user may not do this; the message says what and why."""
+
+
+def grid_ids(user: User, *roles: Role) -> set[int]:
+    """Return the grids where the user holds any of ``roles``."""
+    return {m.grid_id for m in user.memberships if m.role in roles and m.grid_id is not None}
+
+
+def department_ids(user: User) -> set[int]:
+    """Return the departments the user handles cases for."""
+    return {m.department_id for m in user.memberships
+            if m.role == Role.DEPARTMENT_HANDLER and m.department_id is not None}
+
+
+def community_ids(user: User) -> set[int]:
+    """Return the communities the user audits."""
+    return {m.community_id for m in user.memberships
+            if m.role == Role.AUDITOR and m.community_id is not None}
+
+
+def holds_role(user: User, role: Role, *, grid_id: int | None = None,
+               department_id: int | None = None) -> bool:
+    """Return whether the user holds ``role`` in the given grid or department."""
+    for m in user.memberships:
+        if m.role != role:
+            continue
+        if role == Role.DEPARTMENT_HANDLER and m.department_id == department_id:
+            return True
+        if role in (Role.GRID_MEMBER, Role.GRID_LEADER) and m.grid_id == grid_id:
+            return True
+    return False
+
+
+def can(user: User | None, action: Permission, obj: object) -> bool:
+    """Return whether ``user`` may perform ``action`` on ``obj``."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return False
+    check = _CHECKS[action]
+    return check(user, obj)
+
+
+def require(user: User, action: Permission, obj: object) -> None:
+    """Raise PermissionDenied unless ``can(user, action, obj)``."""
+    if not can(user, action, obj):
+        raise PermissionDenied(f"{getattr(user, 'username', '?')} may not {action} on {_label(obj)}")
+
+
+def _label(obj: object) -> str:
+    """Name an object in a denial message."""
+    if isinstance(obj, Case):
+        return f"case {obj.number}"
+    if isinstance(obj, Task):
+        return f"task {obj.name} of case {obj.case_id}"
+    if isinstance(obj, Grid):
+        return f"grid {obj.code}"
+    return type(obj).__name__
+
+
+def _can_create(user: User, grid: Grid) -> bool:
+    """Members and leaders record cases in their own grids."""
+    return grid.id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER)
+
+
+def _can_read_case(user: User, case: Case) -> bool:
+    """Admins, the grid's staff, the referred department and the community's auditors read a case."""
+    if user.is_admin or case.created_by_id == user.id:
+        return True
+    if case.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
+        return True
+    if case.department_id is not None and case.department_id in department_ids(user):
+        return True
+    return case.grid.community_id in community_ids(user)
+
+
+def _can_read_task(user: User, task: Task) -> bool:
+    """Reading a task follows reading its case."""
+    return _can_read_case(user, task.case)
+
+
+def _in_lane(user: User, task: Task) -> bool:
+    """Return whether the user holds the task's lane role in the task's scope."""
+    return holds_role(user, task.role, grid_id=task.grid_id, department_id=task.department_id)
+
+
+def _can_complete(user: User, task: Task) -> bool:
+    """Only the lane's role in the case's grid (or the referred department) acts, and only on open tasks."""
+    if task.status != TaskStatus.OPEN or task.case.status == CaseStatus.ARCHIVED:
+        return False
+    if not _in_lane(user, task):
+        return False
+    return task.assignee_id in (None, user.id)
+
+
+def _can_claim(user: User, task: Task) -> bool:
+    """A pool task can be claimed by anyone in its lane."""
+    return task.status == TaskStatus.OPEN and task.assignee_id is None and _in_lane(user, task)
+
+
+_CHECKS = {
+    Permission.CASE_CREATE: _can_create,
+    Permission.CASE_READ: _can_read_case,
+    Permission.TASK_READ: _can_read_task,
+    Permission.TASK_COMPLETE: _can_complete,
+    Permission.TASK_CLAIM: _can_claim,
+}
+
+
+def visible_cases(user: User, query: Select) -> Select:
+    """Restrict a case query to what the user may read."""
+    if user.is_admin:
+        return query
+    clauses = [Case.created_by_id == user.id]
+    grids = grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER)
+    if grids:
+        clauses.append(Case.grid_id.in_(grids))
+    departments = department_ids(user)
+    if departments:
+        clauses.append(Case.department_id.in_(departments))
+    communities = community_ids(user)
+    if communities:
+        clauses.append(Case.grid_id.in_(select(Grid.id).where(Grid.community_id.in_(communities))))
+    return query.where(or_(*clauses) if clauses else false())
+
+
+def pool_filter(user: User):
+    """Return the SQL condition for open, unclaimed tasks in the user's lanes."""
+    clauses = []
+    for m in user.memberships:
+        if m.role in (Role.GRID_MEMBER, Role.GRID_LEADER):
+            clauses.append((Task.role == m.role) & (Task.grid_id == m.grid_id))
+        elif m.role == Role.DEPARTMENT_HANDLER:
+            clauses.append((Task.role == m.role) & (Task.department_id == m.department_id))
+    return or_(*clauses) if clauses else false()
+
+
+__all__ = ["Membership", "Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
+           "holds_role", "pool_filter", "require", "visible_cases"]

@@ -1,0 +1,305 @@
+"""Open cases, complete and claim tasks: every change to a case goes through here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
+
+from .. import deadlines
+from ..errors import ConflictError, InvalidInput, NotFound
+from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
+from ..permissions import Permission, holds_role, require
+from . import Services
+from .audit import record_event
+from .definitions import as_definition, current_definition
+
+#: Case status while a given user task is waiting.
+STATUS_BY_TASK = {
+    "record_reply": CaseStatus.RECORDING,
+    "dispatch": CaseStatus.DISPATCHING,
+    "handle_member": CaseStatus.HANDLING,
+    "handle_department": CaseStatus.HANDLING,
+    "review_extension": CaseStatus.EXTENSION_REVIEW,
+    "callback": CaseStatus.CALLBACK,
+    "review_archive": CaseStatus.ARCHIVE_REVIEW,
+}
+#: Case columns whose changes the audit trail records.
+AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
+           "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
+           "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
+           "callback_attempts", "extension_days", "archived_at")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a resident asked for, as recorded at the front door."""
+
+    resident_name: str
+    resident_phone: str
+    building_id: int
+    category: str
+    description: str
+    channel: str
+    urgency: str = "normal"
+    green_channel: str = ""
+    address_detail: str = ""
+    # None: leave the record-and-reply task for the grid; True/False: decided at intake.
+    answered_on_spot: bool | None = None
+    reply: str = ""
+
+
+def _fields(case: Case) -> dict[str, Any]:
+    """Capture the audited fields of a case."""
+    return {name: getattr(case, name) for name in AUDITED}
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Return field -> (old, new) for fields that changed."""
+    return {k: (before.get(k), after[k]) for k in after if before.get(k) != after[k]}
+
+
+def open_case(svc: Services, actor: User, intake: Intake) -> Case:
+    """Record a new case in the building's grid and start its closed loop."""
+    building = svc.session.get(Building, intake.building_id)
+    if building is None:
+        raise InvalidInput("building not found; choose one from the list", field="building_id")
+    require(actor, Permission.CASE_CREATE, building.grid)
+    if intake.category not in svc.config["categories"]:
+        raise InvalidInput(f"unknown category {intake.category!r}", field="category")
+    row = current_definition(svc.session, dict(svc.definitions), svc.config["app"]["case_process"])
+    now = utcnow()
+    case = Case(number=f"tmp-{now.timestamp()}-{actor.id}", grid_id=building.grid_id, building_id=building.id,
+                resident_name=intake.resident_name, resident_phone=intake.resident_phone,
+                address_detail=intake.address_detail, category=intake.category,
+                description=intake.description, channel=intake.channel, urgency=intake.urgency,
+                green_channel=intake.green_channel, status=CaseStatus.RECORDING, created_by_id=actor.id,
+                created_at=now, definition_id=row.id, workflow_state="")
+    case.created_by = actor
+    svc.session.add(case)
+    svc.session.flush()
+    case.number = f"{now:%Y%m%d}-{case.id:06d}"
+    start_data = {"reopen_count": 0, "callback_attempts": 0, "dispatch_to": "",
+                  "max_callback_attempts": svc.config["loop"]["max_callback_attempts"]}
+    snapshot = svc.engine.start(as_definition(row), start_data)
+    record_event(svc.session, case, actor, "case.opened",
+                 {k: (None, v) for k, v in _fields(case).items() if v not in (None, "", 0)},
+                 prev_hash=None)
+    _apply(svc, case, actor, snapshot, completed_task=None)
+    if intake.answered_on_spot is not None:
+        task = next(t for t in case.tasks if t.status == TaskStatus.OPEN and t.form_key == "record_reply")
+        complete_task(svc, actor, task.id, case.version,
+                      {"answered_on_spot": intake.answered_on_spot, "reply": intake.reply})
+    return case
+
+
+def get_task(svc: Services, task_id: str) -> Task:
+    """Load a task or raise NotFound."""
+    task = svc.session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def complete_task(svc: Services, actor: User, task_id: str, expected_version: int,
+                  data: Mapping[str, Any]) -> Case:
+    """Complete a user task with form data, advance the loop and record who did it."""
+    task = get_task(svc, task_id)
+    case = task.case
+    require(actor, Permission.TASK_READ, task)
+    _check_fresh(case, task, expected_version)
+    require(actor, Permission.TASK_COMPLETE, task)
+    before = _fields(case)
+    workflow_data = _APPLY_FORM[task.form_key](svc, case, actor, dict(data))
+    try:
+        snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
+                                            task.id, workflow_data)
+    except TaskNotReady:
+        raise ConflictError("this task was already completed by someone else; reload the case") from None
+    except WorkflowError as exc:
+        raise InvalidInput(f"the process could not continue: {exc}") from None
+    task.status = TaskStatus.DONE
+    task.completed_at = utcnow()
+    task.completed_by_id = actor.id
+    _apply(svc, case, actor, snapshot, completed_task=task)
+    record_event(svc.session, case, actor, f"task.{task.form_key}", {
+        **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "")},
+        **_diff(before, _fields(case)),
+    }, task_name=task.name)
+    _flush(svc.session)
+    return case
+
+
+def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) -> Task:
+    """Take a pool task into the actor's own inbox."""
+    task = get_task(svc, task_id)
+    require(actor, Permission.TASK_READ, task)
+    _check_fresh(task.case, task, expected_version)
+    require(actor, Permission.TASK_CLAIM, task)
+    task.assignee_id = actor.id
+    task.case.updated_at = utcnow()
+    record_event(svc.session, task.case, actor, "task.claimed", {"assignee": (None, actor.display_name)},
+                 task_name=task.name)
+    _flush(svc.session)
+    return task
+
+
+def _check_fresh(case: Case, task: Task, expected_version: int) -> None:
+    """Refuse stale forms: the case changed or the task is gone since the page was loaded."""
+    if task.status != TaskStatus.OPEN:
+        who = task.completed_by.display_name if task.completed_by else "someone else"
+        raise ConflictError(f"this task was already completed by {who}; reload the case to see its state")
+    if case.version != expected_version:
+        raise ConflictError("this case was changed by someone else after you opened it; reload and try again")
+
+
+def _flush(session: Session) -> None:
+    """Flush, turning a lost optimistic-lock race into a ConflictError."""
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise ConflictError("this case was changed by someone else at the same moment; reload and try again") from None
+
+
+def _apply(svc: Services, case: Case, actor: User, snapshot: Snapshot, completed_task: Task | None) -> None:
+    """Store the new workflow state and project ready tasks onto task rows."""
+    case.workflow_state = snapshot.state
+    case.updated_at = utcnow()
+    case.reopen_count = int(snapshot.data.get("reopen_count", case.reopen_count) or 0)
+    case.callback_attempts = int(snapshot.data.get("callback_attempts", case.callback_attempts) or 0)
+    open_tasks = {t.id: t for t in case.tasks if t.status == TaskStatus.OPEN}
+    ready_ids = {r.id for r in snapshot.ready}
+    for task_id, task in open_tasks.items():
+        if task_id not in ready_ids and task is not completed_task:
+            task.status = TaskStatus.DONE
+            task.completed_at = utcnow()
+    for ready in snapshot.ready:
+        if ready.id not in open_tasks:
+            case.tasks.append(_project(svc, case, actor, ready))
+    if snapshot.completed:
+        case.status = CaseStatus.ARCHIVED
+        case.archived_at = utcnow()
+    elif snapshot.ready:
+        case.status = STATUS_BY_TASK.get(snapshot.ready[0].name, case.status)
+
+
+def _project(svc: Services, case: Case, actor: User, ready: ReadyTask) -> Task:
+    """Create the task row for a ready user task, with its lane role, scope and assignee."""
+    role = Role(svc.config["lanes"][ready.lane])
+    assignee_id = None
+    due = None
+    if ready.form_key == "handle":
+        due = case.due_at
+        if role == Role.GRID_MEMBER:
+            assignee_id = case.handler_id
+    elif ready.form_key == "record_reply" and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
+        assignee_id = actor.id
+    elif ready.form_key == "callback" and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
+        # The member who recorded the request follows it up with the resident.
+        assignee_id = case.created_by_id
+    return Task(id=ready.id, name=ready.name, title=ready.title, form_key=ready.form_key, lane=ready.lane,
+                role=role, grid_id=case.grid_id,
+                department_id=case.department_id if role == Role.DEPARTMENT_HANDLER else None,
+                assignee_id=assignee_id, status=TaskStatus.OPEN, due_at=due, created_at=utcnow())
+
+
+# -- what each task form does to the case, returning the data the workflow needs ---------------
+
+def _record_reply(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Store the reply; the process branches on whether it settled the request."""
+    on_spot = bool(data.get("answered_on_spot"))
+    reply = (data.get("reply") or "").strip()
+    if on_spot and not reply:
+        raise InvalidInput("write the reply given to the resident", field="reply")
+    case.reply = reply
+    return {"answered_on_spot": on_spot}
+
+
+def _dispatch(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Send the case to a member of its grid or refer it to a department, with a deadline."""
+    target = data.get("dispatch_to")
+    if target == "member":
+        handler = svc.session.get(User, data.get("handler_id") or 0)
+        if handler is None or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
+            raise InvalidInput("choose a grid member of this case's grid", field="handler_id")
+        case.handler_id, case.department_id = handler.id, None
+    elif target == "department":
+        department = svc.session.get(Department, data.get("department_id") or 0)
+        if department is None:
+            raise InvalidInput("choose a department", field="department_id")
+        case.department_id, case.handler_id = department.id, None
+    else:
+        raise InvalidInput("choose whether to dispatch to a member or refer to a department", field="dispatch_to")
+    try:
+        case.due_at = deadlines.due_at(svc.config["deadlines"], data.get("deadline_class", ""), utcnow(),
+                                       bool(case.green_channel))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="deadline_class") from None
+    case.dispatch_to = target
+    case.deadline_class = data["deadline_class"]
+    case.extension_days = 0
+    return {"dispatch_to": target}
+
+
+def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Record the handling result, a return with its reason, or an extension request."""
+    action = data.get("handle_action")
+    text = (data.get("text") or "").strip()
+    if action not in ("done", "return", "extend"):
+        raise InvalidInput("choose done, return or extension", field="handle_action")
+    if not text:
+        raise InvalidInput("write the result, the reason for returning, or the reason for the extension", field="text")
+    if action == "done":
+        case.result = text
+    elif action == "extend":
+        days = int(data.get("extension_days") or 0)
+        if not 1 <= days <= 30:
+            raise InvalidInput("an extension is 1 to 30 days", field="extension_days")
+        case.extension_days = days
+    return {"handle_action": action}
+
+
+def _review_extension(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Approve (move the deadline) or refuse the requested extension."""
+    approved = bool(data.get("extension_approved"))
+    if approved and case.due_at is not None:
+        case.due_at = case.due_at + dt.timedelta(days=case.extension_days)
+    # Keep the new deadline on the open handling task too.
+    for task in case.tasks:
+        if task.status == TaskStatus.OPEN and task.form_key == "handle":
+            task.due_at = case.due_at
+    case.extension_days = 0
+    return {"extension_approved": approved}
+
+
+def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Record the resident's answer; the process reopens, retries or moves to archive."""
+    satisfaction = data.get("satisfaction")
+    if satisfaction not in ("satisfied", "basic", "dissatisfied", "unreachable"):
+        raise InvalidInput("choose the resident's answer", field="satisfaction")
+    case.outcome = satisfaction
+    return {"satisfaction": satisfaction}
+
+
+def _review_archive(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Archive the reviewed record; it is read-only afterwards."""
+    return {}
+
+
+_APPLY_FORM = {
+    "record_reply": _record_reply,
+    "dispatch": _dispatch,
+    "handle": _handle,
+    "review_extension": _review_extension,
+    "callback": _callback,
+    "review_archive": _review_archive,
+}
+
+__all__ = ["Intake", "claim_task", "complete_task", "get_task", "open_case"]

@@ -1,0 +1,39 @@
+"""Deploy BPMN definitions to the database and find the version a case runs on."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows import Definition, Engine
+
+from ..errors import DomainError
+from ..models import ProcessDefinition
+
+
+def deploy_definition(session: Session, definition: Definition) -> ProcessDefinition:
+    """Store a definition version unless a row with its content hash already exists."""
+    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == definition.content_hash))
+    if row is None:
+        row = ProcessDefinition(process_id=definition.process_id, name=definition.name,
+                                file_name=definition.file_name, content_hash=definition.content_hash,
+                                source=definition.source)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def current_definition(session: Session, engine_definitions: dict[str, Definition], process_id: str) -> ProcessDefinition:
+    """Return the row of the newest loaded version of ``process_id``, deploying it on first use."""
+    definition = engine_definitions.get(process_id)
+    if definition is None:
+        raise DomainError(f"process '{process_id}' is not loaded; check bpmn/{process_id}.bpmn and the server log")
+    return deploy_definition(session, definition)
+
+
+def as_definition(row: ProcessDefinition) -> Definition:
+    """Turn a stored version back into the engine's Definition value."""
+    return Definition(row.process_id, row.name, row.file_name, row.content_hash, row.source)
+
+
+__all__ = ["Engine", "as_definition", "current_definition", "deploy_definition"]

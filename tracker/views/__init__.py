@@ -1,0 +1,1 @@
+"""Blueprints: one module each; views validate, load, authorize, call one service, respond."""

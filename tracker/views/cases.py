@@ -1,0 +1,137 @@
+"""Case intake, list with filters, and detail with the audit timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from .. import labels
+from ..db import get_session
+from ..errors import DomainError, InvalidInput
+from ..forms import IntakeForm
+from ..models import AuditEvent, Building, Case, Grid, Role
+from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_cases
+from ..services.cases import Intake, open_case
+from ..web import services
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+def _intake_form() -> IntakeForm:
+    """Build the intake form with the buildings of the user's grids."""
+    form = IntakeForm()
+    grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
+    buildings = get_session().scalars(select(Building).join(Building.grid).where(Building.grid_id.in_(grids))
+                                      .order_by(Grid.code, Building.name)).all()
+    form.building_id.choices = [(-1, "—")] + [(b.id, f"{b.grid.code} · {b.name}") for b in buildings]
+    form.category.choices = labels.category_choices()
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Record a resident's request."""
+    form = _intake_form()
+    if not grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
+        abort(403, _("Only grid members and grid leaders record cases."))
+    if form.building_id.data == -1 and form.is_submitted():
+        form.building_id.data = None
+    if form.validate_on_submit():
+        data = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
+        on_spot = form.disposition.data == "on_spot"
+        intake = Intake(**{**data, "answered_on_spot": on_spot, "reply": form.reply.data or ""})
+        try:
+            case = open_case(services(), current_user, intake)
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            get_session().rollback()
+            _field_error(form, exc)
+            return render_template("cases/new.html", form=form), 422
+        flash(_("Case %(number)s recorded.", number=case.number), "success")
+        return redirect(url_for("cases.detail", case_id=case.id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("cases/new.html", form=form), status
+
+
+def _field_error(form, exc: DomainError) -> None:
+    """Attach a service error to its field, or to the form as a whole."""
+    field = getattr(form, exc.field, None) if isinstance(exc, InvalidInput) and exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [str(exc)]
+    else:
+        form.form_errors.append(str(exc))
+
+
+def _filters() -> dict:
+    """Read list filters from the query string."""
+    args = request.args
+    return {k: args.get(k, "").strip() for k in ("status", "grid", "category", "channel", "date_from", "date_to", "q")}
+
+
+def _parse_date(value: str) -> dt.datetime | None:
+    """Parse YYYY-MM-DD into a UTC midnight, or None."""
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+@bp.route("/")
+@login_required
+def index():
+    """List the cases the user may read, filtered and paginated."""
+    f = _filters()
+    query = visible_cases(current_user, select(Case))
+    if f["status"]:
+        query = query.where(Case.status == f["status"])
+    if f["grid"].isdigit():
+        query = query.where(Case.grid_id == int(f["grid"]))
+    if f["category"]:
+        query = query.where(Case.category == f["category"])
+    if f["channel"]:
+        query = query.where(Case.channel == f["channel"])
+    if start := _parse_date(f["date_from"]):
+        query = query.where(Case.created_at >= start)
+    if end := _parse_date(f["date_to"]):
+        query = query.where(Case.created_at < end + dt.timedelta(days=1))
+    if f["q"]:
+        like = f"%{f['q']}%"
+        query = query.where(Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like))
+    db = get_session()
+    total = db.scalar(select(func.count()).select_from(query.subquery()))
+    size = current_app.config["GRIDLOOP"]["app"]["page_size"]
+    page = max(1, request.args.get("page", 1, type=int))
+    cases = db.scalars(query.order_by(Case.created_at.desc(), Case.id.desc())
+                       .offset((page - 1) * size).limit(size)).all()
+    grids = db.scalars(visible_grids()).all()
+    return render_template("cases/index.html", cases=cases, filters=f, total=total, page=page,
+                           pages=max(1, -(-total // size)), grids=grids)
+
+
+def visible_grids():
+    """Return a query for grids appearing in the user's case list filter."""
+    query = select(Grid).order_by(Grid.code)
+    if current_user.is_admin:
+        return query
+    return query.where(Grid.id.in_(visible_cases(current_user, select(Case.grid_id)).distinct()))
+
+
+@bp.route("/<int:case_id>")
+@login_required
+def detail(case_id: int):
+    """Show a case: its data, current tasks, outcome and audit timeline."""
+    db = get_session()
+    case = db.get(Case, case_id) or abort(404)
+    if not can(current_user, Permission.CASE_READ, case):
+        abort(403)
+    events = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
+    timeline = [(e, json.loads(e.changes)) for e in events]
+    return render_template("cases/detail.html", case=case, timeline=timeline,
+                           open_tasks=[t for t in case.tasks if t.status == "open"])

@@ -1,0 +1,96 @@
+"""One page per task type: show the task's form and complete it; claim pool tasks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..db import get_session
+from ..errors import ConflictError, DomainError
+from ..forms import TASK_FORMS, ClaimForm, TaskForm
+from ..models import Department, Membership, Role, Task, User
+from ..permissions import Permission, PermissionDenied, can
+from ..services.cases import claim_task, complete_task
+from ..web import services
+from .cases import _field_error
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+def _load(task_id: str) -> Task:
+    """Load a task the user may read: 404 if missing, 403 if out of scope."""
+    task = get_session().get(Task, task_id) or abort(404)
+    if not can(current_user, Permission.TASK_READ, task):
+        abort(403)
+    return task
+
+
+def _form_for(task: Task) -> TaskForm:
+    """Build the task's own form, with choices that depend on the case."""
+    form = TASK_FORMS[task.form_key]()
+    if not form.is_submitted():
+        form.version.data = str(task.case.version)
+    if task.form_key == "dispatch":
+        db = get_session()
+        members = db.scalars(select(User).join(Membership).where(
+            Membership.role == Role.GRID_MEMBER, Membership.grid_id == task.grid_id, User.active)
+            .order_by(User.display_name)).all()
+        form.handler_id.choices = [(0, "—")] + [(u.id, u.display_name) for u in members]
+        departments = db.scalars(select(Department).order_by(Department.name)).all()
+        form.department_id.choices = [(0, "—")] + [(d.id, d.name) for d in departments]
+    return form
+
+
+def _render(task: Task, form: TaskForm, status: int = 200):
+    """Render the task page for its form key."""
+    return render_template(f"tasks/{task.form_key}.html", task=task, case=task.case, form=form,
+                           may_act=can(current_user, Permission.TASK_COMPLETE, task),
+                           claim_form=ClaimForm(version=str(task.case.version))), status
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+@login_required
+def detail(task_id: str):
+    """Show the task form; on POST complete the task through the service."""
+    task = _load(task_id)
+    form = _form_for(task)
+    if not form.is_submitted():
+        return _render(task, form)
+    if not form.validate():
+        return _render(task, form, 422)
+    try:
+        case = complete_task(services(), current_user, task.id, int(form.version.data), form.workflow_data())
+    except PermissionDenied:
+        abort(403)
+    except ConflictError as exc:
+        get_session().rollback()
+        form.form_errors.append(str(exc))
+        return _render(_load(task_id), form, 409)
+    except DomainError as exc:
+        get_session().rollback()
+        _field_error(form, exc)
+        return _render(_load(task_id), form, 422)
+    flash(_("%(task)s done for case %(number)s.", task=task.title, number=case.number), "success")
+    return redirect(url_for("cases.detail", case_id=case.id))
+
+
+@bp.post("/<task_id>/claim")
+@login_required
+def claim(task_id: str):
+    """Take a pool task into my inbox."""
+    task = _load(task_id)
+    form = ClaimForm()
+    if not form.validate():
+        abort(400)
+    try:
+        claim_task(services(), current_user, task.id, int(form.version.data))
+    except PermissionDenied:
+        abort(403)
+    except ConflictError as exc:
+        get_session().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("tasks.detail", task_id=task_id)), 303
+    flash(_("Task claimed: it is in your inbox now."), "success")
+    return redirect(url_for("tasks.detail", task_id=task_id))

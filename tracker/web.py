@@ -1,0 +1,105 @@
+"""Wire the web layer: login, CSRF, i18n, blueprints, the commit boundary and error pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask, current_app, g, render_template, request, session
+from flask_babel import Babel, format_datetime
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflows import Engine
+
+from . import labels
+from .db import get_session
+from .models import User
+from .permissions import Permission, can
+from .services import Services
+
+LOCALES = ("zh_CN", "en")
+
+
+def init_app(app: Flask) -> None:
+    """Register extensions, blueprints and hooks."""
+    _init_engine(app)
+    CSRFProtect(app)
+    Babel(app, locale_selector=_select_locale)
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
+    from .views import auth, cases, inbox, tasks
+    for module in (auth, cases, inbox, tasks):
+        app.register_blueprint(module.bp)
+    app.after_request(_commit)
+    app.register_error_handler(403, _error_page)
+    app.register_error_handler(404, _error_page)
+    app.register_error_handler(409, _error_page)
+    app.context_processor(_template_globals)
+    app.add_template_filter(_local_time, "local_time")
+
+
+def _init_engine(app: Flask) -> None:
+    """Load every BPMN file; a broken file is logged and skipped so the rest still serves."""
+    config = app.config["GRIDLOOP"]
+    engine = Engine(config["lanes"])
+    definitions, errors = engine.load_directory(app.root_path + "/../" + config["app"]["bpmn_dir"])
+    for error in errors:
+        app.logger.error("BPMN definition rejected: %s", error)
+    app.extensions["gridloop.engine"] = engine
+    app.extensions["gridloop.definitions"] = {d.process_id: d for d in definitions}
+    app.extensions["gridloop.bpmn_errors"] = errors
+
+
+def services() -> Services:
+    """Return the service dependencies for this request."""
+    return Services(get_session(), current_app.extensions["gridloop.engine"], current_app.config["GRIDLOOP"],
+                    current_app.extensions["gridloop.definitions"])
+
+
+def _select_locale() -> str:
+    """Pick the UI language: the user's choice, else zh_CN."""
+    chosen = session.get("lang")
+    return chosen if chosen in LOCALES else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _commit(response):
+    """Commit the request's work once, only when the request succeeded."""
+    db = g.get("db_session")
+    if db is None:
+        return response
+    if response.status_code >= 400:
+        db.rollback()
+        return response
+    try:
+        db.commit()
+    except (StaleDataError, IntegrityError, OperationalError) as exc:
+        db.rollback()
+        current_app.logger.warning("commit failed: %s", exc)
+        return _error_page(409)
+    return response
+
+
+def _error_page(error):
+    """Render 403/404/409 in the site layout."""
+    code = getattr(error, "code", error)
+    return render_template("error.html", code=code, description=getattr(error, "description", "")), code
+
+
+def _local_time(value: dt.datetime | None, fmt: str = "short") -> str:
+    """Format a UTC datetime in the server's zone for display."""
+    if value is None:
+        return ""
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+
+def _template_globals() -> dict:
+    """Expose labels, permission checks and the language switch to templates."""
+    return {
+        "labels": labels, "category_label": labels.category_label, "label": labels.label,
+        "can": lambda action, obj: can(current_user, action, obj), "Permission": Permission,
+        "current_locale": _select_locale(), "locales": LOCALES,
+        "next_url": request.full_path if request else "/",
+    }
