@@ -5,16 +5,21 @@ from __future__ import annotations
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
+from wtforms import (BooleanField, SelectChoice, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from . import labels
 
 
-def _choices(table: dict) -> list[tuple[str, str]]:
+def choices(pairs) -> list[SelectChoice]:
+    """Turn (value, label) pairs into WTForms choices."""
+    return [SelectChoice(value, text) for value, text in pairs]
+
+
+def _choices(table: dict) -> list[SelectChoice]:
     """Turn a label table into WTForms choices."""
-    return [(code, text) for code, text in table.items()]
+    return choices(table.items())
 
 
 class ChinesePhone:
@@ -47,10 +52,10 @@ class IntakeForm(FlaskForm):
     channel = SelectField(_l("Channel"), choices=_choices(labels.CHANNELS), validators=[DataRequired()])
     urgency = SelectField(_l("Urgency"), choices=_choices(labels.URGENCIES), default="normal")
     green_channel = SelectField(_l("Green channel"), choices=_choices(labels.GREEN_CHANNEL), default="")
-    disposition = RadioField(_l("Disposition"), default="dispatch", choices=[
+    disposition = RadioField(_l("Disposition"), default="dispatch", choices=choices([
         ("dispatch", _l("Needs handling: send to the grid leader")),
         ("on_spot", _l("Answered on the spot")),
-    ])
+    ]))
     reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
 
     def validate_reply(self, field) -> None:
@@ -66,10 +71,10 @@ class TaskForm(FlaskForm):
 
 
 class RecordReplyForm(TaskForm):
-    disposition = RadioField(_l("Disposition"), default="dispatch", choices=[
+    disposition = RadioField(_l("Disposition"), default="dispatch", choices=choices([
         ("dispatch", _l("Needs handling: send to the grid leader")),
         ("on_spot", _l("Answered on the spot")),
-    ])
+    ]))
     reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
 
     validate_reply = IntakeForm.validate_reply
@@ -80,8 +85,8 @@ class RecordReplyForm(TaskForm):
 
 
 class DispatchForm(TaskForm):
-    dispatch_to = RadioField(_l("Send to"), default="member", choices=[
-        ("member", _l("A grid member")), ("department", _l("Refer to a department"))])
+    dispatch_to = RadioField(_l("Send to"), default="member", choices=choices([
+        ("member", _l("A grid member")), ("department", _l("Refer to a department"))]))
     handler_id = SelectField(_l("Grid member"), coerce=int, validate_choice=False, validators=[Optional()])
     department_id = SelectField(_l("Department"), coerce=int, validate_choice=False, validators=[Optional()])
     deadline_class = SelectField(_l("Time limit"), choices=_choices(labels.DEADLINE_CLASSES), default="general")
@@ -119,8 +124,8 @@ class HandleForm(TaskForm):
 
 
 class ReviewExtensionForm(TaskForm):
-    decision = RadioField(_l("Decision"), default="approve", choices=[
-        ("approve", _l("Approve the extension")), ("refuse", _l("Refuse"))])
+    decision = RadioField(_l("Decision"), default="approve", choices=choices([
+        ("approve", _l("Approve the extension")), ("refuse", _l("Refuse"))]))
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
 
     def workflow_data(self) -> dict:

@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflows import Engine
 
 from . import labels
+from .config import ROOT
 from .db import get_session
 from .models import User
 from .permissions import Permission, can
@@ -45,7 +46,7 @@ def _init_engine(app: Flask) -> None:
     """Load every BPMN file; a broken file is logged and skipped so the rest still serves."""
     config = app.config["GRIDLOOP"]
     engine = Engine(config["lanes"])
-    definitions, errors = engine.load_directory(app.root_path + "/../" + config["app"]["bpmn_dir"])
+    definitions, errors = engine.load_directory(ROOT / config["app"]["bpmn_dir"])
     for error in errors:
         app.logger.error("BPMN definition rejected: %s", error)
     app.extensions["gridloop.engine"] = engine

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from .. import labels
 from ..db import get_session
 from ..errors import DomainError, InvalidInput
-from ..forms import IntakeForm
+from ..forms import IntakeForm, choices
 from ..models import AuditEvent, Building, Case, Grid, Role
 from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_cases
 from ..services.cases import Intake, open_case
@@ -28,8 +28,8 @@ def _intake_form() -> IntakeForm:
     grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
     buildings = get_session().scalars(select(Building).join(Building.grid).where(Building.grid_id.in_(grids))
                                       .order_by(Grid.code, Building.name)).all()
-    form.building_id.choices = [(-1, "—")] + [(b.id, f"{b.grid.code} · {b.name}") for b in buildings]
-    form.category.choices = labels.category_choices()
+    form.building_id.choices = choices([(-1, "—")] + [(b.id, f"{b.grid.code} · {b.name}") for b in buildings])
+    form.category.choices = choices(labels.category_choices())
     return form
 
 

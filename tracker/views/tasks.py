@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import TASK_FORMS, ClaimForm, TaskForm
-from ..models import Department, Membership, Role, Task, User
+from ..forms import TASK_FORMS, ClaimForm, TaskForm, choices
+from ..models import Department, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can
 from ..services.cases import claim_task, complete_task
 from ..web import services
@@ -37,9 +37,9 @@ def _form_for(task: Task) -> TaskForm:
         members = db.scalars(select(User).join(Membership).where(
             Membership.role == Role.GRID_MEMBER, Membership.grid_id == task.grid_id, User.active)
             .order_by(User.display_name)).all()
-        form.handler_id.choices = [(0, "—")] + [(u.id, u.display_name) for u in members]
+        form.handler_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in members])
         departments = db.scalars(select(Department).order_by(Department.name)).all()
-        form.department_id.choices = [(0, "—")] + [(d.id, d.name) for d in departments]
+        form.department_id.choices = choices([(0, "—")] + [(d.id, d.name) for d in departments])
     return form
 
 
@@ -58,6 +58,8 @@ def detail(task_id: str):
     form = _form_for(task)
     if not form.is_submitted():
         return _render(task, form)
+    if task.status == TaskStatus.OPEN and not can(current_user, Permission.TASK_COMPLETE, task):
+        abort(403)
     if not form.validate():
         return _render(task, form, 422)
     try:

@@ -1,0 +1,36 @@
+# GridLoop: `make run` serves the demo on http://127.0.0.1:$(PORT); `make test` runs the whole suite.
+PORT ?= 5000
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export FLASK_APP := tracker
+
+.PHONY: run test install translations browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile --domain messages --directory tracker/translations
+
+# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(VENV)/bin/flask demo
+	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+
+test: install browser
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) instance

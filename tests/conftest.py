@@ -1,0 +1,149 @@
+"""Shared fixtures: an app on a fresh SQLite file with a small community, clients, factories."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from tracker import create_app
+from tracker.db import get_session, init_db
+from tracker.models import Building, Case, Community, Department, Grid, Membership, Role, Task, TaskStatus, User
+
+PASSWORD = "secret-pass-1"
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[Flask]:
+    """Create the app on a throwaway SQLite database with the seed community."""
+    app = create_app({"app": {"database_url": f"sqlite:///{tmp_path / 'test.sqlite3'}"}})
+    app.config.update(TESTING=True)
+    with app.app_context():
+        init_db()
+        seed(get_session())
+        get_session().commit()
+    yield app
+    app.extensions["gridloop.db"].dispose()
+
+
+def seed(db) -> None:
+    """Two grids (A, B) with staff, one department with a handler, an auditor."""
+    community = Community(name="测试社区")
+    grid_a = Grid(community=community, code="GA", name="A网格")
+    grid_b = Grid(community=community, code="GB", name="B网格")
+    grid_a.buildings.append(Building(name="1号楼院"))
+    grid_b.buildings.append(Building(name="9号楼院"))
+    dept = Department(code="property", name="物业维修中心")
+    db.add_all([community, grid_a, grid_b, dept])
+    db.flush()
+    pw = generate_password_hash(PASSWORD)
+
+    def user(username, name, *memberships):
+        db.add(User(username=username, display_name=name, password_hash=pw, memberships=list(memberships)))
+
+    user("member_a", "网格员甲", Membership(role=Role.GRID_MEMBER, grid_id=grid_a.id))
+    user("member_a2", "网格员乙", Membership(role=Role.GRID_MEMBER, grid_id=grid_a.id))
+    user("leader_a", "网格长甲", Membership(role=Role.GRID_LEADER, grid_id=grid_a.id))
+    user("leader_a2", "网格长丙", Membership(role=Role.GRID_LEADER, grid_id=grid_a.id))
+    user("member_b", "网格员丁", Membership(role=Role.GRID_MEMBER, grid_id=grid_b.id))
+    user("leader_b", "网格长戊", Membership(role=Role.GRID_LEADER, grid_id=grid_b.id))
+    user("dept", "维修员", Membership(role=Role.DEPARTMENT_HANDLER, department_id=dept.id))
+    user("auditor", "督查员", Membership(role=Role.AUDITOR, community_id=community.id))
+    # Member in grid B and leader in grid A at once.
+    user("mixed", "两岗人员", Membership(role=Role.GRID_MEMBER, grid_id=grid_b.id),
+         Membership(role=Role.GRID_LEADER, grid_id=grid_a.id))
+
+
+@dataclass
+class Browser:
+    """A logged-in test client that fills forms the way a person does, CSRF token included."""
+
+    client: FlaskClient
+
+    def get(self, url: str, **kw):
+        """GET a page."""
+        return self.client.get(url, **kw)
+
+    def submit(self, url: str, data: dict, page: str | None = None):
+        """Load ``page`` (default ``url``), take its CSRF token and version, and POST ``data``."""
+        html = self.client.get(page or url).get_data(as_text=True)
+        fields = {"csrf_token": csrf_token(html)}
+        version = re.search(r'id="version" name="version" type="hidden" value="(\d+)"', html)
+        if version:
+            fields["version"] = version.group(1)
+        fields.update(data)
+        return self.client.post(url, data=fields)
+
+
+def csrf_token(html: str) -> str:
+    """Extract the CSRF token from a rendered page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def login(app):
+    """Return a function that logs a username in on a fresh client."""
+    def _login(username: str) -> Browser:
+        browser = Browser(app.test_client())
+        response = browser.submit("/login", {"username": username, "password": PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return browser
+    return _login
+
+
+@pytest.fixture
+def db(app):
+    """A session for assertions and direct setup, outside any request.
+
+    It autocommits each statement so it never holds SQLite's write lock or an old snapshot
+    while the app's requests run; helpers call ``expire_all`` to reread objects.
+    """
+    engine = create_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    session = Session(engine, expire_on_commit=False)
+    yield session
+    session.close()
+    engine.dispose()
+
+
+def building_id(db, grid_code: str = "GA") -> int:
+    """Return the id of the seed building in a grid."""
+    return db.scalar(select(Building.id).join(Grid).where(Grid.code == grid_code))
+
+
+def user_id(db, username: str) -> int:
+    """Return a seed user's id."""
+    return db.scalar(select(User.id).where(User.username == username))
+
+
+def open_task(db, case_id: int) -> Task:
+    """Return the one open task of a case."""
+    db.expire_all()
+    tasks = db.scalars(select(Task).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN)).all()
+    assert len(tasks) == 1, [t.name for t in tasks]
+    return tasks[0]
+
+
+def intake(db, **overrides) -> dict:
+    """Return valid intake form data for grid A."""
+    data = {"resident_name": "张阿姨", "resident_phone": "13812345678", "building_id": str(building_id(db)),
+            "address_detail": "2单元301", "category": "property_repair",
+            "description": "楼道灯不亮", "channel": "phone", "urgency": "normal", "green_channel": "",
+            "disposition": "dispatch", "reply": ""}
+    data.update(overrides)
+    return data
+
+
+def latest_case(db) -> Case:
+    """Return the newest case."""
+    db.expire_all()
+    return db.scalars(select(Case).order_by(Case.id.desc())).first()
