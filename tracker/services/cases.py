@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
-from ..errors import ConflictError, InvalidInput, NotFound
+from ..errors import N_, ConflictError, InvalidInput, NotFound
 from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, holds_role, require
 from . import Services
@@ -69,10 +69,10 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     """Record a new case in the building's grid and start its closed loop."""
     building = svc.session.get(Building, intake.building_id)
     if building is None:
-        raise InvalidInput("building not found; choose one from the list", field="building_id")
+        raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")
     require(actor, Permission.CASE_CREATE, building.grid)
     if intake.category not in svc.config["categories"]:
-        raise InvalidInput(f"unknown category {intake.category!r}", field="category")
+        raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category", code=intake.category)
     row = current_definition(svc.session, dict(svc.definitions), svc.config["app"]["case_process"])
     now = utcnow()
     case = Case(number=f"tmp-{now.timestamp()}-{actor.id}", grid_id=building.grid_id, building_id=building.id,
@@ -103,7 +103,7 @@ def get_task(svc: Services, task_id: str) -> Task:
     """Load a task or raise NotFound."""
     task = svc.session.get(Task, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(N_("Task %(id)s not found."), id=task_id)
     return task
 
 
@@ -121,9 +121,9 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
         snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
                                             task.id, workflow_data)
     except TaskNotReady:
-        raise ConflictError("this task was already completed by someone else; reload the case") from None
+        raise ConflictError(N_("This task was already completed by someone else; reload the case.")) from None
     except WorkflowError as exc:
-        raise InvalidInput(f"the process could not continue: {exc}") from None
+        raise InvalidInput(N_("The process could not continue: %(problem)s"), problem=str(exc)) from None
     task.status = TaskStatus.DONE
     task.completed_at = utcnow()
     task.completed_by_id = actor.id
@@ -153,10 +153,10 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
 def _check_fresh(case: Case, task: Task, expected_version: int) -> None:
     """Refuse stale forms: the case changed or the task is gone since the page was loaded."""
     if task.status != TaskStatus.OPEN:
-        who = task.completed_by.display_name if task.completed_by else "someone else"
-        raise ConflictError(f"this task was already completed by {who}; reload the case to see its state")
+        who = task.completed_by.display_name if task.completed_by else "?"
+        raise ConflictError(N_("This task was already completed by %(who)s; reload the case to see its state."), who=who)
     if case.version != expected_version:
-        raise ConflictError("this case was changed by someone else after you opened it; reload and try again")
+        raise ConflictError(N_("This case was changed by someone else after you opened it; reload and try again."))
 
 
 def _flush(session: Session) -> None:
@@ -165,7 +165,7 @@ def _flush(session: Session) -> None:
         session.flush()
     except StaleDataError:
         session.rollback()
-        raise ConflictError("this case was changed by someone else at the same moment; reload and try again") from None
+        raise ConflictError(N_("This case was changed by someone else at the same moment; reload and try again.")) from None
 
 
 def _apply(svc: Services, case: Case, actor: User, snapshot: Snapshot, completed_task: Task | None) -> None:
@@ -217,7 +217,7 @@ def _record_reply(svc: Services, case: Case, actor: User, data: dict) -> dict:
     on_spot = bool(data.get("answered_on_spot"))
     reply = (data.get("reply") or "").strip()
     if on_spot and not reply:
-        raise InvalidInput("write the reply given to the resident", field="reply")
+        raise InvalidInput(N_("Write the reply given to the resident."), field="reply")
     case.reply = reply
     return {"answered_on_spot": on_spot}
 
@@ -228,20 +228,20 @@ def _dispatch(svc: Services, case: Case, actor: User, data: dict) -> dict:
     if target == "member":
         handler = svc.session.get(User, data.get("handler_id") or 0)
         if handler is None or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
-            raise InvalidInput("choose a grid member of this case's grid", field="handler_id")
+            raise InvalidInput(N_("Choose a grid member of this case's grid."), field="handler_id")
         case.handler_id, case.department_id = handler.id, None
     elif target == "department":
         department = svc.session.get(Department, data.get("department_id") or 0)
         if department is None:
-            raise InvalidInput("choose a department", field="department_id")
+            raise InvalidInput(N_("Choose the department to refer it to."), field="department_id")
         case.department_id, case.handler_id = department.id, None
     else:
-        raise InvalidInput("choose whether to dispatch to a member or refer to a department", field="dispatch_to")
+        raise InvalidInput(N_("Choose whether to dispatch to a member or refer to a department."), field="dispatch_to")
     try:
         case.due_at = deadlines.due_at(svc.config["deadlines"], data.get("deadline_class", ""), utcnow(),
                                        bool(case.green_channel))
     except ValueError as exc:
-        raise InvalidInput(str(exc), field="deadline_class") from None
+        raise InvalidInput(N_("Choose a time limit from the list."), field="deadline_class") from None
     case.dispatch_to = target
     case.deadline_class = data["deadline_class"]
     case.extension_days = 0
@@ -253,15 +253,15 @@ def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
     action = data.get("handle_action")
     text = (data.get("text") or "").strip()
     if action not in ("done", "return", "extend"):
-        raise InvalidInput("choose done, return or extension", field="handle_action")
+        raise InvalidInput(N_("Choose done, return or extension."), field="handle_action")
     if not text:
-        raise InvalidInput("write the result, the reason for returning, or the reason for the extension", field="text")
+        raise InvalidInput(N_("Write the result, the reason for returning, or the reason for the extension."), field="text")
     if action == "done":
         case.result = text
     elif action == "extend":
         days = int(data.get("extension_days") or 0)
         if not 1 <= days <= 30:
-            raise InvalidInput("an extension is 1 to 30 days", field="extension_days")
+            raise InvalidInput(N_("An extension is 1 to 30 days."), field="extension_days")
         case.extension_days = days
     return {"handle_action": action}
 
@@ -283,7 +283,7 @@ def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
     """Record the resident's answer; the process reopens, retries or moves to archive."""
     satisfaction = data.get("satisfaction")
     if satisfaction not in ("satisfied", "basic", "dissatisfied", "unreachable"):
-        raise InvalidInput("choose the resident's answer", field="satisfaction")
+        raise InvalidInput(N_("Choose the resident's answer."), field="satisfaction")
     case.outcome = satisfaction
     return {"satisfaction": satisfaction}
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from workflows import Definition, Engine
 
-from ..errors import DomainError
+from ..errors import N_, DomainError
 from ..models import ProcessDefinition
 
 
@@ -27,7 +27,7 @@ def current_definition(session: Session, engine_definitions: dict[str, Definitio
     """Return the row of the newest loaded version of ``process_id``, deploying it on first use."""
     definition = engine_definitions.get(process_id)
     if definition is None:
-        raise DomainError(f"process '{process_id}' is not loaded; check bpmn/{process_id}.bpmn and the server log")
+        raise DomainError(N_("Process %(process)s is not loaded; check bpmn/%(process)s.bpmn and the server log."), process=process_id)
     return deploy_definition(session, definition)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from .. import labels
 from ..db import get_session
-from ..errors import DomainError, InvalidInput
+from ..errors import DomainError
 from ..forms import IntakeForm, choices
 from ..models import AuditEvent, Building, Case, Grid, Role
 from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_cases
@@ -62,11 +62,11 @@ def new():
 
 def _field_error(form, exc: DomainError) -> None:
     """Attach a service error to its field, or to the form as a whole."""
-    field = getattr(form, exc.field, None) if isinstance(exc, InvalidInput) and exc.field else None
+    field = getattr(form, exc.field, None) if exc.field else None
     if field is not None:
-        field.errors = list(field.errors) + [str(exc)]
+        field.errors = list(field.errors) + [exc.localized()]
     else:
-        form.form_errors.append(str(exc))
+        form.form_errors.append(exc.localized())
 
 
 def _filters() -> dict:

@@ -68,7 +68,7 @@ def detail(task_id: str):
         abort(403)
     except ConflictError as exc:
         get_session().rollback()
-        form.form_errors.append(str(exc))
+        form.form_errors.append(exc.localized())
         return _render(_load(task_id), form, 409)
     except DomainError as exc:
         get_session().rollback()
@@ -92,7 +92,7 @@ def claim(task_id: str):
         abort(403)
     except ConflictError as exc:
         get_session().rollback()
-        flash(str(exc), "error")
+        flash(exc.localized(), "error")
         return redirect(url_for("tasks.detail", task_id=task_id)), 303
     flash(_("Task claimed: it is in your inbox now."), "success")
     return redirect(url_for("tasks.detail", task_id=task_id))
