@@ -1,0 +1,77 @@
+"""App start-up: bad BPMN files are reported but do not stop the rest; config errors name the key."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tracker import create_app
+from tracker.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_app_starts_with_the_good_definitions_when_one_file_is_malformed(tmp_path, caplog):
+    bpmn = tmp_path / "bpmn"
+    bpmn.mkdir()
+    shutil.copy(ROOT / "bpmn" / "case_closed_loop.bpmn", bpmn)
+    (bpmn / "broken.bpmn").write_text("<bpmn:definitions xmlns:bpmn='x'><oops>", encoding="utf-8")
+    evil = (ROOT / "bpmn" / "case_closed_loop.bpmn").read_text(encoding="utf-8").replace(
+        'handle_action == "done"', "().__class__.__subclasses__()").replace(
+        'id="case_closed_loop"', 'id="evil"')
+    (bpmn / "evil.bpmn").write_text(evil, encoding="utf-8")
+    with caplog.at_level(logging.ERROR):
+        app = create_app({"app": {"bpmn_dir": str(bpmn), "database_url": f"sqlite:///{tmp_path}/x.db"}})
+    assert set(app.extensions["gridloop.definitions"]) == {"case_closed_loop"}
+    errors = {str(e) for e in app.extensions["gridloop.bpmn_errors"]}
+    assert any(e.startswith("broken.bpmn: -: malformed XML") for e in errors)
+    assert any(e.startswith("evil.bpmn: f_done: unsafe expression:") and "__subclasses__" in e for e in errors)
+    assert "broken.bpmn" in caplog.text and "evil.bpmn" in caplog.text
+    assert app.test_client().get("/login").status_code == 200
+
+
+def test_config_missing_required_key_fails_naming_it(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[app]\ndatabase_url = "sqlite://"\ncase_process = "x"\n[lanes]\n"a" = "grid_member"\n')
+    with pytest.raises(ConfigError, match="app.secret_key"):
+        load_config(path, environ={})
+
+
+def test_config_bad_type_fails_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="loop.max_callback_attempts must be int"):
+        load_config(ROOT / "config.toml", {"loop": {"max_callback_attempts": "many"}}, environ={})
+
+
+def test_config_unknown_key_is_warned_about():
+    with pytest.warns(UserWarning, match="unknown key app.colour"):
+        load_config(ROOT / "config.toml", {"app": {"colour": "red"}}, environ={})
+
+
+def test_environment_overrides_the_file():
+    config = load_config(ROOT / "config.toml", environ={"GRIDLOOP_APP_PAGE_SIZE": "7",
+                                                       "GRIDLOOP_LOOP_MAX_CALLBACK_ATTEMPTS": "5"})
+    assert (config["app"]["page_size"], config["loop"]["max_callback_attempts"]) == (7, 5)
+
+
+def test_ui_speaks_chinese_by_default_and_english_on_request(app):
+    client = app.test_client()
+    assert "登录" in client.get("/login").get_data(as_text=True)
+    client.get("/lang/en?next=/login")
+    page = client.get("/login").get_data(as_text=True)
+    assert "Log in" in page and "登录" not in page
+
+
+def test_language_switch_does_not_redirect_off_site(app):
+    response = app.test_client().get("/lang/en?next=//evil.example/")
+    assert response.location == "/"
+
+
+def test_static_assets_are_local(app):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "http://" not in page and "https://" not in page
+    with client.get("/static/gridloop.css") as css:
+        assert css.status_code == 200 and b"--brand" in css.data
