@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE=config["app"]["default_locale"],
+        BABEL_DEFAULT_TIMEZONE=config["app"].get("timezone", "Asia/Shanghai"),
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "tracker" / "translations"),
     )
     from . import db, web

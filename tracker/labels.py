@@ -20,6 +20,7 @@ OUTCOMES = {"satisfied": _l("Satisfied"), "basic": _l("Basically satisfied"),
             "dissatisfied": _l("Dissatisfied"), "unreachable": _l("Unreachable")}
 DEADLINE_CLASSES = {"emergency": _l("Emergency"), "utilities": _l("Water, power, gas, heating"),
                     "general": _l("General"), "complex": _l("Complex")}
+DISPATCH_TO = {"member": _l("A grid member"), "department": _l("Refer to a department")}
 HANDLE_ACTIONS = {"done": _l("Done"), "return": _l("Return (wrongly routed)"), "extend": _l("Ask for extension")}
 ACTIONS = {
     "case.opened": _l("Case recorded"), "task.claimed": _l("Task claimed"),
@@ -36,6 +37,15 @@ FIELDS = {
     "due_at": _l("Due"), "result": _l("Result"), "outcome": _l("Callback outcome"),
     "reopen_count": _l("Reopened"), "callback_attempts": _l("Callback attempts"),
     "extension_days": _l("Extension days"), "archived_at": _l("Archived at"), "assignee": _l("Assignee"),
+    "answered_on_spot": _l("Answered on the spot"), "handle_action": _l("Outcome"), "text": _l("Result, or reason"),
+    "satisfaction": _l("Resident's answer"), "note": _l("Note"), "comment": _l("Comment"),
+    "extension_approved": _l("Extension approved"),
+}
+#: Coded fields and the label table for their values.
+VALUE_TABLES = {
+    "status": STATUSES, "channel": CHANNELS, "urgency": URGENCIES, "green_channel": GREEN_CHANNEL,
+    "outcome": OUTCOMES, "satisfaction": OUTCOMES, "deadline_class": DEADLINE_CLASSES,
+    "handle_action": HANDLE_ACTIONS, "dispatch_to": DISPATCH_TO,
 }
 
 
@@ -57,3 +67,25 @@ def label(table: dict, value: str | None) -> str:
     if value is None:
         return ""
     return str(table.get(value, value))
+
+
+def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
+    """Render an audited value for people: labels for codes, names for ids, local times."""
+    from flask_babel import format_datetime, gettext
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if field == "category":
+        return category_label(value)
+    if field in VALUE_TABLES:
+        return label(VALUE_TABLES[field], value)
+    if field in names and isinstance(value, int):
+        return names[field].get(value, f"#{value}")
+    if field in ("due_at", "archived_at") and isinstance(value, str):
+        import datetime as dt
+        try:
+            return format_datetime(dt.datetime.fromisoformat(value), "yyyy-MM-dd HH:mm")
+        except ValueError:
+            return value
+    return str(value)

@@ -129,7 +129,7 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
     task.completed_by_id = actor.id
     _apply(svc, case, actor, snapshot, completed_task=task)
     record_event(svc.session, case, actor, f"task.{task.form_key}", {
-        **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "")},
+        **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "") and k not in AUDITED},
         **_diff(before, _fields(case)),
     }, task_name=task.name)
     _flush(svc.session)

@@ -14,7 +14,7 @@ from .. import labels
 from ..db import get_session
 from ..errors import DomainError
 from ..forms import IntakeForm, choices
-from ..models import AuditEvent, Building, Case, Grid, Role
+from ..models import AuditEvent, Building, Case, Department, Grid, Role, User
 from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_cases
 from ..services.cases import Intake, open_case
 from ..web import services
@@ -133,5 +133,21 @@ def detail(case_id: int):
         abort(403)
     events = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
     timeline = [(e, json.loads(e.changes)) for e in events]
-    return render_template("cases/detail.html", case=case, timeline=timeline,
+    return render_template("cases/detail.html", case=case, timeline=timeline, names=_referenced_names(timeline),
                            open_tasks=[t for t in case.tasks if t.status == "open"])
+
+
+def _referenced_names(timeline) -> dict[str, dict[int, str]]:
+    """Look up the people, departments and buildings that audit changes refer to by id."""
+    ids: dict[str, set[int]] = {"handler_id": set(), "department_id": set(), "building_id": set()}
+    for _event, changes in timeline:
+        for field, pair in changes.items():
+            if field in ids:
+                ids[field].update(v for v in pair if isinstance(v, int))
+    db = get_session()
+    return {
+        "handler_id": dict(db.execute(select(User.id, User.display_name).where(User.id.in_(ids["handler_id"]))).all()),
+        "department_id": dict(db.execute(select(Department.id, Department.name)
+                                         .where(Department.id.in_(ids["department_id"]))).all()),
+        "building_id": dict(db.execute(select(Building.id, Building.name).where(Building.id.in_(ids["building_id"]))).all()),
+    }
