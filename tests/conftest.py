@@ -147,3 +147,10 @@ def latest_case(db) -> Case:
     """Return the newest case."""
     db.expire_all()
     return db.scalars(select(Case).order_by(Case.id.desc())).first()
+
+
+def dispatch(leader: Browser, db, case_id: int, handler: str = "member_a", deadline_class: str = "general"):
+    """Dispatch a case's open dispatch task to a grid member as ``leader``."""
+    return leader.submit(f"/tasks/{open_task(db, case_id).id}", {
+        "dispatch_to": "member", "handler_id": str(user_id(db, handler)), "department_id": "0",
+        "deadline_class": deadline_class})

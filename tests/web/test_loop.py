@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import func, select
 
-from tests.conftest import intake, latest_case, open_task, user_id
+from tests.conftest import dispatch, intake, latest_case, open_task, user_id
 from tracker.models import AuditEvent, Case, CaseStatus, Department, Task
 from tracker.services.audit import verify_chain
 
@@ -111,9 +111,7 @@ def test_return_goes_back_to_the_leader_with_the_reason(login, db):
     member, leader = login("member_a"), login("leader_a")
     member.submit("/cases/new", intake(db))
     case = latest_case(db)
-    leader.submit(f"/tasks/{open_task(db, case.id).id}", {
-        "dispatch_to": "member", "handler_id": str(user_id(db, "member_a")), "department_id": "0",
-        "deadline_class": "general"})
+    dispatch(leader, db, case.id)
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "return", "text": "不属于本网格"})
     task = open_task(db, case.id)
     assert task.name == "dispatch"
@@ -125,9 +123,7 @@ def test_extension_approved_moves_the_deadline_refused_keeps_it(login, db):
     member, leader = login("member_a"), login("leader_a")
     member.submit("/cases/new", intake(db))
     case = latest_case(db)
-    leader.submit(f"/tasks/{open_task(db, case.id).id}", {
-        "dispatch_to": "member", "handler_id": str(user_id(db, "member_a")), "department_id": "0",
-        "deadline_class": "general"})
+    dispatch(leader, db, case.id)
     due = latest_case(db).due_at
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "extend", "text": "等配件", "extension_days": "3"})
     assert open_task(db, case.id).name == "review_extension"
@@ -147,9 +143,7 @@ def test_dissatisfied_reopens_and_unreachable_retries(login, db):
     member, leader = login("member_a"), login("leader_a")
     member.submit("/cases/new", intake(db))
     case = latest_case(db)
-    leader.submit(f"/tasks/{open_task(db, case.id).id}", {
-        "dispatch_to": "member", "handler_id": str(user_id(db, "member_a")), "department_id": "0",
-        "deadline_class": "general"})
+    dispatch(leader, db, case.id)
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "处理"})
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
     assert open_task(db, case.id).name == "handle_member"

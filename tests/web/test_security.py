@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from tests.conftest import building_id, intake, latest_case, open_task, user_id
+from tests.conftest import building_id, dispatch, intake, latest_case, open_task, user_id
 from tracker.models import AuditEvent, Case, Task
 
 
@@ -16,15 +16,6 @@ def _case_in_grid(login, db, grid: str = "GA"):
     response = member.submit("/cases/new", intake(db, building_id=str(building_id(db, grid))))
     assert response.status_code == 302
     return latest_case(db)
-
-
-def _dispatch(login, db, case, handler="member_a"):
-    """Dispatch a grid-A case to a member as the leader."""
-    leader = login("leader_a")
-    response = leader.submit(f"/tasks/{open_task(db, case.id).id}", {
-        "dispatch_to": "member", "handler_id": str(user_id(db, handler)), "department_id": "0",
-        "deadline_class": "general"})
-    assert response.status_code == 302
 
 
 def test_member_of_grid_b_gets_403_on_grid_a_case_and_task(login, db):
@@ -69,10 +60,7 @@ def test_roles_are_per_grid_a_member_in_b_may_lead_in_a(login, db):
     case = _case_in_grid(login, db, "GA")
     mixed = login("mixed")
     _ = mixed.get("/")
-    response = mixed.submit(f"/tasks/{open_task(db, case.id).id}", {
-        "dispatch_to": "member", "handler_id": str(user_id(db, "member_a")), "department_id": "0",
-        "deadline_class": "general"})
-    assert response.status_code == 302
+    assert dispatch(mixed, db, case.id).status_code == 302
     assert open_task(db, case.id).name == "handle_member"
     # ... but the member role in grid B gives no right to handle grid A's member task.
     assert mixed.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "x"}).status_code == 403
@@ -80,7 +68,7 @@ def test_roles_are_per_grid_a_member_in_b_may_lead_in_a(login, db):
 
 def test_assigned_task_belongs_to_its_assignee_only(login, db):
     case = _case_in_grid(login, db, "GA")
-    _dispatch(login, db, case, handler="member_a")
+    assert dispatch(login("leader_a"), db, case.id).status_code == 302
     colleague = login("member_a2")
     task = open_task(db, case.id)
     assert colleague.submit(f"/tasks/{task.id}", {"handle_action": "done", "text": "x"}).status_code == 403
