@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 from flask import Flask, current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
@@ -20,6 +21,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("deploy")
+@with_appcontext
 def deploy_command() -> None:
     """Store every loaded BPMN definition version; report rejected files."""
     db = get_session()
@@ -35,6 +37,7 @@ def deploy_command() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--reset", is_flag=True, help="Drop and recreate every table first.")
 def demo_command(reset: bool) -> None:
     """Load the demo community, people and about 50 cases at every stage of the loop."""
@@ -55,6 +58,7 @@ def demo_command(reset: bool) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--name", "display_name", required=True, help="Display name, e.g. 王芳.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
@@ -95,6 +99,7 @@ def _membership(db, role: Role, grid_code: str | None, department_code: str | No
 
 
 @click.command("verify-audit")
+@with_appcontext
 @click.argument("case_number", required=False)
 def verify_audit_command(case_number: str | None) -> None:
     """Verify the audit hash chain of one case, or of all cases."""

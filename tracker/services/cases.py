@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -84,7 +85,8 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     case.created_by = actor
     svc.session.add(case)
     svc.session.flush()
-    case.number = f"{now:%Y%m%d}-{case.id:06d}"
+    local_day = now.astimezone(ZoneInfo(svc.config["app"].get("timezone", "Asia/Shanghai")))
+    case.number = f"{local_day:%Y%m%d}-{case.id:06d}"
     start_data = {"reopen_count": 0, "callback_attempts": 0, "dispatch_to": "",
                   "max_callback_attempts": svc.config["loop"]["max_callback_attempts"]}
     snapshot = svc.engine.start(as_definition(row), start_data)
