@@ -29,8 +29,10 @@ run: install
 	$(VENV)/bin/flask demo
 	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
+# The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster.
 test: install browser
 	$(PY) -m pytest
+	GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) instance

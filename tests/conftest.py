@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from tests.pgcluster import Cluster
 from tracker import create_app
 from tracker.db import get_session, init_db
 from tracker.models import Building, Case, Community, Department, Grid, Membership, Role, Task, TaskStatus, User
@@ -21,15 +25,62 @@ PASSWORD = "secret-pass-1"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-def app(tmp_path) -> Iterator[Flask]:
-    """Create the app on a throwaway SQLite database with the seed community."""
-    app = create_app({"app": {"database_url": f"sqlite:///{tmp_path / 'test.sqlite3'}"}})
-    app.config.update(TESTING=True)
+#: Which database the suite runs on: sqlite (default) or postgresql (a throwaway cluster).
+BACKEND = os.environ.get("GRIDLOOP_TEST_DATABASE", "sqlite")
+_numbers = itertools.count(1)
+
+
+def _build_template(url: str) -> None:
+    """Create the schema and the seed data once; each test starts from a copy."""
+    app = create_app({"app": {"database_url": url}})
     with app.app_context():
         init_db()
         seed(get_session())
         get_session().commit()
+    app.extensions["gridloop.db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """Start one throwaway PostgreSQL cluster for the session."""
+    cluster = Cluster().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def template_url(request, tmp_path_factory) -> str:
+    """Return the URL of the seeded template database for the selected backend."""
+    if BACKEND == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        cluster.execute("CREATE DATABASE gridloop_template")
+        _build_template(cluster.url("gridloop_template"))
+        return cluster.url("gridloop_template")
+    if BACKEND != "sqlite":
+        raise pytest.UsageError(f"GRIDLOOP_TEST_DATABASE must be sqlite or postgresql, not {BACKEND!r}")
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    _build_template(f"sqlite:///{path}")
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(request, template_url, tmp_path) -> str:
+    """Return a fresh copy of the seeded database for one test."""
+    if BACKEND == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        name = f"test_{next(_numbers)}"
+        cluster.execute(f"CREATE DATABASE {name} TEMPLATE gridloop_template")
+        return cluster.url(name)
+    path = tmp_path / "test.sqlite3"
+    shutil.copy(template_url.removeprefix("sqlite:///"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url) -> Iterator[Flask]:
+    """Create the app on a fresh copy of the seeded database."""
+    app = create_app({"app": {"database_url": database_url}})
+    app.config.update(TESTING=True)
     yield app
     app.extensions["gridloop.db"].dispose()
 

@@ -212,8 +212,8 @@ class Case(Base):
     # Optimistic lock: every change bumps it; a stale form gets a conflict.
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
-    grid: Mapped[Grid] = relationship(lazy="joined")
-    building: Mapped[Building] = relationship(lazy="joined")
+    grid: Mapped[Grid] = relationship(lazy="joined", innerjoin=True)
+    building: Mapped[Building] = relationship(lazy="joined", innerjoin=True)
     department: Mapped[Department | None] = relationship()
     handler: Mapped[User | None] = relationship(foreign_keys=[handler_id])
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])

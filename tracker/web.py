@@ -38,6 +38,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(403, _error_page)
     app.register_error_handler(404, _error_page)
     app.register_error_handler(409, _error_page)
+    app.register_error_handler(StaleDataError, _lost_race)
+    app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_template_globals)
     app.add_template_filter(_local_time, "local_time")
 
@@ -76,11 +78,28 @@ def _commit(response):
         return response
     try:
         db.commit()
-    except (StaleDataError, IntegrityError, OperationalError) as exc:
+    except (StaleDataError, IntegrityError) as exc:
         db.rollback()
         current_app.logger.warning("commit failed: %s", exc)
         return _error_page(409)
+    except OperationalError as exc:
+        db.rollback()
+        current_app.logger.warning("commit failed, database unavailable: %s", exc)
+        return _error_page(503)
     return response
+
+
+def _lost_race(_error):
+    """A concurrent change won at flush time: roll back and say so."""
+    get_session().rollback()
+    return _error_page(409)
+
+
+def _database_unavailable(error):
+    """The database went away mid-request (restart, failover): nothing was saved; try again."""
+    current_app.logger.warning("database unavailable: %s", error)
+    get_session().rollback()
+    return _error_page(503)
 
 
 def _error_page(error):

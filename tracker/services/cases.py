@@ -109,10 +109,21 @@ def get_task(svc: Services, task_id: str) -> Task:
     return task
 
 
+def _lock_task(svc: Services, task_id: str) -> Task:
+    """Load a task and lock its case row, so concurrent actors queue and the later sees the change.
+
+    On PostgreSQL this is SELECT ... FOR UPDATE; SQLite already serializes writers (BEGIN IMMEDIATE).
+    """
+    task = get_task(svc, task_id)
+    svc.session.get(Case, task.case_id, with_for_update=True, populate_existing=True)
+    svc.session.refresh(task)
+    return task
+
+
 def complete_task(svc: Services, actor: User, task_id: str, expected_version: int,
                   data: Mapping[str, Any]) -> Case:
     """Complete a user task with form data, advance the loop and record who did it."""
-    task = get_task(svc, task_id)
+    task = _lock_task(svc, task_id)
     case = task.case
     require(actor, Permission.TASK_READ, task)
     _check_fresh(case, task, expected_version)
@@ -140,7 +151,7 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
 
 def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) -> Task:
     """Take a pool task into the actor's own inbox."""
-    task = get_task(svc, task_id)
+    task = _lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
     _check_fresh(task.case, task, expected_version)
     require(actor, Permission.TASK_CLAIM, task)
