@@ -44,7 +44,10 @@ def demo_command(reset: bool) -> None:
     from . import demo
     if reset:
         from .models import Base
-        Base.metadata.drop_all(current_app.extensions["gridloop.db"])
+        engine = current_app.extensions["gridloop.db"]
+        Base.metadata.drop_all(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     init_db()
     db = get_session()
     if db.scalar(select(Case.id).limit(1)) is not None:

@@ -11,7 +11,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
 
 
 def make_engine(url: str, instance_path: str) -> Engine:
@@ -51,6 +50,7 @@ def init_app(app: Flask) -> None:
     app.extensions["gridloop.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
     app.cli.add_command(init_db_command)
+    app.cli.add_command(migrate_command)
 
 
 def get_session() -> Session:
@@ -69,13 +69,24 @@ def close_session(_exc: BaseException | None = None) -> None:
 
 
 def init_db() -> None:
-    """Create all tables that do not exist yet."""
-    Base.metadata.create_all(current_app.extensions["gridloop.db"])
+    """Bring the schema to the newest migration (creating it on an empty database)."""
+    from .migrate import upgrade
+    upgrade(current_app.extensions["gridloop.db"])
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
-    """Create the database tables."""
+    """Create or upgrade the database tables (Alembic upgrade to head)."""
     init_db()
     click.echo("Initialized the database.")
+
+
+@click.command("migrate")
+@click.argument("revision", default="head")
+@with_appcontext
+def migrate_command(revision: str) -> None:
+    """Upgrade the database schema to REVISION (default: head)."""
+    from .migrate import upgrade
+    upgrade(current_app.extensions["gridloop.db"], revision)
+    click.echo(f"Database at {revision}.")

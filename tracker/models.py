@@ -221,6 +221,11 @@ class Case(Base):
     tasks: Mapped[list[Task]] = relationship(back_populates="case", order_by="Task.created_at")
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The case list filters by grid or status and shows the newest first.
+        Index("ix_case_grid_created", "grid_id", "created_at"),
+        Index("ix_case_status_created", "status", "created_at"),
+    )
 
 
 class Task(Base):
