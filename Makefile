@@ -29,9 +29,10 @@ run: install
 	$(VENV)/bin/flask demo
 	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
-# The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster.
+# The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster
+# (which also runs the multi-process concurrency and fault tests marked `postgres`).
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not postgres"
 	GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest
 
 clean:

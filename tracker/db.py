@@ -64,8 +64,10 @@ def close_session(_exc: BaseException | None = None) -> None:
     """Roll back anything uncommitted and close the session."""
     session = g.pop("db_session", None)
     if session is not None:
-        session.rollback()
-        session.close()
+        try:
+            session.rollback()
+        finally:
+            session.close()
 
 
 def init_db() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Flask, current_app, g, render_template, request, session
+from flask import Flask, current_app, g, make_response, render_template, request, session
 from flask_babel import Babel, format_datetime
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import Engine
@@ -31,8 +31,8 @@ def init_app(app: Flask) -> None:
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
-    from .views import auth, cases, inbox, tasks
-    for module in (auth, cases, inbox, tasks):
+    from .views import auth, cases, health, inbox, tasks
+    for module in (auth, cases, health, inbox, tasks):
         app.register_blueprint(module.bp)
     app.after_request(_commit)
     app.register_error_handler(403, _error_page)
@@ -74,32 +74,43 @@ def _commit(response):
     if db is None:
         return response
     if response.status_code >= 400:
-        db.rollback()
+        _rollback_quietly()
         return response
     try:
         db.commit()
     except (StaleDataError, IntegrityError) as exc:
         db.rollback()
         current_app.logger.warning("commit failed: %s", exc)
-        return _error_page(409)
+        return make_response(*_error_page(409))
     except OperationalError as exc:
-        db.rollback()
         current_app.logger.warning("commit failed, database unavailable: %s", exc)
-        return _error_page(503)
+        _rollback_quietly()
+        return make_response(render_template("unavailable.html"), 503)
     return response
+
+
+def _rollback_quietly() -> None:
+    """Roll back the request's session; a dead connection is discarded, not re-raised."""
+    try:
+        get_session().rollback()
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("rollback failed: %s", exc)
 
 
 def _lost_race(_error):
     """A concurrent change won at flush time: roll back and say so."""
-    get_session().rollback()
+    _rollback_quietly()
     return _error_page(409)
 
 
 def _database_unavailable(error):
-    """The database went away mid-request (restart, failover): nothing was saved; try again."""
+    """The database went away mid-request (restart, failover): nothing was saved; try again.
+
+    Rendered without the site layout, which would need the database to load the current user.
+    """
     current_app.logger.warning("database unavailable: %s", error)
-    get_session().rollback()
-    return _error_page(503)
+    _rollback_quietly()
+    return render_template("unavailable.html"), 503
 
 
 def _error_page(error):

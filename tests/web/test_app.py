@@ -75,3 +75,10 @@ def test_static_assets_are_local(app):
     assert "http://" not in page and "https://" not in page
     with client.get("/static/gridloop.css") as css:
         assert css.status_code == 200 and b"--brand" in css.data
+
+
+def test_health_reports_database_and_definitions(app):
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "definitions": ["case_closed_loop"],
+                             "rejected_bpmn_files": []}

@@ -115,7 +115,8 @@ def _lock_task(svc: Services, task_id: str) -> Task:
     On PostgreSQL this is SELECT ... FOR UPDATE; SQLite already serializes writers (BEGIN IMMEDIATE).
     """
     task = get_task(svc, task_id)
-    svc.session.get(Case, task.case_id, with_for_update=True, populate_existing=True)
+    # OF case: lock only the case row, not the joined grid/building rows every case shares.
+    svc.session.get(Case, task.case_id, with_for_update={"of": Case}, populate_existing=True)
     svc.session.refresh(task)
     return task
 
@@ -154,6 +155,9 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     task = _lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
     _check_fresh(task.case, task, expected_version)
+    if task.assignee_id is not None and task.assignee_id != actor.id:
+        raise ConflictError(N_("This task was already claimed by %(who)s; reload the page."),
+                            who=task.assignee.display_name)
     require(actor, Permission.TASK_CLAIM, task)
     task.assignee_id = actor.id
     task.case.updated_at = utcnow()

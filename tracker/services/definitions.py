@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workflows import Definition, Engine
@@ -12,14 +13,23 @@ from ..models import ProcessDefinition
 
 
 def deploy_definition(session: Session, definition: Definition) -> ProcessDefinition:
-    """Store a definition version unless a row with its content hash already exists."""
-    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == definition.content_hash))
-    if row is None:
-        row = ProcessDefinition(process_id=definition.process_id, name=definition.name,
-                                file_name=definition.file_name, content_hash=definition.content_hash,
-                                source=definition.source)
-        session.add(row)
-        session.flush()
+    """Store a definition version unless a row with its content hash already exists.
+
+    Several workers may deploy the same new version at once; the insert runs in a savepoint so
+    the loser of that race simply reads the winner's row.
+    """
+    query = select(ProcessDefinition).where(ProcessDefinition.content_hash == definition.content_hash)
+    row = session.scalar(query)
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = ProcessDefinition(process_id=definition.process_id, name=definition.name,
+                                    file_name=definition.file_name, content_hash=definition.content_hash,
+                                    source=definition.source)
+            session.add(row)
+    except IntegrityError:
+        row = session.scalar(query)
     return row
 
 

@@ -92,7 +92,9 @@ def claim(task_id: str):
         abort(403)
     except ConflictError as exc:
         get_session().rollback()
-        flash(exc.localized(), "error")
-        return redirect(url_for("tasks.detail", task_id=task_id)), 303
+        task = _load(task_id)
+        page_form = _form_for(task)
+        page_form.form_errors.append(exc.localized())
+        return _render(task, page_form, 409)
     flash(_("Task claimed: it is in your inbox now."), "success")
     return redirect(url_for("tasks.detail", task_id=task_id))

@@ -1,0 +1,29 @@
+"""Health check for load balancers and process supervisors."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db import get_session
+
+bp = Blueprint("health", __name__)
+
+
+@bp.route("/healthz")
+def healthz():
+    """Report whether the database answers and which process definitions are loaded."""
+    try:
+        get_session().execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("health check: database unavailable: %s", exc)
+        database = "unavailable"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "definitions": sorted(current_app.extensions["gridloop.definitions"]),
+        "rejected_bpmn_files": [str(e) for e in current_app.extensions["gridloop.bpmn_errors"]],
+    }
+    return jsonify(body), 200 if database == "ok" else 503
