@@ -18,16 +18,30 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` on one connection of ``engine``."""
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    """Upgrade the database to ``revision`` in one transaction."""
+    _run(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Downgrade the database to ``revision``."""
+    """Downgrade the database to ``revision`` in one transaction."""
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, step, revision: str) -> None:
+    """Run an Alembic command on one connection.
+
+    SQLite alters tables by copying them; foreign-key checks are switched off meanwhile (it can
+    only be done outside a transaction) or dropping the old copy of a referenced table fails.
+    """
     config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                step(config, revision)
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

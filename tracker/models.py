@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -205,8 +205,8 @@ class Case(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     archived_at: Mapped[dt.datetime | None]
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
-    # Serialized SpiffWorkflow state (JSON, without the spec); only workflows/ reads it.
-    workflow_state: Mapped[str] = mapped_column(Text, deferred=True)
+    # Serialized SpiffWorkflow state (zlib-compressed JSON without the spec); only workflows/ reads it.
+    workflow_state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     # Number of audit events so far; the next event's sequence number.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Optimistic lock: every change bumps it; a stale form gets a conflict.

@@ -10,10 +10,11 @@ from .engine import (
     TaskNotReady,
     WorkflowError,
     content_hash,
+    decode_state,
 )
 from .evaluator import UnsafeExpression
 
 __all__ = [
     "Definition", "DefinitionError", "DefinitionInvalid", "Engine", "ReadyTask", "Snapshot",
-    "TaskNotReady", "UnsafeExpression", "WorkflowError", "content_hash",
+    "TaskNotReady", "UnsafeExpression", "WorkflowError", "content_hash", "decode_state",
 ]

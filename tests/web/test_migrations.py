@@ -42,7 +42,25 @@ def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
     assert {"ix_case_grid_created", "ix_case_status_created"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM grid WHERE code = 'G1'")).scalar() == "一网格"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     downgrade(engine, "0001")
     assert "ix_case_grid_created" not in {i["name"] for i in inspect(engine).get_indexes("case")}
     engine.dispose()
+
+
+def test_upgrade_compresses_existing_workflow_states_and_cases_keep_running(app, db, login, request, tmp_path):
+    """A case recorded on schema 0002 (JSON text state) continues after the upgrade to 0003."""
+    import json
+    import zlib
+
+    from tests.conftest import dispatch, intake, latest_case, open_task
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    engine = app.extensions["gridloop.db"]
+    state = db.execute(text('SELECT workflow_state FROM "case" WHERE id = :i'), {"i": case.id}).scalar()
+    downgrade(engine, "0002")
+    stored = db.execute(text('SELECT workflow_state FROM "case" WHERE id = :i'), {"i": case.id}).scalar()
+    assert json.loads(stored) == json.loads(zlib.decompress(state))
+    upgrade(engine)
+    assert dispatch(login("leader_a"), db, case.id).status_code == 302
+    assert open_task(db, case.id).name == "handle_member"

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from workflows import Engine, TaskNotReady, WorkflowError, content_hash
+from workflows import Engine, TaskNotReady, WorkflowError, content_hash, decode_state
 
 PROCESS_FILE = "case_closed_loop.bpmn"
 START_DATA = {"reopen_count": 0, "callback_attempts": 0, "max_callback_attempts": 3}
@@ -16,33 +16,34 @@ START_DATA = {"reopen_count": 0, "callback_attempts": 0, "max_callback_attempts"
 # -- 8. state round-trip -----------------------------------------------------------------------
 
 
-def test_state_is_json_without_the_spec(start_case):
+def test_state_is_compressed_json_without_the_spec(start_case):
     case = start_case()
     steps = [({"answered_on_spot": False}, "dispatch"), ({"dispatch_to": "member"}, "handle_member")]
     for data, expected in steps:
-        assert isinstance(case.snap.state, str)
-        state = json.loads(case.snap.state)
-        assert isinstance(state, dict)
+        assert isinstance(case.snap.state, bytes)
+        state = decode_state(case.snap.state)
+        text = json.dumps(state, ensure_ascii=False)
+        assert len(case.snap.state) * 3 < len(text.encode())
         assert "spec" not in state
         assert "subprocess_specs" not in state
         assert "tasks" in state
         # Nothing of the BPMN source travels with the case.
-        assert "conditionExpression" not in case.snap.state
-        assert 'dispatch_to == \\"department\\"' not in case.snap.state
+        assert "conditionExpression" not in text
+        assert 'dispatch_to == \\"department\\"' not in text
         case.complete(case.task.name, data)
         assert case.task.name == expected
 
 
 def test_state_keeps_unicode_data_readable(start_case):
     case = start_case(summary="楼道灯坏了")
-    assert "楼道灯坏了" in case.snap.state
+    assert "楼道灯坏了" in json.dumps(decode_state(case.snap.state), ensure_ascii=False)
     snap = case.complete("record_reply", {"answered_on_spot": True})
     assert snap.data["summary"] == "楼道灯坏了"
 
 
 def test_complete_from_stored_state_string(engine, definition):
     snap = engine.start(definition, START_DATA)
-    stored_state, stored_id = str(snap.state), snap.ready[0].id
+    stored_state, stored_id = bytes(snap.state), snap.ready[0].id
     del snap
     snap = engine.complete_task(definition, stored_state, stored_id, {"answered_on_spot": False})
     assert [t.name for t in snap.ready] == ["dispatch"]
@@ -71,7 +72,7 @@ def test_snapshot_describes_without_changing(engine, definition, start_case):
     assert [t.id for t in described.ready] == [t.id for t in case.snap.ready]
     assert described.path == case.snap.path
     assert described.completed is False
-    assert json.loads(described.state)["tasks"] == json.loads(case.snap.state)["tasks"]
+    assert decode_state(described.state)["tasks"] == decode_state(case.snap.state)["tasks"]
 
 
 def test_completed_task_id_reused_is_not_ready(engine, definition, start_case):
@@ -105,7 +106,7 @@ def test_garbage_task_id_is_not_ready(engine, definition, start_case, task_id):
 def test_non_user_task_id_is_not_ready(engine, definition, start_case):
     """The id of a completed engine task (not a user task) is refused too."""
     case = start_case()
-    state = json.loads(case.snap.state)
+    state = decode_state(case.snap.state)
     record_id = case.task.id
     other_ids = [tid for tid in state["tasks"] if tid != record_id]
     assert other_ids
@@ -161,3 +162,8 @@ def test_workflow_started_on_a_continues_on_a_after_b_loaded(engine, definition,
     snap_a = other.complete_task(a, snap_a.state, snap_a.ready[0].id, {"dispatch_to": "member"})
     assert snap_a.ready[0].name == "handle_member"
     assert engine.snapshot(a, snap_a.state).ready[0].title == "网格员办理"
+
+
+def test_unreadable_stored_state_is_a_clear_error(engine, definition):
+    with pytest.raises(WorkflowError, match="stored workflow state is unreadable"):
+        engine.snapshot(definition, b"not zlib at all")

@@ -81,7 +81,7 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
                 address_detail=intake.address_detail, category=intake.category,
                 description=intake.description, channel=intake.channel, urgency=intake.urgency,
                 green_channel=intake.green_channel, status=CaseStatus.RECORDING, created_by_id=actor.id,
-                created_at=now, definition_id=row.id, workflow_state="")
+                created_at=now, definition_id=row.id, workflow_state=b"")
     case.created_by = actor
     svc.session.add(case)
     svc.session.flush()

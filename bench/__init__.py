@@ -1,0 +1,1 @@
+"""GridLoop benchmarks: run `python -m bench.run --help`."""
