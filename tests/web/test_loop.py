@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import func, select
 
@@ -156,3 +157,24 @@ def test_dissatisfied_reopens_and_unreachable_retries(login, db):
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "unreachable"})
     assert open_task(db, case.id).name == "review_archive"
     assert latest_case(db).outcome == "unreachable"
+
+
+def test_case_list_filters_and_pages(login, db, app):
+    app.config["GRIDLOOP"]["app"]["page_size"] = 2
+    member = login("member_a")
+    for i in range(5):
+        member.submit("/cases/new", intake(db, category="employment" if i % 2 else "property_repair",
+                                           description=f"诉求{i}"))
+    page1 = member.get("/cases/").get_data(as_text=True)
+    assert "1 / 3" in page1 and 'rel="next"' in page1 and 'rel="prev"' not in page1
+    page3 = member.get("/cases/?page=3").get_data(as_text=True)
+    assert "3 / 3" in page3 and 'rel="prev"' in page3
+    def listed(query: str) -> int:
+        return len(re.findall(r'href="/cases/\d+"', member.get(f"/cases/?{query}").get_data(as_text=True)))
+
+    assert listed("category=employment") == 2
+    assert listed("status=dispatching&page=1") == 2
+    assert listed("status=archived") == 0
+    assert listed("q=诉求4") == 1
+    assert listed("grid=999") == 0
+    assert listed("date_from=2000-01-01&date_to=2000-01-02") == 0

@@ -1,0 +1,101 @@
+"""Drive cases through the whole loop over HTTP with concurrent client processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import time
+
+from tests.webclient import WebUser
+
+PASSWORD = "gridloop2026"
+TASK_LINK = re.compile(r'href="/tasks/([0-9a-f-]{36})"')
+BUILDING = re.compile(r'<option value="(\d+)">G(\d) · ')
+
+
+def _timed(user: WebUser, path: str, data: dict, page: str | None = None) -> tuple[float, str]:
+    """Load a form, then time only the POST; return (seconds, redirect location)."""
+    from tests.webclient import CSRF_RE, VERSION_RE
+    html = user.request(page or path).body
+    token = CSRF_RE.search(html)
+    fields = {"csrf_token": token.group(1) or token.group(2)}
+    if version := VERSION_RE.search(html):
+        fields["version"] = version.group(1)
+    fields.update(data)
+    start = time.perf_counter()
+    reply = user.request(path, fields)
+    elapsed = time.perf_counter() - start
+    if reply.status != 302:
+        raise RuntimeError(f"POST {path} answered {reply.status}: {reply.body[:200]}")
+    return elapsed, reply.location
+
+
+def _task_of(user: WebUser, case_path: str) -> str:
+    """Return the id of the case's current task from its page."""
+    return TASK_LINK.search(user.request(case_path).body).group(1)
+
+
+def drive(base: str, grid: int, cases: int, queue) -> None:
+    """One client: record ``cases`` cases in a grid and take each through the whole loop."""
+    member = WebUser(base).login(f"member{grid}a", PASSWORD)
+    handler = WebUser(base).login(f"member{grid}b", PASSWORD)
+    leader = WebUser(base).login(f"leader{grid}", PASSWORD)
+    building = next(b for b, g in BUILDING.findall(member.request("/cases/new").body) if int(g) == grid)
+    handler_name = re.search(r'<span class="who">([^<]+)</span>', handler.request("/").body).group(1)
+    handler_id = None
+    intake_times, completion_times = [], []
+    for i in range(cases):
+        seconds, case_path = _timed(member, "/cases/new", {
+            "resident_name": f"居民{i}", "resident_phone": "13812345678", "building_id": building,
+            "category": "property_repair", "description": "基准测试：楼道灯不亮", "channel": "phone",
+            "urgency": "normal", "green_channel": "", "disposition": "dispatch", "reply": ""})
+        intake_times.append(seconds)
+        task = _task_of(leader, case_path)
+        form = leader.request(f"/tasks/{task}").body
+        handler_id = handler_id or _option_value(form, "handler_id", handler_name)
+        steps = [
+            (leader, {"dispatch_to": "member", "handler_id": handler_id, "department_id": "0",
+                      "deadline_class": "general"}),
+            (handler, {"handle_action": "done", "text": "已处理"}),
+            (member, {"satisfaction": "satisfied"}),
+            (leader, {"confirm": "y"}),
+        ]
+        for user, data in steps:
+            task = task if user is leader and data.get("dispatch_to") else _task_of(user, case_path)
+            seconds, _ = _timed(user, f"/tasks/{task}", data)
+            completion_times.append(seconds)
+    queue.put((intake_times, completion_times))
+
+
+def _option_value(html: str, select_name: str, label: str) -> str:
+    """Return the value of the option labelled ``label`` in a select."""
+    block = html.split(f'name="{select_name}"', 1)[1].split("</select>", 1)[0]
+    return re.search(r'<option value="(\d+)">' + re.escape(label) + "<", block).group(1)
+
+
+def run_loop(base: str, clients: int, cases_per_client: int) -> dict:
+    """Run ``clients`` processes in parallel; return throughput and latency figures."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    procs = [context.Process(target=drive, args=(base, 1 + i % 4, cases_per_client, queue)) for i in range(clients)]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    intakes, completions = [], []
+    for _ in procs:
+        a, b = queue.get(timeout=3600)
+        intakes += a
+        completions += b
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError("a benchmark client failed")
+    return {"cases": len(intakes), "completions": len(completions) + len(intakes), "wall_s": wall,
+            "intake": intakes, "completion": completions}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Return the p-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]

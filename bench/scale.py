@@ -1,0 +1,112 @@
+"""Make large databases quickly, and time the inbox and case list on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import uuid
+
+from sqlalchemy import create_engine, func, insert, select
+
+from tests.webclient import WebUser
+from tracker.models import Building, Case, CaseStatus, Role, Task, TaskStatus, User
+
+from .loop import PASSWORD, percentile
+
+#: Share of generated cases per status; the rest are archived.
+OPEN_SHARE = {CaseStatus.DISPATCHING: 0.04, CaseStatus.HANDLING: 0.06, CaseStatus.CALLBACK: 0.03}
+TASK_FOR = {CaseStatus.DISPATCHING: ("dispatch", "派单/转办", "dispatch", "网格长", Role.GRID_LEADER),
+            CaseStatus.HANDLING: ("handle_member", "网格员办理", "handle", "网格员", Role.GRID_MEMBER),
+            CaseStatus.CALLBACK: ("callback", "回访", "callback", "网格员", Role.GRID_MEMBER)}
+
+
+def grow(url: str, target: int, chunk: int = 5000) -> float:
+    """Add generated cases until the database holds ``target``; return seconds taken.
+
+    Rows copy a real archived case's columns (including its compressed workflow state) so that row
+    widths are realistic; generated cases carry no audit events (their audit_seq is 0).
+    """
+    engine = create_engine(url)
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        have = conn.scalar(select(func.count()).select_from(Case))
+        table = Case.__table__
+        template = conn.execute(select(table).where(table.c.status == CaseStatus.ARCHIVED).limit(1)).mappings().one()
+        buildings = conn.execute(select(Building.id, Building.grid_id)).all()
+        users = {u: i for u, i in conn.execute(select(User.username, User.id))}
+    rng = random.Random(have)
+    now = dt.datetime.now(dt.UTC)
+    number = have
+    while number < target:
+        cases, tasks = [], []
+        for _ in range(min(chunk, target - number)):
+            number += 1
+            building_id, grid_id = buildings[rng.randrange(len(buildings))]
+            status = _pick_status(rng)
+            created = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
+            row = {k: template[k] for k in template.keys() if k != "id"}
+            row.update(number=f"B{number:08d}", grid_id=grid_id, building_id=building_id, status=status,
+                       created_at=created, updated_at=created, version=1, audit_seq=0,
+                       archived_at=created if status == CaseStatus.ARCHIVED else None)
+            cases.append(row)
+        with engine.begin() as conn:
+            ids = conn.execute(insert(Case).returning(Case.id, Case.grid_id, Case.status,
+                                                      sort_by_parameter_order=True), cases).all()
+            for case_id, grid_id, status in ids:
+                if status in TASK_FOR:
+                    tasks.append(_task(case_id, grid_id, CaseStatus(status), users))
+            if tasks:
+                conn.execute(insert(Task), tasks)
+    engine.dispose()
+    return time.perf_counter() - start
+
+
+def _pick_status(rng: random.Random) -> CaseStatus:
+    """Draw a status with the configured shares."""
+    x = rng.random()
+    for status, share in OPEN_SHARE.items():
+        if x < share:
+            return status
+        x -= share
+    return CaseStatus.ARCHIVED
+
+
+def _task(case_id: int, grid_id: int, status: CaseStatus, users: dict[str, int]) -> dict:
+    """Build the open task row that a case in ``status`` has."""
+    name, title, form_key, lane, role = TASK_FOR[status]
+    grid_no = grid_id  # demo grids G1..G4 have ids 1..4
+    assignee = None
+    if status == CaseStatus.HANDLING:
+        assignee = users.get(f"member{grid_no}b")
+    elif status == CaseStatus.CALLBACK:
+        assignee = users.get(f"member{grid_no}a")
+    return {"id": str(uuid.uuid4()), "case_id": case_id, "name": name, "title": title, "form_key": form_key,
+            "lane": lane, "role": role, "grid_id": grid_id, "department_id": None, "assignee_id": assignee,
+            "status": TaskStatus.OPEN, "due_at": None, "created_at": dt.datetime.now(dt.UTC)}
+
+
+def time_pages(base: str, repeats: int) -> dict[str, float]:
+    """Return the p95 (ms) of the inbox and case-list pages, as a leader and a member see them."""
+    leader = WebUser(base).login("leader1", PASSWORD)
+    member = WebUser(base).login("member1b", PASSWORD)
+    auditor = WebUser(base).login("auditor", PASSWORD)
+    pages = {
+        "inbox (leader)": (leader, "/"),
+        "inbox (member)": (member, "/"),
+        "case list (leader)": (leader, "/cases/"),
+        "case list filtered": (leader, "/cases/?status=handling&category=property_repair"),
+        "case list page 50": (leader, "/cases/?page=50"),
+        "case list (auditor, all grids)": (auditor, "/cases/"),
+    }
+    figures = {}
+    for label, (user, path) in pages.items():
+        user.request(path)  # warm caches once
+        samples = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            reply = user.request(path)
+            samples.append(time.perf_counter() - t)
+            assert reply.status == 200, (path, reply.status)
+        figures[label] = 1000 * percentile(samples, 95)
+    return figures
