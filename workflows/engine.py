@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -119,6 +120,34 @@ class Snapshot:
     path: tuple[str, ...] = ()
 
 
+class _SpecByHashConverter(BpmnWorkflowConverter):
+    """Serialize a workflow with its spec's content hash instead of the whole spec.
+
+    Spiff's own converter writes the full spec into every state and rebuilds it on every load; the
+    spec of a definition version never changes, so GridLoop parses it once and looks it up by hash.
+    """
+
+    #: Set per engine: content hash -> parsed spec.
+    specs: dict[str, Any] = {}
+
+    def to_dict(self, workflow):
+        """Convert the task tree and events; name the spec by hash (set by the engine)."""
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct):
+        """Rebuild a workflow onto the cached spec named by ``dct['spec']``."""
+        workflow = self.target_class(self.specs[dct.pop("spec")], {}, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
 class _RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """Evaluate expressions and scripts with GridLoop's restricted evaluator only."""
 
@@ -159,9 +188,10 @@ class Engine:
         """Create an engine that accepts lanes named in ``lane_roles``."""
         self.lane_roles = dict(lane_roles)
         self._script_engine = PythonScriptEngine(environment=_RestrictedEnvironment())
-        self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
         self._specs: dict[str, Any] = {}
-        self._spec_dicts: dict[str, dict] = {}
+        converter = type("SpecByHash", (_SpecByHashConverter,), {"specs": self._specs})
+        config = {**SPIFF_CONFIG, BpmnWorkflow: converter}
+        self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -288,12 +318,6 @@ class Engine:
             spec = self._specs[definition.content_hash]
         return spec
 
-    def _spec_dict(self, definition: Definition) -> dict:
-        """Return the serialized spec, computed once per version and kept out of case state."""
-        if definition.content_hash not in self._spec_dicts:
-            self._spec_dicts[definition.content_hash] = self._serializer.to_dict(self._spec(definition))
-        return self._spec_dicts[definition.content_hash]
-
     def _step(self, workflow: BpmnWorkflow) -> None:
         """Run engine steps, turning engine failures into WorkflowError."""
         try:
@@ -307,17 +331,18 @@ class Engine:
             dct = decode_state(state)
         except (zlib.error, ValueError, TypeError) as exc:
             raise WorkflowError(f"stored workflow state is unreadable: {exc}") from None
-        dct["spec"] = copy.deepcopy(self._spec_dict(definition))
-        dct["subprocess_specs"] = {}
-        workflow = self._serializer.from_dict(dct)
+        self._spec(definition)  # parse this version once, if no case on it was loaded yet
+        dct["spec"] = definition.content_hash
+        try:
+            workflow = self._serializer.from_dict(dct)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WorkflowError(f"stored workflow state does not fit its definition: {exc}") from None
         workflow.script_engine = self._script_engine
         return workflow
 
     def _serialize(self, workflow: BpmnWorkflow) -> bytes:
         """Serialize the workflow without its spec (the spec lives with the definition)."""
         dct = self._serializer.to_dict(workflow)
-        dct.pop("spec", None)
-        dct.pop("subprocess_specs", None)
         dct[self._serializer.VERSION_KEY] = self._serializer.VERSION
         return encode_state(dct)
 
