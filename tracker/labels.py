@@ -62,11 +62,19 @@ def category_choices() -> list[tuple[str, str]]:
     return [(code, category_label(code)) for code in current_app.config["GRIDLOOP"]["categories"]]
 
 
+#: (locale, table id) -> the table with its lazy strings resolved once per language.
+_resolved: dict[tuple[str, int], dict[str, str]] = {}
+
+
 def label(table: dict, value: str | None) -> str:
     """Look a coded value up in a label table, falling back to the code."""
     if value is None:
         return ""
-    return str(table.get(value, value))
+    key = (str(get_locale()), id(table))
+    resolved = _resolved.get(key)
+    if resolved is None:
+        resolved = _resolved[key] = {code: str(text) for code, text in table.items()}
+    return resolved.get(value, value)
 
 
 def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
