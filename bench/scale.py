@@ -10,12 +10,14 @@ import uuid
 from sqlalchemy import create_engine, func, insert, select
 
 from tests.webclient import WebUser
-from tracker.models import Building, Case, CaseStatus, Role, Task, TaskStatus, User
+from tracker.models import Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 
 from .loop import PASSWORD, percentile
 
-#: Share of generated cases per status; the rest are archived.
-OPEN_SHARE = {CaseStatus.DISPATCHING: 0.04, CaseStatus.HANDLING: 0.06, CaseStatus.CALLBACK: 0.03}
+#: Share of generated cases per status; the rest are archived (a year of cases is mostly closed).
+OPEN_SHARE = {CaseStatus.DISPATCHING: 0.005, CaseStatus.HANDLING: 0.02, CaseStatus.CALLBACK: 0.005}
+#: About a year of requests for one grid (DOMAIN.md: ~30 a day per community of several grids).
+CASES_PER_GRID = 2500
 TASK_FOR = {CaseStatus.DISPATCHING: ("dispatch", "派单/转办", "dispatch", "网格长", Role.GRID_LEADER),
             CaseStatus.HANDLING: ("handle_member", "网格员办理", "handle", "网格员", Role.GRID_MEMBER),
             CaseStatus.CALLBACK: ("callback", "回访", "callback", "网格员", Role.GRID_MEMBER)}
@@ -25,15 +27,21 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
     """Add generated cases until the database holds ``target``; return seconds taken.
 
     Rows copy a real archived case's columns (including its compressed workflow state) so that row
-    widths are realistic; generated cases carry no audit events (their audit_seq is 0).
+    widths are realistic; generated cases carry no audit events (their audit_seq is 0). A city with
+    this many cases has many grids: extra grids (one building each) are added to the community so
+    that each grid holds about CASES_PER_GRID cases, the demo grids included.
     """
     engine = create_engine(url)
     start = time.perf_counter()
+    _add_grids(engine, max(4, target // CASES_PER_GRID))
     with engine.begin() as conn:
         have = conn.scalar(select(func.count()).select_from(Case))
         table = Case.__table__
         template = conn.execute(select(table).where(table.c.status == CaseStatus.ARCHIVED).limit(1)).mappings().one()
-        buildings = conn.execute(select(Building.id, Building.grid_id)).all()
+        buildings: dict[int, list[int]] = {}
+        for building_id, grid_id in conn.execute(select(Building.id, Building.grid_id)):
+            buildings.setdefault(grid_id, []).append(building_id)
+        grid_ids = sorted(buildings)
         users = {u: i for u, i in conn.execute(select(User.username, User.id))}
     rng = random.Random(have)
     now = dt.datetime.now(dt.UTC)
@@ -42,7 +50,8 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
         cases, tasks = [], []
         for _ in range(min(chunk, target - number)):
             number += 1
-            building_id, grid_id = buildings[rng.randrange(len(buildings))]
+            grid_id = grid_ids[rng.randrange(len(grid_ids))]
+            building_id = rng.choice(buildings[grid_id])
             status = _pick_status(rng)
             created = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
             row = {k: template[k] for k in template.keys() if k != "id"}
@@ -62,6 +71,19 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
     return time.perf_counter() - start
 
 
+def _add_grids(engine, wanted: int) -> None:
+    """Add grids (G5, G6, ...) with one building each until the community has ``wanted``."""
+    with engine.begin() as conn:
+        have = conn.scalar(select(func.count()).select_from(Grid))
+        community = conn.scalar(select(Grid.community_id).limit(1))
+        if have >= wanted:
+            return
+        grids = conn.execute(insert(Grid).returning(Grid.id, sort_by_parameter_order=True), [
+            {"community_id": community, "code": f"G{n}", "name": f"第{n}网格"} for n in range(have + 1, wanted + 1)
+        ]).scalars().all()
+        conn.execute(insert(Building), [{"grid_id": g, "name": f"{g}号楼院", "address": ""} for g in grids])
+
+
 def _pick_status(rng: random.Random) -> CaseStatus:
     """Draw a status with the configured shares."""
     x = rng.random()
@@ -75,12 +97,12 @@ def _pick_status(rng: random.Random) -> CaseStatus:
 def _task(case_id: int, grid_id: int, status: CaseStatus, users: dict[str, int]) -> dict:
     """Build the open task row that a case in ``status`` has."""
     name, title, form_key, lane, role = TASK_FOR[status]
-    grid_no = grid_id  # demo grids G1..G4 have ids 1..4
+    # Demo grids G1..G4 have ids 1..4 and named staff; cases of generated grids wait in their pools.
     assignee = None
     if status == CaseStatus.HANDLING:
-        assignee = users.get(f"member{grid_no}b")
+        assignee = users.get(f"member{grid_id}b")
     elif status == CaseStatus.CALLBACK:
-        assignee = users.get(f"member{grid_no}a")
+        assignee = users.get(f"member{grid_id}a")
     return {"id": str(uuid.uuid4()), "case_id": case_id, "name": name, "title": title, "form_key": form_key,
             "lane": lane, "role": role, "grid_id": grid_id, "department_id": None, "assignee_id": assignee,
             "status": TaskStatus.OPEN, "due_at": None, "created_at": dt.datetime.now(dt.UTC)}

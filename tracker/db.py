@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 
 import click
+from flask import Flask, current_app, g, request
 from flask.cli import with_appcontext
-from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,9 +39,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Whether the current unit of work may write. Web reads (GET) set it False; everything else writes.
+write_intent: ContextVar[bool] = ContextVar("gridloop_write_intent", default=True)
+
+
 def _sqlite_begin_immediate(connection) -> None:
-    """Take the write lock at BEGIN so two writers queue instead of failing mid-transaction."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Begin a SQLite transaction: writers take the lock up front, readers read a WAL snapshot.
+
+    A writer that began deferred would fail mid-transaction if another wrote first; taking the
+    lock at BEGIN makes writers queue (busy_timeout) instead. Readers must not take it, or every
+    page view would wait behind every other request.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
 def init_app(app: Flask) -> None:
@@ -49,6 +59,8 @@ def init_app(app: Flask) -> None:
     app.extensions["gridloop.db"] = engine
     app.extensions["gridloop.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
+    app.before_request(_declare_intent)
+    app.teardown_request(_reset_intent)
     app.cli.add_command(init_db_command)
     app.cli.add_command(migrate_command)
 
@@ -58,6 +70,16 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["gridloop.sessionmaker"]()
     return g.db_session
+
+
+def _declare_intent() -> None:
+    """Mark safe-method requests as read-only for the SQLite transaction mode."""
+    write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def _reset_intent(_exc: BaseException | None = None) -> None:
+    """Code outside requests (commands, jobs) writes by default."""
+    write_intent.set(True)
 
 
 def close_session(_exc: BaseException | None = None) -> None:

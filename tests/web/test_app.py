@@ -82,3 +82,22 @@ def test_health_reports_database_and_definitions(app):
     assert response.status_code == 200
     assert response.json == {"status": "ok", "database": "ok", "definitions": ["case_closed_loop"],
                              "rejected_bpmn_files": []}
+
+
+def test_sqlite_page_views_do_not_wait_for_a_writer(app, login, db):
+    """A GET reads a WAL snapshot instead of queueing behind a transaction that holds the write lock."""
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("SQLite's transaction mode; PostgreSQL readers never wait for writers")
+    import sqlite3
+    import time
+    member = login("member_a")
+    writer = sqlite3.connect(app.config["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        assert member.get("/cases/").status_code == 200
+        assert member.get("/").status_code == 200
+        assert time.monotonic() - start < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
