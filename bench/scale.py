@@ -57,7 +57,10 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
             status = _pick_status(rng)
             created = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
             row = {k: template[k] for k in template.keys()}
+            # Demo grids' cases were recorded by their members; generated grids have no staff of their own.
+            recorder = users.get(f"member{grid_id}{'abc'[number % 3]}", users["admin"])
             row.update(id=next_id, number=f"B{number:08d}", grid_id=grid_id, building_id=building_id,
+                       created_by_id=recorder,
                        status=status.value, created_at=created, updated_at=created, version=1, audit_seq=0,
                        archived_at=created if status == CaseStatus.ARCHIVED else None)
             cases.append(row)

@@ -200,7 +200,8 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
     extension_days: Mapped[int] = mapped_column(Integer, default=0)
-    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # Indexed: the recorder may read the case (permissions OR this into every case list query).
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     archived_at: Mapped[dt.datetime | None]
