@@ -94,7 +94,7 @@ def _commit(response):
     except OperationalError as exc:
         current_app.logger.warning("commit failed, database unavailable: %s", exc)
         _rollback_quietly()
-        return make_response(render_template("unavailable.html"), 503)
+        return _unavailable_page()
     return response
 
 
@@ -119,7 +119,12 @@ def _database_unavailable(error):
     """
     current_app.logger.warning("database unavailable: %s", error)
     _rollback_quietly()
-    return render_template("unavailable.html"), 503
+    return _unavailable_page()
+
+
+def _unavailable_page():
+    """Render the 503 page without context processors: Flask-Login's would load the user from the DB."""
+    return make_response(current_app.jinja_env.get_template("unavailable.html").render(), 503)
 
 
 def _error_page(error):

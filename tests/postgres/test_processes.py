@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD, building_id, user_id
-from tests.webclient import Gunicorn, WebUser
+from tests.webclient import Gunicorn, WebUser, form_fields
 from tracker.models import AuditEvent, Case, CaseStatus, Task, TaskStatus
 from tracker.services.audit import verify_chain
 
@@ -65,11 +65,9 @@ def _race(base: str, username: str, task_ids: list[str], handler: int, action: s
     user = WebUser(base).login(username, PASSWORD)
     pages = {t: user.request(f"/tasks/{t}").body for t in task_ids}
     barrier.wait(timeout=60)
-    from tests.webclient import CSRF_RE, VERSION_RE
     for task_id, html in pages.items():
-        token = CSRF_RE.search(html)
-        fields = {"csrf_token": token.group(1) or token.group(2), "version": VERSION_RE.search(html).group(1)
-                  if VERSION_RE.search(html) else _claim_version(html)}
+        fields = form_fields(html)
+        assert "version" in fields, "task page without the case version"
         if action == "complete":
             fields.update({"dispatch_to": "member", "handler_id": str(handler), "department_id": "0",
                            "deadline_class": "general"})
@@ -77,12 +75,6 @@ def _race(base: str, username: str, task_ids: list[str], handler: int, action: s
         else:
             reply = user.request(f"/tasks/{task_id}/claim", fields)
         results.put((task_id, username, reply.status, "刷新" in reply.body))
-
-
-def _claim_version(html: str) -> str:
-    """Read the case version from a task page's claim form."""
-    import re
-    return re.search(r'name="version" type="hidden" value="(\d+)"', html).group(1)
 
 
 def _run_race(server, db, action: str, usernames: list[str]) -> dict[str, list[tuple[str, int, bool]]]:
@@ -143,9 +135,7 @@ def _hammer(base: str, building: int, stop_at: float, results) -> None:
                 "category": "other", "description": "故障测试", "channel": "app", "urgency": "normal",
                 "green_channel": "", "disposition": "dispatch", "reply": ""})
             results.put(reply.status)
-            if reply.status == 302 and reply.body == "" and not reply.location:
-                user = None
-        except OSError:
+        except (OSError, RuntimeError):  # connection dropped, or login refused with 503 during a restart
             results.put(0)
             user = None
             time.sleep(0.05)
@@ -176,11 +166,19 @@ def _load(server, db, seconds: float, clients: int = 3):
     return procs, results
 
 
-def _collect(procs, results) -> list[int]:
+def _until_recorded(results, count: int, timeout: float = 60) -> list[int]:
+    """Read statuses until ``count`` cases were recorded, so the fault hits a server under load."""
+    statuses, deadline = [], time.time() + timeout
+    while statuses.count(302) < count and time.time() < deadline:
+        statuses.append(results.get(timeout=timeout))
+    return statuses
+
+
+def _collect(procs, results, statuses: list[int] | None = None) -> list[int]:
     """Wait for the client processes and return every status they saw."""
     for p in procs:
         p.join(timeout=120)
-    statuses = []
+    statuses = list(statuses or [])
     while not results.empty():
         statuses.append(results.get())
     return statuses
@@ -188,6 +186,7 @@ def _collect(procs, results) -> list[int]:
 
 def test_workers_killed_mid_request_leave_nothing_half_written(server, db):
     procs, results = _load(server, db, seconds=8)
+    before = _until_recorded(results, 3)
     killed = 0
     deadline = time.time() + 6
     while time.time() < deadline:
@@ -195,7 +194,7 @@ def test_workers_killed_mid_request_leave_nothing_half_written(server, db):
         for pid in server.worker_pids()[:1]:
             os.kill(pid, signal.SIGKILL)
             killed += 1
-    statuses = _collect(procs, results)
+    statuses = _collect(procs, results, before)
     assert killed >= 5
     assert statuses.count(302) > 0
     count = _assert_nothing_half_written(db)
@@ -206,14 +205,14 @@ def test_workers_killed_mid_request_leave_nothing_half_written(server, db):
 
 def test_database_restart_under_load_loses_nothing_and_service_resumes(server, db, request):
     cluster = request.getfixturevalue("pg_cluster")
-    procs, results = _load(server, db, seconds=8)
-    time.sleep(2)
+    procs, results = _load(server, db, seconds=12)
+    before = _until_recorded(results, 3)
     db.close()
     db.bind.dispose()
     restarter = threading.Thread(target=cluster.restart)
     restarter.start()
     restarter.join(timeout=60)
-    statuses = _collect(procs, results)
+    statuses = _collect(procs, results, before)
     assert statuses.count(302) > 0
     assert set(statuses) <= {0, 302, 409, 503}, set(statuses)
     count = _assert_nothing_half_written(db)

@@ -112,3 +112,19 @@ def test_page_views_do_not_wait_for_a_writer(app, login):
         assert time.monotonic() - start < 5
     finally:
         release()
+
+
+def test_database_outage_gives_a_503_page_even_for_a_logged_in_user(app, login):
+    member = login("member_a")
+    app.extensions["gridloop.db"].dispose()
+    url = app.extensions["gridloop.db"].url
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+    # Point the app at a database that refuses connections, as during a restart.
+    dead = create_engine(url.set(drivername="postgresql+psycopg", host="127.0.0.1", port=1, database="x")
+                         if url.get_backend_name() == "postgresql"
+                         else "sqlite:////nonexistent-dir/refused.sqlite3")
+    app.extensions["gridloop.sessionmaker"] = sessionmaker(dead)
+    response = member.get("/")
+    assert response.status_code == 503
+    assert "数据库暂时不可用" in response.get_data(as_text=True)
