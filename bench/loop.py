@@ -13,21 +13,12 @@ TASK_LINK = re.compile(r'href="/tasks/([0-9a-f-]{36})"')
 BUILDING = re.compile(r'<option value="(\d+)">G(\d) · ')
 
 
-def _timed(user: WebUser, path: str, data: dict, page: str | None = None) -> tuple[float, str]:
-    """Load a form, then time only the POST; return (seconds, redirect location)."""
-    from tests.webclient import CSRF_RE, VERSION_RE
-    html = user.request(page or path).body
-    token = CSRF_RE.search(html)
-    fields = {"csrf_token": token.group(1) or token.group(2)}
-    if version := VERSION_RE.search(html):
-        fields["version"] = version.group(1)
-    fields.update(data)
-    start = time.perf_counter()
-    reply = user.request(path, fields)
-    elapsed = time.perf_counter() - start
+def _timed(user: WebUser, path: str, data: dict) -> tuple[float, str]:
+    """Load a form and post it; return (seconds the POST took, redirect location)."""
+    reply = user.submit(path, data)
     if reply.status != 302:
         raise RuntimeError(f"POST {path} answered {reply.status}: {reply.body[:200]}")
-    return elapsed, reply.location
+    return reply.seconds, reply.location
 
 
 def _task_of(user: WebUser, case_path: str) -> str:

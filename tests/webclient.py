@@ -32,6 +32,17 @@ class Reply:
     status: int
     body: str
     location: str = ""
+    # Wall time of this one HTTP exchange.
+    seconds: float = 0.0
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """Return the hidden fields a page's form posts back: CSRF token and case version."""
+    token = CSRF_RE.search(html)
+    fields = {"csrf_token": (token.group(1) or token.group(2)) if token else ""}
+    if version := VERSION_RE.search(html):
+        fields["version"] = version.group(1)
+    return fields
 
 
 class WebUser:
@@ -47,25 +58,21 @@ class WebUser:
     def request(self, path: str, data: dict | None = None) -> Reply:
         """GET (or POST form ``data``) and return status, body and redirect target."""
         body = urllib.parse.urlencode(data).encode() if data is not None else None
+        start = time.perf_counter()
         try:
             with self.opener.open(self.base + path, data=body, timeout=self.timeout) as response:
-                return Reply(response.status, response.read().decode("utf-8"))
+                text = response.read().decode("utf-8")
+                return Reply(response.status, text, seconds=time.perf_counter() - start)
         except urllib.error.HTTPError as error:
-            return Reply(error.code, error.read().decode("utf-8", "replace"), error.headers.get("Location", ""))
+            text = error.read().decode("utf-8", "replace")
+            return Reply(error.code, text, error.headers.get("Location", ""), time.perf_counter() - start)
 
     def submit(self, path: str, data: dict, page: str | None = None) -> Reply:
         """Load the page, take its CSRF token and case version, and post the form."""
         loaded = self.request(page or path)
         if loaded.status != 200:
             return loaded
-        html = loaded.body
-        token = CSRF_RE.search(html)
-        fields = {"csrf_token": (token.group(1) or token.group(2)) if token else ""}
-        version = VERSION_RE.search(html)
-        if version:
-            fields["version"] = version.group(1)
-        fields.update(data)
-        return self.request(path, fields)
+        return self.request(path, {**form_fields(loaded.body), **data})
 
     def login(self, username: str, password: str) -> WebUser:
         """Log in or raise."""

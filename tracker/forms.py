@@ -22,6 +22,15 @@ def _choices(table: dict) -> list[SelectChoice]:
     return choices(table.items())
 
 
+def add_service_error(form: FlaskForm, exc) -> None:
+    """Show a service's DomainError on its field, or on the form as a whole."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [exc.localized()]
+    else:
+        form.form_errors.append(exc.localized())
+
+
 class ChinesePhone:
     """Validate a mainland China phone number and normalize it to E.164."""
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from sqlalchemy import Select, false, or_, select
 
-from .models import Case, CaseStatus, Grid, Membership, Role, Task, TaskStatus, User
+from .models import Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 
 
 class Permission(StrEnum):
@@ -155,5 +155,5 @@ def pool_filter(user: User):
     return or_(*clauses) if clauses else false()
 
 
-__all__ = ["Membership", "Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
+__all__ = ["Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
            "holds_role", "pool_filter", "require", "visible_cases"]

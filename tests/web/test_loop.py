@@ -108,11 +108,17 @@ def test_referral_goes_to_the_department_and_only_it_may_handle(login, db):
     assert open_task(db, case.id).name == "callback"
 
 
-def test_return_goes_back_to_the_leader_with_the_reason(login, db):
+def _dispatched_case(login, db):
+    """Record a case as member_a and dispatch it back to member_a as leader_a."""
     member, leader = login("member_a"), login("leader_a")
     member.submit("/cases/new", intake(db))
     case = latest_case(db)
     dispatch(leader, db, case.id)
+    return member, leader, case
+
+
+def test_return_goes_back_to_the_leader_with_the_reason(login, db):
+    member, _leader, case = _dispatched_case(login, db)
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "return", "text": "不属于本网格"})
     task = open_task(db, case.id)
     assert task.name == "dispatch"
@@ -121,10 +127,7 @@ def test_return_goes_back_to_the_leader_with_the_reason(login, db):
 
 
 def test_extension_approved_moves_the_deadline_refused_keeps_it(login, db):
-    member, leader = login("member_a"), login("leader_a")
-    member.submit("/cases/new", intake(db))
-    case = latest_case(db)
-    dispatch(leader, db, case.id)
+    member, leader, case = _dispatched_case(login, db)
     due = latest_case(db).due_at
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "extend", "text": "等配件", "extension_days": "3"})
     assert open_task(db, case.id).name == "review_extension"
@@ -141,10 +144,7 @@ def test_extension_approved_moves_the_deadline_refused_keeps_it(login, db):
 
 
 def test_dissatisfied_reopens_and_unreachable_retries(login, db):
-    member, leader = login("member_a"), login("leader_a")
-    member.submit("/cases/new", intake(db))
-    case = latest_case(db)
-    dispatch(leader, db, case.id)
+    member, leader, case = _dispatched_case(login, db)
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "处理"})
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
     assert open_task(db, case.id).name == "handle_member"

@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from .. import labels
 from ..db import get_session
 from ..errors import DomainError
-from ..forms import IntakeForm, choices
+from ..forms import IntakeForm, add_service_error, choices
 from ..models import AuditEvent, Building, Case, Department, Grid, Role, User
 from ..permissions import (Permission, PermissionDenied, can, community_ids, department_ids, grid_ids,
                            visible_cases)
@@ -55,21 +55,12 @@ def new():
             abort(403)
         except DomainError as exc:
             get_session().rollback()
-            _field_error(form, exc)
+            add_service_error(form, exc)
             return render_template("cases/new.html", form=form), 422
         flash(_("Case %(number)s recorded.", number=case.number), "success")
         return redirect(url_for("cases.detail", case_id=case.id))
     status = 422 if form.is_submitted() else 200
     return render_template("cases/new.html", form=form), status
-
-
-def _field_error(form, exc: DomainError) -> None:
-    """Attach a service error to its field, or to the form as a whole."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.localized()]
-    else:
-        form.form_errors.append(exc.localized())
 
 
 def _filters() -> dict:

@@ -9,12 +9,11 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import TASK_FORMS, ClaimForm, TaskForm, choices
+from ..forms import TASK_FORMS, ClaimForm, TaskForm, add_service_error, choices
 from ..models import Department, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can
 from ..services.cases import claim_task, complete_task
 from ..web import services
-from .cases import _field_error
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -72,7 +71,7 @@ def detail(task_id: str):
         return _render(_load(task_id), form, 409)
     except DomainError as exc:
         get_session().rollback()
-        _field_error(form, exc)
+        add_service_error(form, exc)
         return _render(_load(task_id), form, 422)
     flash(_("%(task)s done for case %(number)s.", task=task.title, number=case.number), "success")
     return redirect(url_for("cases.detail", case_id=case.id))
