@@ -31,6 +31,10 @@ def add_service_error(form: FlaskForm, exc) -> None:
         form.form_errors.append(exc.localized())
 
 
+#: Value of the "—" placeholder option in select fields.
+NO_CHOICE = -1
+
+
 class ChinesePhone:
     """Validate a mainland China phone number and normalize it to E.164."""
 
@@ -65,7 +69,13 @@ class IntakeForm(FlaskForm):
         ("dispatch", _l("Needs handling: send to the grid leader")),
         ("on_spot", _l("Answered on the spot")),
     ]))
-    reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
+    # No Optional(): it would stop the chain before validate_reply sees an empty on-the-spot reply.
+    reply = TextAreaField(_l("Reply given to the resident"), validators=[Length(max=4000)])
+
+    def validate_building_id(self, field) -> None:
+        """The "—" placeholder (-1) is not a building."""
+        if field.data == NO_CHOICE:
+            raise ValidationError(_l("Choose the building the request is about."))
 
     def validate_reply(self, field) -> None:
         """An on-the-spot answer needs the reply text."""
@@ -84,7 +94,8 @@ class RecordReplyForm(TaskForm):
         ("dispatch", _l("Needs handling: send to the grid leader")),
         ("on_spot", _l("Answered on the spot")),
     ]))
-    reply = TextAreaField(_l("Reply given to the resident"), validators=[Optional(), Length(max=4000)])
+    # No Optional(): it would stop the chain before validate_reply sees an empty on-the-spot reply.
+    reply = TextAreaField(_l("Reply given to the resident"), validators=[Length(max=4000)])
 
     validate_reply = IntakeForm.validate_reply
 

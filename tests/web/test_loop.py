@@ -87,8 +87,11 @@ def test_answered_on_the_spot_goes_straight_to_callback(login, db):
 
 def test_on_the_spot_without_reply_is_refused_and_saves_nothing(login, db):
     member = login("member_a")
-    response = member.submit("/cases/new", intake(db, disposition="on_spot", reply=""))
+    response = member.submit("/cases/new", intake(db, disposition="on_spot", reply="", building_id="-1"))
     assert response.status_code == 422
+    # Both mistakes are shown at once, on the form itself.
+    page = response.get_data(as_text=True)
+    assert "请填写给居民的答复。" in page and "请选择诉求所在的楼院。" in page
     assert db.scalar(select(func.count()).select_from(Case)) == 0
 
 

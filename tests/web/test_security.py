@@ -101,6 +101,8 @@ def test_missing_building_rerenders_with_a_message_and_saves_nothing(login, db):
     for bad in ("-1", "", "999999", str(building_id(db, "GB"))):
         response = member.submit("/cases/new", intake(db, building_id=bad))
         assert response.status_code == 422, bad
+        if bad in ("-1", ""):
+            assert "请选择诉求所在的楼院" in response.get_data(as_text=True), bad
     assert db.scalar(select(func.count()).select_from(Case)) == 0
     assert db.scalar(select(func.count()).select_from(Task)) == 0
 

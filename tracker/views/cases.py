@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from .. import labels
 from ..db import get_session
 from ..errors import DomainError
-from ..forms import IntakeForm, add_service_error, choices
+from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
 from ..models import AuditEvent, Building, Case, Department, Grid, Role, User
 from ..permissions import (Permission, PermissionDenied, can, community_ids, department_ids, grid_ids,
                            visible_cases)
@@ -31,7 +31,7 @@ def _intake_form() -> IntakeForm:
     grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
     buildings = get_session().scalars(select(Building).join(Building.grid).where(Building.grid_id.in_(grids))
                                       .order_by(Grid.code, Building.name)).all()
-    form.building_id.choices = choices([(-1, "—")] + [(b.id, f"{b.grid.code} · {b.name}") for b in buildings])
+    form.building_id.choices = choices([(NO_CHOICE, "—")] + [(b.id, f"{b.grid.code} · {b.name}") for b in buildings])
     form.category.choices = choices(labels.category_choices())
     return form
 
@@ -43,8 +43,6 @@ def new():
     form = _intake_form()
     if not grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
         abort(403, _("Only grid members and grid leaders record cases."))
-    if form.building_id.data == -1 and form.is_submitted():
-        form.building_id.data = None
     if form.validate_on_submit():
         data = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
         on_spot = form.disposition.data == "on_spot"
