@@ -19,8 +19,12 @@ SCHEMA: dict[str, dict[str, type] | None] = {
             "page_size": int, "case_process": str, "timezone": str},
     "lanes": None,
     "loop": {"max_callback_attempts": int},
-    "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": float,
-                  "complex_days": float, "green_channel_factor": float},
+    "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": int,
+                  "complex_days": int, "sign_for_days": int, "green_channel_factor": float,
+                  "reminder_at": float, "escalate_after_days": int, "due_soon_hours": float},
+    "calendar": {"extra_holidays": list, "extra_workdays": list},
+    "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
+    "demo": {"clock_hook": bool},
     "categories": None,
 }
 REQUIRED = [("app", "secret_key"), ("app", "database_url"), ("app", "case_process")]
@@ -65,6 +69,10 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             return float(value)
         if kind is int and isinstance(value, str):
             return int(value)
+        if kind is bool and isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        if kind is list and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
     except ValueError:
         pass
     raise ConfigError(f"{name} must be {kind.__name__}, got {value!r}")
@@ -94,3 +102,34 @@ def _validate(config: dict) -> None:
             raise ConfigError(f"categories.{code} must be [\"中文\", \"English\"], got {label!r}")
     if config.get("loop", {}).get("max_callback_attempts", 1) < 1:
         raise ConfigError("loop.max_callback_attempts must be at least 1")
+    _validate_time(config)
+
+
+def _validate_time(config: dict) -> None:
+    """Check deadlines, calendar and scheduler settings; bad values fail at start, naming the key."""
+    from . import deadlines, workdays
+
+    missing = [k for k in SCHEMA["deadlines"] if k not in config.get("deadlines", {})]
+    if missing:
+        raise ConfigError(f"missing setting deadlines.{missing[0]} in config.toml")
+    try:
+        deadlines.check(config["deadlines"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    calendar = config.setdefault("calendar", {})
+    try:
+        for key in ("extra_holidays", "extra_workdays"):
+            calendar[key] = workdays.parse_days(f"calendar.{key}", calendar.get(key, []))
+        workdays.WorkCalendar(config["app"].get("timezone", "Asia/Shanghai"),
+                              calendar["extra_holidays"], calendar["extra_workdays"])
+    except ValueError as exc:
+        raise ConfigError(f"calendar: {exc}") from None
+    except Exception as exc:  # an unknown time zone name
+        raise ConfigError(f"app.timezone: {exc}") from None
+    scheduler = config.setdefault("scheduler", {})
+    if scheduler.get("interval_seconds", 30) <= 0:
+        raise ConfigError("scheduler.interval_seconds must be more than 0")
+    if scheduler.get("batch_size", 100) < 1:
+        raise ConfigError("scheduler.batch_size must be at least 1")
+    if not 0 <= scheduler.get("visit_hour", 6) <= 23:
+        raise ConfigError("scheduler.visit_hour must be an hour of the day, 0 to 23")

@@ -1,27 +1,89 @@
-"""Turn a deadline class into a due time."""
+"""Turn a deadline class into the moments a dispatched case's timers fire.
+
+Hour limits (emergency, utilities) count wall-clock time; day limits count working days on the
+office calendar (see ``workdays``). The tracker computes these moments and hands them to the
+workflow as data; the BPMN boundary timers fire on them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from .workdays import WorkCalendar
+
 DEADLINE_CLASSES = ("emergency", "utilities", "general", "complex")
+HOUR_CLASSES = ("emergency", "utilities")
 
 
-def handling_limit(deadlines: Mapping[str, Any], deadline_class: str, green_channel: bool) -> dt.timedelta:
-    """Return how long a case of this class may take; green-channel cases get a shorter limit."""
+@dataclass(frozen=True)
+class DeadlinePlan:
+    """When each timer of one handling period fires (all aware UTC)."""
+
+    start: dt.datetime
+    # The handler must sign for (签收) the case by then, or the leader is told.
+    sign_for_at: dt.datetime
+    # 催办: a reminder to the handler.
+    remind_at: dt.datetime
+    # The handling limit; past it the leader supervises (督办).
+    due_at: dt.datetime
+    # Past it, the case escalates to the street office.
+    escalate_at: dt.datetime
+
+    def as_workflow_data(self) -> dict[str, str]:
+        """Return the ISO strings the BPMN timer expressions read."""
+        return {"sign_for_at": self.sign_for_at.isoformat(), "remind_at": self.remind_at.isoformat(),
+                "due_at": self.due_at.isoformat(), "escalate_at": self.escalate_at.isoformat()}
+
+
+def handling_due(deadlines: Mapping[str, Any], calendar: WorkCalendar, deadline_class: str,
+                 start: dt.datetime, green_channel: bool) -> dt.datetime:
+    """Return when a case of ``deadline_class`` dispatched at ``start`` must be handled."""
     if deadline_class not in DEADLINE_CLASSES:
         raise ValueError(f"unknown deadline class {deadline_class!r}; use one of {', '.join(DEADLINE_CLASSES)}")
-    if deadline_class in ("emergency", "utilities"):
-        limit = dt.timedelta(hours=deadlines[f"{deadline_class}_hours"])
+    factor = deadlines["green_channel_factor"] if green_channel else 1.0
+    if deadline_class in HOUR_CLASSES:
+        return start + dt.timedelta(hours=deadlines[f"{deadline_class}_hours"] * factor)
+    days = max(1, math.ceil(deadlines[f"{deadline_class}_days"] * factor))
+    return calendar.add_working_days(start, days)
+
+
+def plan(deadlines: Mapping[str, Any], calendar: WorkCalendar, start: dt.datetime,
+         due_at: dt.datetime) -> DeadlinePlan:
+    """Place the sign-for, reminder and escalation moments around a handling period."""
+    sign_for_at = min(calendar.add_working_days(start, deadlines["sign_for_days"]), due_at)
+    # Over working days the reminder lands on a working day too (not on a Sunday afternoon).
+    whole_days = math.floor(calendar.working_days_between(start, due_at) * deadlines["reminder_at"])
+    if whole_days >= 1:
+        remind_at = min(calendar.add_working_days(start, whole_days), due_at)
     else:
-        limit = dt.timedelta(days=deadlines[f"{deadline_class}_days"])
-    if green_channel:
-        limit *= deadlines["green_channel_factor"]
-    return limit
+        remind_at = start + (due_at - start) * deadlines["reminder_at"]
+    escalate_at = calendar.add_working_days(due_at, deadlines["escalate_after_days"])
+    return DeadlinePlan(start, sign_for_at, remind_at, due_at, escalate_at)
 
 
-def due_at(deadlines: Mapping[str, Any], deadline_class: str, start: dt.datetime, green_channel: bool) -> dt.datetime:
-    """Return the due time of a case dispatched at ``start``."""
-    return start + handling_limit(deadlines, deadline_class, green_channel)
+def extend(deadlines: Mapping[str, Any], calendar: WorkCalendar, start: dt.datetime,
+           due_at: dt.datetime, working_days: int) -> DeadlinePlan:
+    """Move the limit ``working_days`` later and re-place the reminder and escalation."""
+    new_due = calendar.add_working_days(due_at, working_days)
+    return plan(deadlines, calendar, start, new_due)
+
+
+def check(deadlines: Mapping[str, Any]) -> None:
+    """Fail with a message naming the key if a deadline setting is out of range."""
+    for key in ("emergency_hours", "utilities_hours"):
+        if not deadlines[key] > 0:
+            raise ValueError(f"deadlines.{key} must be more than 0 hours, got {deadlines[key]!r}")
+    for key in ("general_days", "complex_days", "sign_for_days"):
+        if not deadlines[key] >= 1:
+            raise ValueError(f"deadlines.{key} must be at least 1 working day, got {deadlines[key]!r}")
+    if deadlines["escalate_after_days"] < 0:
+        raise ValueError(f"deadlines.escalate_after_days must be 0 or more, got {deadlines['escalate_after_days']!r}")
+    if not 0 < deadlines["green_channel_factor"] <= 1:
+        raise ValueError(f"deadlines.green_channel_factor must be more than 0 and at most 1, got {deadlines['green_channel_factor']!r}")
+    if not 0 < deadlines["reminder_at"] < 1:
+        raise ValueError(f"deadlines.reminder_at is the share of the limit after which the reminder goes out; "
+                         f"it must be between 0 and 1 (e.g. 0.75), got {deadlines['reminder_at']!r}")

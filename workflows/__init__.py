@@ -5,6 +5,7 @@ from .engine import (
     DefinitionError,
     DefinitionInvalid,
     Engine,
+    FiredTimer,
     ReadyTask,
     Snapshot,
     TaskNotReady,
@@ -15,6 +16,6 @@ from .engine import (
 from .evaluator import UnsafeExpression
 
 __all__ = [
-    "Definition", "DefinitionError", "DefinitionInvalid", "Engine", "ReadyTask", "Snapshot",
+    "Definition", "DefinitionError", "DefinitionInvalid", "Engine", "FiredTimer", "ReadyTask", "Snapshot",
     "TaskNotReady", "UnsafeExpression", "WorkflowError", "content_hash", "decode_state",
 ]

@@ -7,10 +7,13 @@ plus content hash) and a serialized state, and get back plain frozen dataclasses
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -54,6 +59,29 @@ _FORBIDDEN_TAGS = {
     f"{{{BPMN_NS}}}businessRuleTask": "business rule tasks are not supported",
     f"{{{BPMN_NS}}}callActivity": "call activities are not supported",
 }
+
+
+#: The moment the engine treats as "now" while it runs a step (see Engine's ``clock``).
+_NOW: ContextVar[dt.datetime | None] = ContextVar("gridloop_engine_now", default=None)
+
+
+class _EngineClock(dt.datetime):
+    """Spiff's timers ask ``datetime.now``; answer with the engine's clock while it runs a step.
+
+    This lets the tracker fire timers "as of" a moment (the scheduler's tick, the demo clock) instead
+    of whatever the wall clock says when the step happens to run.
+    """
+
+    @classmethod
+    def now(cls, tz=None):
+        """Return the engine's current moment, or the wall clock outside a step."""
+        now = _NOW.get()
+        if now is None:
+            return dt.datetime.now(tz)
+        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+
+_spiff_timer.datetime = _EngineClock
 
 
 class WorkflowError(Exception):
@@ -109,6 +137,16 @@ class ReadyTask:
 
 
 @dataclass(frozen=True)
+class FiredTimer:
+    """A timer event that fired during a step; ``notice`` is its ``notice`` property, if any."""
+
+    name: str
+    title: str
+    notice: str | None
+    due: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The state of one workflow after a step: what to store and what is waiting."""
 
@@ -118,6 +156,9 @@ class Snapshot:
     completed: bool
     data: Mapping[str, Any] = field(hash=False, compare=False)
     path: tuple[str, ...] = ()
+    # Timers that fired during this step, and the earliest moment a waiting timer is due.
+    fired: tuple[FiredTimer, ...] = ()
+    next_timer: dt.datetime | None = None
 
 
 class _SpecByHashConverter(BpmnWorkflowConverter):
@@ -184,9 +225,13 @@ def content_hash(source: str) -> str:
 class Engine:
     """Parse, validate, run and serialize BPMN processes."""
 
-    def __init__(self, lane_roles: Mapping[str, str]):
-        """Create an engine that accepts lanes named in ``lane_roles``."""
+    def __init__(self, lane_roles: Mapping[str, str], clock: Callable[[], dt.datetime] | None = None):
+        """Create an engine that accepts lanes named in ``lane_roles``.
+
+        ``clock`` returns the current aware UTC moment; timers fire when it passes their due time.
+        """
         self.lane_roles = dict(lane_roles)
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._script_engine = PythonScriptEngine(environment=_RestrictedEnvironment())
         self._specs: dict[str, Any] = {}
         converter = type("SpecByHash", (_SpecByHashConverter,), {"specs": self._specs})
@@ -285,28 +330,56 @@ class Engine:
 
     def start(self, definition: Definition, data: Mapping[str, Any]) -> Snapshot:
         """Start a new workflow with ``data`` and run until people are needed."""
-        workflow = BpmnWorkflow(self._spec(definition), script_engine=self._script_engine)
-        start = next(t for t in workflow.get_tasks(state=TaskState.READY))
-        start.data.update(copy.deepcopy(dict(data)))
-        self._step(workflow)
-        return self._snapshot(definition, workflow)
+        with self._at(None):
+            workflow = BpmnWorkflow(self._spec(definition), script_engine=self._script_engine)
+            start = next(t for t in workflow.get_tasks(state=TaskState.READY))
+            start.data.update(copy.deepcopy(dict(data)))
+            before = _finished_timers(workflow)
+            self._step(workflow)
+            return self._snapshot(definition, workflow, before)
 
     def complete_task(self, definition: Definition, state: bytes, task_id: str,
                       data: Mapping[str, Any]) -> Snapshot:
         """Complete a ready user task with ``data`` and run until people are needed."""
-        workflow = self._restore(definition, state)
-        task = self._ready_task(workflow, task_id)
-        task.data.update(copy.deepcopy(dict(data)))
-        try:
-            task.run()
-        except SpiffWorkflowException as exc:
-            raise WorkflowError(_message(exc)) from None
-        self._step(workflow)
-        return self._snapshot(definition, workflow)
+        with self._at(None):
+            workflow = self._restore(definition, state)
+            task = self._ready_task(workflow, task_id)
+            before = _finished_timers(workflow)
+            task.data.update(copy.deepcopy(dict(data)))
+            try:
+                task.run()
+            except SpiffWorkflowException as exc:
+                raise WorkflowError(_message(exc)) from None
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                raise WorkflowError(_bad_value(exc)) from None
+            self._step(workflow)
+            return self._snapshot(definition, workflow, before)
+
+    def fire_timers(self, definition: Definition, state: bytes, now: dt.datetime | None = None) -> Snapshot:
+        """Fire every timer due at ``now`` (default: the engine's clock) and run on.
+
+        Firing is a pure function of the stored state and the moment: the caller stores the
+        returned state in the same transaction that consumes the timer, so it fires exactly once.
+        """
+        with self._at(now):
+            workflow = self._restore(definition, state)
+            before = _finished_timers(workflow)
+            self._step(workflow)
+            return self._snapshot(definition, workflow, before)
+
+    def update_data(self, definition: Definition, state: bytes, data: Mapping[str, Any]) -> bytes:
+        """Merge ``data`` into every waiting task's data (e.g. a moved deadline) and return the new state."""
+        with self._at(None):
+            workflow = self._restore(definition, state)
+            for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                task.data.update(copy.deepcopy(dict(data)))
+            return self._serialize(workflow)
 
     def snapshot(self, definition: Definition, state: bytes) -> Snapshot:
         """Describe a stored workflow without changing it."""
-        return self._snapshot(definition, self._restore(definition, state))
+        with self._at(None):
+            workflow = self._restore(definition, state)
+            return self._snapshot(definition, workflow, _finished_timers(workflow))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -318,12 +391,28 @@ class Engine:
             spec = self._specs[definition.content_hash]
         return spec
 
+    @contextmanager
+    def _at(self, now: dt.datetime | None) -> Iterator[None]:
+        """Run the enclosed step with Spiff's timers seeing ``now`` (default: the engine's clock)."""
+        token = _NOW.set(now or self.clock())
+        try:
+            yield
+        finally:
+            _NOW.reset(token)
+
     def _step(self, workflow: BpmnWorkflow) -> None:
-        """Run engine steps, turning engine failures into WorkflowError."""
+        """Run engine steps, and the branches of any timers that came due, until people are needed."""
         try:
             workflow.do_engine_steps()
+            # do_engine_steps ends by refreshing timers: one that came due is READY but not run yet.
+            for _ in range(20):
+                if not workflow.get_tasks(state=TaskState.READY, manual=False):
+                    break
+                workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
             raise WorkflowError(_message(exc)) from None
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise WorkflowError(_bad_value(exc)) from None
 
     def _restore(self, definition: Definition, state: bytes) -> BpmnWorkflow:
         """Deserialize stored state onto the definition's spec."""
@@ -357,7 +446,7 @@ class Engine:
             raise TaskNotReady(f"task {task_id} is not waiting for input")
         return task
 
-    def _snapshot(self, definition: Definition, workflow: BpmnWorkflow) -> Snapshot:
+    def _snapshot(self, definition: Definition, workflow: BpmnWorkflow, finished_before: set[UUID]) -> Snapshot:
         """Build the plain snapshot of a workflow."""
         ready = tuple(_ready(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True))
         completed = workflow.is_completed()
@@ -369,7 +458,17 @@ class Engine:
             data = {}
         path = tuple(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
                      if getattr(t.task_spec, "bpmn_id", None))
-        return Snapshot(self._serialize(workflow), ready, completed, data, path)
+        fired, due_times = [], []
+        for task in _timer_tasks(workflow):
+            due = _timer_due(task)
+            if task.state == TaskState.COMPLETED and task.id not in finished_before:
+                spec = task.task_spec
+                fired.append(FiredTimer(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id,
+                                        (spec.extensions or {}).get("properties", {}).get("notice"), due))
+            elif task.state == TaskState.WAITING and due is not None:
+                due_times.append(due)
+        return Snapshot(self._serialize(workflow), ready, completed, data, path, tuple(fired),
+                        min(due_times, default=None))
 
 
 def _ready(task: Any) -> ReadyTask:
@@ -380,6 +479,29 @@ def _ready(task: Any) -> ReadyTask:
                      form_key, copy.deepcopy(task.data))
 
 
+def _timer_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    """Return the workflow's timer event tasks, in any state."""
+    return [t for t in workflow.get_tasks()
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+
+
+def _finished_timers(workflow: BpmnWorkflow) -> set[UUID]:
+    """Return the ids of timer tasks already finished (so a step reports only what it fired)."""
+    return {t.id for t in _timer_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+
+
+def _timer_due(task: Any) -> dt.datetime | None:
+    """Return when a waiting timer is due (Spiff caches the evaluated expression on the task)."""
+    value = task._get_internal_data("event_value")
+    if not isinstance(value, str):
+        return None
+    try:
+        due = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return due if due.tzinfo else due.replace(tzinfo=dt.UTC)
+
+
 def _owner_id(node: etree._Element) -> str | None:
     """Return the id of the nearest element that owns ``node``."""
     while node is not None:
@@ -387,6 +509,22 @@ def _owner_id(node: etree._Element) -> str | None:
             return node.get("id")
         node = node.getparent()
     return None
+
+
+def _bad_value(exc: Exception) -> str:
+    """Explain a value a step could not use (e.g. a timer moment that is not a date), naming the element."""
+    where, expression = None, None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost Spiff frame working on a task names the element
+        task = tb.tb_frame.f_locals.get("my_task")
+        if task is not None and getattr(task.task_spec, "bpmn_id", None):
+            where = task.task_spec.bpmn_id
+            expression = getattr(getattr(task.task_spec, "event_definition", None), "expression", None)
+        tb = tb.tb_next
+    text = f"{type(exc).__name__}: {exc}"
+    if expression:
+        text = f"timer expression {expression!r} did not give an ISO date-time ({text})"
+    return f"{where}: {text}" if where else text
 
 
 def _message(exc: Exception) -> str:

@@ -93,7 +93,7 @@ def test_dispatch_handle_done_callback_archive(start_case, dispatch_to):
     snap = _satisfied_and_archive(case)
     assert snap.completed
     assert snap.path == ("start", "record_reply", "gw_on_spot", "dispatch", "gw_route",
-                         HANDLE_TASK[dispatch_to], "gw_handle", "callback", "gw_callback",
+                         HANDLE_TASK[dispatch_to], "throw_handled", "gw_handle", "callback", "gw_callback",
                          "review_archive", "end")
     other = HANDLE_TASK["department" if dispatch_to == "member" else "member"]
     assert other not in snap.path
@@ -120,7 +120,7 @@ def test_return_goes_back_to_dispatch_then_redispatch(start_case, first, second)
     snap = case.complete(HANDLE_TASK[first], {"handle_action": "return"})
     task = case.task
     assert (task.name, task.lane, task.form_key) == ("dispatch", "网格长", "dispatch")
-    assert snap.path[-2:] == (HANDLE_TASK[first], "gw_handle")
+    assert snap.path[-3:] == (HANDLE_TASK[first], "throw_handled", "gw_handle")
     assert snap.path.count("dispatch") == 1
 
     snap = case.complete("dispatch", {"dispatch_to": second})
@@ -159,7 +159,7 @@ def test_extension_comes_back_to_same_handle_task(start_case, dispatch_to, appro
     assert task.form_key == "handle"
     assert task.id != first_handle.id
     assert task.data["extension_approved"] is approved
-    assert snap.path[-4:] == (HANDLE_TASK[dispatch_to], "gw_handle", "review_extension", "gw_route")
+    assert snap.path[-5:] == (HANDLE_TASK[dispatch_to], "throw_handled", "gw_handle", "review_extension", "gw_route")
     assert snap.path.count("dispatch") == 1  # no re-dispatch
 
     case.complete(HANDLE_TASK[dispatch_to], {"handle_action": "done"})

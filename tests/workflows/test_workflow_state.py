@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.workflows.conftest import FAR_DEADLINES
+
 from workflows import Engine, TaskNotReady, WorkflowError, content_hash, decode_state
 
 PROCESS_FILE = "case_closed_loop.bpmn"
@@ -56,7 +58,7 @@ def test_fresh_engine_continues_stored_state(engine, definition):
     snap = engine.complete_task(definition, snap.state, snap.ready[0].id, {"answered_on_spot": False})
 
     restarted = Engine(engine.lane_roles)
-    snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"dispatch_to": "department"})
+    snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"dispatch_to": "department", **FAR_DEADLINES})
     assert [(t.name, t.lane) for t in snap.ready] == [("handle_department", "职能部门")]
     snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"handle_action": "done"})
     snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"satisfaction": "basic"})
@@ -159,7 +161,7 @@ def test_workflow_started_on_a_continues_on_a_after_b_loaded(engine, definition,
     # A finishes on A, even on an engine that only ever saw B.
     other = Engine(engine.lane_roles)
     other.load_source(PROCESS_FILE, _version_b(bpmn_source))
-    snap_a = other.complete_task(a, snap_a.state, snap_a.ready[0].id, {"dispatch_to": "member"})
+    snap_a = other.complete_task(a, snap_a.state, snap_a.ready[0].id, {"dispatch_to": "member", **FAR_DEADLINES})
     assert snap_a.ready[0].name == "handle_member"
     assert engine.snapshot(a, snap_a.state).ready[0].title == "网格员办理"
 

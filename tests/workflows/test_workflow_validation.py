@@ -164,7 +164,7 @@ def test_lane_not_mapped_to_a_role_is_rejected(engine, bpmn_source):
 
 
 def test_engine_without_a_lane_role_rejects_the_real_file(bpmn_source):
-    engine = Engine({"网格员": "grid_member", "网格长": "grid_leader"})
+    engine = Engine({"网格员": "grid_member", "网格长": "grid_leader", "街道办": "street_office"})
     errors = _errors(engine, bpmn_source)
     assert [e.element_id for e in errors] == ["handle_department"]
     assert "'职能部门'" in errors[0].problem
