@@ -27,7 +27,13 @@ ACTIONS = {
     "task.record_reply": _l("Recorded & replied"), "task.dispatch": _l("Dispatched"),
     "task.handle": _l("Handled"), "task.review_extension": _l("Extension decided"),
     "task.callback": _l("Callback"), "task.review_archive": _l("Archived"),
+    "task.supervise": _l("Supervision opinion"), "task.signed": _l("Signed for"),
+    "timer.sign_for": _l("Sign-for limit passed"), "timer.reminder": _l("Reminder sent (催办)"),
+    "timer.supervision": _l("Limit reached: supervision (督办)"),
+    "timer.escalation": _l("Escalated to the street office"),
 }
+#: Audited fields holding moments (shown in local time).
+TIME_FIELDS = ("due_at", "archived_at", "signed_at")
 FIELDS = {
     "status": _l("Status"), "resident_name": _l("Resident"), "resident_phone": _l("Phone"),
     "building_id": _l("Building"), "address_detail": _l("Address detail"), "category": _l("Category"),
@@ -39,7 +45,8 @@ FIELDS = {
     "extension_days": _l("Extension days"), "archived_at": _l("Archived at"), "assignee": _l("Assignee"),
     "answered_on_spot": _l("Answered on the spot"), "handle_action": _l("Outcome"), "text": _l("Result, or reason"),
     "satisfaction": _l("Resident's answer"), "note": _l("Note"), "comment": _l("Comment"),
-    "extension_approved": _l("Extension approved"),
+    "extension_approved": _l("Extension approved"), "signed_at": _l("Signed for at"),
+    "timer": _l("Timer"), "skipped": _l("Not sent"),
 }
 #: Coded fields and the label table for their values.
 VALUE_TABLES = {
@@ -90,7 +97,7 @@ def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
         return label(VALUE_TABLES[field], value)
     if field in names and isinstance(value, int):
         return names[field].get(value, f"#{value}")
-    if field in ("due_at", "archived_at") and isinstance(value, str):
+    if field in TIME_FIELDS and isinstance(value, str):
         import datetime as dt
         try:
             return format_datetime(dt.datetime.fromisoformat(value), "yyyy-MM-dd HH:mm")

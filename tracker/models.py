@@ -6,14 +6,17 @@ import datetime as dt
 from enum import StrEnum
 
 from flask_login import UserMixin
+from sqlalchemy import Date as sa_Date
 from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from . import clock
+
 
 def utcnow() -> dt.datetime:
-    """Return the current time in UTC, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
+    """Return the app's current time in UTC, timezone-aware (see ``clock``: the demo can move it)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator):
@@ -50,6 +53,8 @@ class Role(StrEnum):
     GRID_LEADER = "grid_leader"
     DEPARTMENT_HANDLER = "department_handler"
     AUDITOR = "auditor"
+    # The street office (街道办) above the communities: escalated cases go to it.
+    STREET_OFFICE = "street_office"
 
 
 class CaseStatus(StrEnum):
@@ -193,7 +198,16 @@ class Case(Base):
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     deadline_class: Mapped[str | None] = mapped_column(String(20))
-    due_at: Mapped[dt.datetime | None]
+    # The current handling period: when it began and when each of its timers fires.
+    dispatched_at: Mapped[dt.datetime | None]
+    sign_for_at: Mapped[dt.datetime | None]
+    remind_at: Mapped[dt.datetime | None]
+    due_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    escalate_at: Mapped[dt.datetime | None]
+    # When the handler signed for (签收) the case in this period; None until then.
+    signed_at: Mapped[dt.datetime | None]
+    # The limit a reminder was last sent for, so a re-armed timer does not remind twice.
+    reminded_for: Mapped[dt.datetime | None]
     result: Mapped[str] = mapped_column(Text, default="")
     # Last callback answer: satisfied / basic / dissatisfied / unreachable.
     outcome: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -210,8 +224,11 @@ class Case(Base):
     workflow_state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     # Number of audit events so far; the next event's sequence number.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
-    # Optimistic lock: every change bumps it; a stale form gets a conflict.
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # What forms carry: every change a person makes bumps it; a stale form gets a conflict.
+    # Timers firing do not bump it, so a reminder does not invalidate the form someone is filling in.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Optimistic lock on the row itself (every UPDATE, timers included).
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     grid: Mapped[Grid] = relationship(lazy="joined", innerjoin=True)
     building: Mapped[Building] = relationship(lazy="joined", innerjoin=True)
@@ -221,7 +238,7 @@ class Case(Base):
     definition: Mapped[ProcessDefinition] = relationship()
     tasks: Mapped[list[Task]] = relationship(back_populates="case", order_by="Task.created_at")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": row_version}
     __table_args__ = (
         # The case list filters by grid or status and shows the newest first.
         Index("ix_case_grid_created", "grid_id", "created_at"),
@@ -287,6 +304,161 @@ class AuditEvent(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
 
-__all__ = ["AuditEvent", "Base", "Building", "Case", "CaseStatus", "Community", "Department",
-           "Grid", "Membership", "ProcessDefinition", "Role", "Task", "TaskStatus", "User", "func",
+class Timer(Base):
+    """The next moment something must happen to a case or a visit; the scheduler reads only this."""
+
+    __tablename__ = "timer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), unique=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"), unique=True)
+    due_at: Mapped[dt.datetime] = mapped_column(index=True)
+    # Failed firing attempts; the timer is retried later and never dropped.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Notification(Base):
+    """An in-app notice to one person: reminders, supervision, escalation, missed visits."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"))
+    # reminder / supervision / escalation / sign_for / supervision_note / visit_missed
+    kind: Mapped[str] = mapped_column(String(30))
+    # JSON object of values the message shows (case number, limit, note).
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None]
+
+    case: Mapped[Case | None] = relationship()
+
+    __table_args__ = (Index("ix_notification_inbox", "user_id", "read_at", "id"),)
+
+
+class Setting(Base):
+    """A small key/value store for state the app keeps between restarts (the demo clock)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class CareGroup(StrEnum):
+    """Households visited on a schedule (三定走访)."""
+
+    ELDERLY_ALONE = "elderly_alone"
+    LEFT_BEHIND_CHILD = "left_behind_child"
+    HARDSHIP = "hardship"
+    MIGRANT = "migrant"
+
+
+class Household(Base):
+    """A household in a building; visits and diary notes attach to it."""
+
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"))
+    # Unit and room, e.g. "2单元301".
+    address_detail: Mapped[str] = mapped_column(String(200))
+    head_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    care_group: Mapped[str] = mapped_column(String(30), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    grid: Mapped[Grid] = relationship(lazy="joined", innerjoin=True)
+    building: Mapped[Building] = relationship(lazy="joined", innerjoin=True)
+    plans: Mapped[list[VisitPlan]] = relationship(back_populates="household", order_by="VisitPlan.id")
+
+
+class VisitPlan(Base):
+    """Fixed person, fixed days, fixed time: who visits a household and when."""
+
+    __tablename__ = "visit_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # ISO weekdays, comma-separated: "1,4" is Monday and Thursday.
+    weekdays: Mapped[str] = mapped_column(String(20))
+    # Local time of the visit, "HH:MM".
+    time_of_day: Mapped[str] = mapped_column(String(5))
+    # When the plan falls on a public holiday: "keep" (the elderly still need a visit) or "skip".
+    on_holiday: Mapped[str] = mapped_column(String(10), default="keep")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="plans")
+    member: Mapped[User] = relationship()
+
+
+class VisitStatus(StrEnum):
+    """Where a routine visit stands."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
+class Visit(Base):
+    """One planned visit: a routine_visit process instance and its one user task."""
+
+    __tablename__ = "visit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("visit_plan.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    scheduled_for: Mapped[dt.date] = mapped_column(sa_Date())
+    # Planned moment, and the end of the planned day: after it the visit counts as missed.
+    planned_at: Mapped[dt.datetime]
+    missed_at: Mapped[dt.datetime | None]
+    status: Mapped[VisitStatus] = mapped_column(String(10), default=VisitStatus.OPEN)
+    # The ready user task's id in the workflow.
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    completed_at: Mapped[dt.datetime | None]
+    # A case the visit raised, if any.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    workflow_state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    plan: Mapped[VisitPlan] = relationship()
+    household: Mapped[Household] = relationship(lazy="joined", innerjoin=True)
+    member: Mapped[User] = relationship()
+    definition: Mapped[ProcessDefinition] = relationship()
+
+    __mapper_args__ = {"version_id_col": row_version}
+    __table_args__ = (UniqueConstraint("plan_id", "scheduled_for"),
+                      Index("ix_visit_member_status", "member_id", "status"))
+
+
+class DiaryNote(Base):
+    """A dated note a worker keeps about a household (民情日记)."""
+
+    __tablename__ = "diary_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    written_on: Mapped[dt.date] = mapped_column(sa_Date())
+    text: Mapped[str] = mapped_column(Text)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    author: Mapped[User] = relationship()
+    case: Mapped[Case | None] = relationship()
+
+
+__all__ = ["AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Department",
+           "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
+           "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
            "utcnow"]

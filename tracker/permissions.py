@@ -34,21 +34,23 @@ def department_ids(user: User) -> set[int]:
             if m.role == Role.DEPARTMENT_HANDLER and m.department_id is not None}
 
 
-def community_ids(user: User) -> set[int]:
-    """Return the communities the user audits."""
-    return {m.community_id for m in user.memberships
-            if m.role == Role.AUDITOR and m.community_id is not None}
+def community_ids(user: User, *roles: Role) -> set[int]:
+    """Return the communities where the user holds any of ``roles`` (default: auditor or street office)."""
+    roles = roles or (Role.AUDITOR, Role.STREET_OFFICE)
+    return {m.community_id for m in user.memberships if m.role in roles and m.community_id is not None}
 
 
 def holds_role(user: User, role: Role, *, grid_id: int | None = None,
-               department_id: int | None = None) -> bool:
-    """Return whether the user holds ``role`` in the given grid or department."""
+               department_id: int | None = None, community_id: int | None = None) -> bool:
+    """Return whether the user holds ``role`` in the given grid, department or community."""
     for m in user.memberships:
         if m.role != role:
             continue
         if role == Role.DEPARTMENT_HANDLER and m.department_id == department_id:
             return True
         if role in (Role.GRID_MEMBER, Role.GRID_LEADER) and m.grid_id == grid_id:
+            return True
+        if role == Role.STREET_OFFICE and community_id is not None and m.community_id == community_id:
             return True
     return False
 
@@ -101,7 +103,9 @@ def _can_read_task(user: User, task: Task) -> bool:
 
 def _in_lane(user: User, task: Task) -> bool:
     """Return whether the user holds the task's lane role in the task's scope."""
-    return holds_role(user, task.role, grid_id=task.grid_id, department_id=task.department_id)
+    community_id = task.case.grid.community_id if task.role == Role.STREET_OFFICE else None
+    return holds_role(user, task.role, grid_id=task.grid_id, department_id=task.department_id,
+                      community_id=community_id)
 
 
 def _can_complete(user: User, task: Task) -> bool:
@@ -152,6 +156,9 @@ def pool_filter(user: User):
             clauses.append((Task.role == m.role) & (Task.grid_id == m.grid_id))
         elif m.role == Role.DEPARTMENT_HANDLER:
             clauses.append((Task.role == m.role) & (Task.department_id == m.department_id))
+        elif m.role == Role.STREET_OFFICE:
+            clauses.append((Task.role == m.role) & Task.grid_id.in_(
+                select(Grid.id).where(Grid.community_id == m.community_id)))
     return or_(*clauses) if clauses else false()
 
 

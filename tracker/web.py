@@ -16,12 +16,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import Engine
 
-from . import labels
+from . import clock, labels
 from .config import ROOT
 from .db import get_session
 from .models import User
 from .permissions import Permission, can
-from .services import Services
+from .workdays import WorkCalendar
+from .services import Services, for_app
 
 LOCALES = ("zh_CN", "en")
 
@@ -50,7 +51,8 @@ def init_app(app: Flask) -> None:
 def _init_engine(app: Flask) -> None:
     """Load every BPMN file; a broken file is logged and skipped so the rest still serves."""
     config = app.config["GRIDLOOP"]
-    engine = Engine(config["lanes"])
+    engine = Engine(config["lanes"], clock=clock.now)
+    app.extensions["gridloop.calendar"] = WorkCalendar.from_config(config)
     definitions, errors = engine.load_directory(ROOT / config["app"]["bpmn_dir"])
     for error in errors:
         app.logger.error("BPMN definition rejected: %s", error)
@@ -61,8 +63,7 @@ def _init_engine(app: Flask) -> None:
 
 def services() -> Services:
     """Return the service dependencies for this request."""
-    return Services(get_session(), current_app.extensions["gridloop.engine"], current_app.config["GRIDLOOP"],
-                    current_app.extensions["gridloop.definitions"])
+    return for_app(current_app, get_session())
 
 
 @functools.cache

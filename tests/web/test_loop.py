@@ -129,7 +129,7 @@ def test_return_goes_back_to_the_leader_with_the_reason(login, db):
     assert json.loads(event.changes)["form.text"] == [None, "不属于本网格"]
 
 
-def test_extension_approved_moves_the_deadline_refused_keeps_it(login, db):
+def test_extension_approved_moves_the_deadline_refused_keeps_it(app, login, db):
     member, leader, case = _dispatched_case(login, db)
     due = latest_case(db).due_at
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "extend", "text": "等配件", "extension_days": "3"})
@@ -137,13 +137,15 @@ def test_extension_approved_moves_the_deadline_refused_keeps_it(login, db):
     leader.submit(f"/tasks/{open_task(db, case.id).id}", {"decision": "approve"})
     task = open_task(db, case.id)
     assert task.name == "handle_member"
-    assert (latest_case(db).due_at - due).days == 3
+    # Three working days later on the office calendar.
+    assert latest_case(db).due_at == app.extensions["gridloop.calendar"].add_working_days(due, 3)
     assert task.due_at == latest_case(db).due_at
 
     member.submit(f"/tasks/{task.id}", {"handle_action": "extend", "text": "还要等", "extension_days": "5"})
     leader.submit(f"/tasks/{open_task(db, case.id).id}", {"decision": "refuse"})
     assert open_task(db, case.id).name == "handle_member"
-    assert (latest_case(db).due_at - due).days == 3
+    # Three working days later on the office calendar.
+    assert latest_case(db).due_at == app.extensions["gridloop.calendar"].add_working_days(due, 3)
 
 
 def test_dissatisfied_reopens_and_unreachable_retries(login, db):

@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask
 from sqlalchemy.orm import Session
 
 from workflows import Definition, Engine
+
+from ..workdays import WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,10 @@ class Services:
     config: Mapping[str, Mapping[str, Any]]
     # Newest loaded version per process id.
     definitions: Mapping[str, Definition]
+    calendar: WorkCalendar
+
+
+def for_app(app: Flask, session: Session) -> Services:
+    """Return the services of ``app`` working in ``session`` (requests, the scheduler, the CLI)."""
+    return Services(session, app.extensions["gridloop.engine"], app.config["GRIDLOOP"],
+                    app.extensions["gridloop.definitions"], app.extensions["gridloop.calendar"])

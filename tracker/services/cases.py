@@ -18,6 +18,7 @@ from ..errors import N_, ConflictError, InvalidInput, NotFound
 from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, holds_role, require
 from . import Services
+from . import notices, timers
 from .audit import record_event
 from .definitions import as_definition, current_definition
 
@@ -31,11 +32,13 @@ STATUS_BY_TASK = {
     "callback": CaseStatus.CALLBACK,
     "review_archive": CaseStatus.ARCHIVE_REVIEW,
 }
+#: Tasks beside the main line (supervision): they never set the case's status.
+SIDE_TASKS = ("supervise", "escalate")
 #: Case columns whose changes the audit trail records.
 AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
            "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
            "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
-           "callback_attempts", "extension_days", "archived_at")
+           "callback_attempts", "extension_days", "archived_at", "signed_at")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
                 address_detail=intake.address_detail, category=intake.category,
                 description=intake.description, channel=intake.channel, urgency=intake.urgency,
                 green_channel=intake.green_channel, status=CaseStatus.RECORDING, created_by_id=actor.id,
-                created_at=now, definition_id=row.id, workflow_state=b"")
+                created_at=now, definition_id=row.id, workflow_state=b"", version=1)
     case.created_by = actor
     svc.session.add(case)
     svc.session.flush()
@@ -141,6 +144,7 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
     task.status = TaskStatus.DONE
     task.completed_at = utcnow()
     task.completed_by_id = actor.id
+    case.version += 1
     _apply(svc, case, actor, snapshot, completed_task=task)
     record_event(svc.session, case, actor, f"task.{task.form_key}", {
         **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "") and k not in AUDITED},
@@ -160,11 +164,47 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
                             who=task.assignee.display_name)
     require(actor, Permission.TASK_CLAIM, task)
     task.assignee_id = actor.id
-    task.case.updated_at = utcnow()
-    record_event(svc.session, task.case, actor, "task.claimed", {"assignee": (None, actor.display_name)},
-                 task_name=task.name)
+    case = task.case
+    case.updated_at = utcnow()
+    case.version += 1
+    changes: dict[str, tuple[Any, Any]] = {"assignee": (None, actor.display_name)}
+    if task.form_key == "handle" and case.signed_at is None:
+        # Taking a handling task from the pool is signing for it (签收).
+        case.signed_at = utcnow()
+        changes["signed_at"] = (None, case.signed_at)
+    record_event(svc.session, case, actor, "task.claimed", changes, task_name=task.name)
     _flush(svc.session)
     return task
+
+
+def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) -> Case:
+    """Sign for (签收) a handling task: the handler confirms the case reached them."""
+    task = _lock_task(svc, task_id)
+    case = task.case
+    require(actor, Permission.TASK_READ, task)
+    _check_fresh(case, task, expected_version)
+    require(actor, Permission.TASK_COMPLETE, task)
+    if task.form_key != "handle":
+        raise InvalidInput(N_("Only a handling task is signed for."))
+    if case.signed_at is not None:
+        raise ConflictError(N_("This case was already signed for; reload the case."))
+    case.signed_at = utcnow()
+    case.updated_at = case.signed_at
+    case.version += 1
+    if task.assignee_id is None:
+        task.assignee_id = actor.id
+    record_event(svc.session, case, actor, "task.signed", {"signed_at": (None, case.signed_at)},
+                 task_name=task.name)
+    _flush(svc.session)
+    return case
+
+
+def fire_timers(svc: Services, case: Case, now: dt.datetime) -> int:
+    """Fire the case's due workflow timers as of ``now`` (the scheduler holds the case's lock)."""
+    snapshot = svc.engine.fire_timers(as_definition(case.definition), case.workflow_state, now)
+    _apply(svc, case, None, snapshot, completed_task=None)
+    svc.session.flush()
+    return len(snapshot.fired)
 
 
 def _check_fresh(case: Case, task: Task, expected_version: int) -> None:
@@ -185,8 +225,8 @@ def _flush(session: Session) -> None:
         raise ConflictError(N_("This case was changed by someone else at the same moment; reload and try again.")) from None
 
 
-def _apply(svc: Services, case: Case, actor: User, snapshot: Snapshot, completed_task: Task | None) -> None:
-    """Store the new workflow state and project ready tasks onto task rows."""
+def _apply(svc: Services, case: Case, actor: User | None, snapshot: Snapshot, completed_task: Task | None) -> None:
+    """Store the new workflow state, project ready tasks onto task rows, and keep the timer row."""
     case.workflow_state = snapshot.state
     case.updated_at = utcnow()
     case.reopen_count = int(snapshot.data.get("reopen_count", case.reopen_count) or 0)
@@ -203,11 +243,16 @@ def _apply(svc: Services, case: Case, actor: User, snapshot: Snapshot, completed
     if snapshot.completed:
         case.status = CaseStatus.ARCHIVED
         case.archived_at = utcnow()
-    elif snapshot.ready:
-        case.status = STATUS_BY_TASK.get(snapshot.ready[0].name, case.status)
+    else:
+        main = [r.name for r in snapshot.ready if r.name in STATUS_BY_TASK]
+        if main:
+            case.status = STATUS_BY_TASK[main[0]]
+    timers.sync(svc.session, snapshot.next_timer, case=case)
+    if snapshot.fired:
+        notices.on_fired(svc, case, snapshot.fired)
 
 
-def _project(svc: Services, case: Case, actor: User, ready: ReadyTask) -> Task:
+def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) -> Task:
     """Create the task row for a ready user task, with its lane role, scope and assignee."""
     role = Role(svc.config["lanes"][ready.lane])
     assignee_id = None
@@ -216,7 +261,7 @@ def _project(svc: Services, case: Case, actor: User, ready: ReadyTask) -> Task:
         due = case.due_at
         if role == Role.GRID_MEMBER:
             assignee_id = case.handler_id
-    elif ready.form_key == "record_reply" and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
+    elif ready.form_key == "record_reply" and actor is not None and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
     elif ready.form_key == "callback" and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
         # The member who recorded the request follows it up with the resident.
@@ -254,15 +299,24 @@ def _dispatch(svc: Services, case: Case, actor: User, data: dict) -> dict:
         case.department_id, case.handler_id = department.id, None
     else:
         raise InvalidInput(N_("Choose whether to dispatch to a member or refer to a department."), field="dispatch_to")
+    now = utcnow()
     try:
-        case.due_at = deadlines.due_at(svc.config["deadlines"], data.get("deadline_class", ""), utcnow(),
-                                       bool(case.green_channel))
-    except ValueError as exc:
+        due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, data.get("deadline_class", ""), now,
+                                     bool(case.green_channel))
+    except ValueError:
         raise InvalidInput(N_("Choose a time limit from the list."), field="deadline_class") from None
     case.dispatch_to = target
     case.deadline_class = data["deadline_class"]
     case.extension_days = 0
-    return {"dispatch_to": target}
+    case.signed_at = None
+    return {"dispatch_to": target, **_set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))}
+
+
+def _set_plan(svc: Services, case: Case, plan: deadlines.DeadlinePlan) -> dict[str, str]:
+    """Put a handling period's moments on the case and return them as workflow data for the timers."""
+    case.dispatched_at, case.sign_for_at, case.remind_at = plan.start, plan.sign_for_at, plan.remind_at
+    case.due_at, case.escalate_at = plan.due_at, plan.escalate_at
+    return plan.as_workflow_data()
 
 
 def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
@@ -273,12 +327,14 @@ def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
         raise InvalidInput(N_("Choose done, return or extension."), field="handle_action")
     if not text:
         raise InvalidInput(N_("Write the result, the reason for returning, or the reason for the extension."), field="text")
+    if case.signed_at is None:
+        case.signed_at = utcnow()
     if action == "done":
         case.result = text
     elif action == "extend":
         days = int(data.get("extension_days") or 0)
         if not 1 <= days <= 30:
-            raise InvalidInput(N_("An extension is 1 to 30 days."), field="extension_days")
+            raise InvalidInput(N_("An extension is 1 to 30 working days."), field="extension_days")
         case.extension_days = days
     return {"handle_action": action}
 
@@ -286,14 +342,17 @@ def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
 def _review_extension(svc: Services, case: Case, actor: User, data: dict) -> dict:
     """Approve (move the deadline) or refuse the requested extension."""
     approved = bool(data.get("extension_approved"))
+    moved: dict[str, str] = {}
     if approved and case.due_at is not None:
-        case.due_at = case.due_at + dt.timedelta(days=case.extension_days)
-    # Keep the new deadline on the open handling task too.
-    for task in case.tasks:
-        if task.status == TaskStatus.OPEN and task.form_key == "handle":
-            task.due_at = case.due_at
+        # The limit moves by working days; the reminder and escalation move with it (timers re-arm).
+        plan = deadlines.extend(svc.config["deadlines"], svc.calendar, case.dispatched_at or utcnow(),
+                                case.due_at, case.extension_days)
+        sign_for_at = case.sign_for_at
+        moved = _set_plan(svc, case, plan)
+        case.sign_for_at = sign_for_at
+        del moved["sign_for_at"]
     case.extension_days = 0
-    return {"extension_approved": approved}
+    return {"extension_approved": approved, **moved}
 
 
 def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
@@ -302,7 +361,28 @@ def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
     if satisfaction not in ("satisfied", "basic", "dissatisfied", "unreachable"):
         raise InvalidInput(N_("Choose the resident's answer."), field="satisfaction")
     case.outcome = satisfaction
+    if satisfaction == "dissatisfied" and case.dispatch_to and case.deadline_class:
+        # Reopened (重办): the same handler gets a fresh handling period of the same class.
+        now = utcnow()
+        due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, case.deadline_class, now,
+                                     bool(case.green_channel))
+        case.signed_at = None
+        return {"satisfaction": satisfaction,
+                **_set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))}
     return {"satisfaction": satisfaction}
+
+
+def _supervise(svc: Services, case: Case, actor: User, data: dict) -> dict:
+    """Record the leader's or street office's supervision opinion and send it to the handler."""
+    note = (data.get("note") or "").strip()
+    if not note:
+        raise InvalidInput(N_("Write the supervision opinion for the handler."), field="note")
+    recipients = notices.handlers_of(svc.session, case)
+    if holds_role(actor, Role.STREET_OFFICE, community_id=case.grid.community_id):
+        recipients += notices.leaders_of(svc.session, case.grid_id)
+    notices.notify(svc.session, [r for r in recipients if r != actor.id], "supervision_note", case=case,
+                   number=case.number, note=note, by=actor.display_name)
+    return {}
 
 
 def _review_archive(svc: Services, case: Case, actor: User, data: dict) -> dict:
@@ -317,6 +397,7 @@ _APPLY_FORM = {
     "review_extension": _review_extension,
     "callback": _callback,
     "review_archive": _review_archive,
+    "supervise": _supervise,
 }
 
-__all__ = ["Intake", "claim_task", "complete_task", "get_task", "open_case"]
+__all__ = ["Intake", "claim_task", "complete_task", "fire_timers", "get_task", "open_case", "sign_for"]

@@ -1,0 +1,127 @@
+"""Scheduled jobs (APScheduler): fire due timers; start each day's routine visits.
+
+The jobs run inside the web process by default (``[scheduler] in_web``), or in their own process
+with ``flask scheduler`` when the web app runs as several workers. Any number of scheduler
+processes may run: each timer fires exactly once (see ``services.timers``), and a day's visits are
+created once (one row per plan and day, enforced by a unique constraint).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from sqlalchemy.exc import OperationalError
+
+from . import clock
+from .services import for_app, timers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickTotals:
+    """What a whole tick did, summed over its batches."""
+
+    taken: int = 0
+    fired: int = 0
+    batches: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def tick(app: Flask, now: dt.datetime | None = None, batch_size: int | None = None) -> TickTotals:
+    """Fire every timer due at ``now`` (default: the app's clock), one transaction per batch."""
+    now = now or clock.now()
+    batch_size = batch_size or app.config["GRIDLOOP"]["scheduler"].get("batch_size", 100)
+    totals = TickTotals()
+    started = time.perf_counter()
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        while True:
+            with maker() as session:
+                result = timers.fire_due(for_app(app, session), now, batch_size)
+                session.commit()
+            totals.batches += 1
+            totals.taken += result.taken
+            totals.fired += result.fired
+            totals.failed.extend(result.failed)
+            if result.taken < batch_size:
+                break
+    totals.seconds = time.perf_counter() - started
+    if totals.taken:
+        log.info("tick at %s: %d timers taken, %d fired, %d failed, %.3f s", now.isoformat(), totals.taken,
+                 totals.fired, len(totals.failed), totals.seconds)
+    return totals
+
+
+def start_visits(app: Flask, day: dt.date | None = None) -> int:
+    """Create the routine visits planned for ``day`` (default: today, local); return how many."""
+    from .services import visits
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        with maker() as session:
+            svc = for_app(app, session)
+            if day is None:
+                day = clock.now().astimezone(svc.calendar.zone).date()
+            created = visits.start_day(svc, day)
+            session.commit()
+    return created
+
+
+def _safe(job, app: Flask) -> None:
+    """Run a job; a database outage is logged and retried on the next run, never fatal."""
+    try:
+        job(app)
+    except OperationalError as exc:
+        log.warning("%s skipped, database unavailable: %s", job.__name__, str(exc).splitlines()[0])
+    except Exception:  # a scheduler thread must survive any one bad run
+        log.exception("%s failed", job.__name__)
+
+
+def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
+    """Add GridLoop's jobs to an APScheduler scheduler."""
+    settings = app.config["GRIDLOOP"]["scheduler"]
+    zone = app.extensions["gridloop.calendar"].zone
+    scheduler.add_job(_safe, IntervalTrigger(seconds=settings.get("interval_seconds", 30)), args=(tick, app),
+                      id="timers", name="fire due timers", max_instances=1, coalesce=True,
+                      next_run_time=dt.datetime.now(dt.UTC))
+    scheduler.add_job(_safe, CronTrigger(hour=settings.get("visit_hour", 6), minute=0, timezone=zone),
+                      args=(start_visits, app), id="visits", name="start the day's routine visits",
+                      max_instances=1, coalesce=True, misfire_grace_time=6 * 3600)
+    # Catch up on start: today's visits if the process was down at visit_hour (idempotent).
+    scheduler.add_job(_safe, args=(start_visits, app), id="visits-catch-up", name="catch up today's visits",
+                      next_run_time=dt.datetime.now(dt.UTC))
+    return scheduler
+
+
+_in_web: BackgroundScheduler | None = None
+_in_web_lock = threading.Lock()
+
+
+def start_in_web(app: Flask) -> None:
+    """Start the background scheduler in this web process once (first request)."""
+    global _in_web
+    with _in_web_lock:
+        if _in_web is None:
+            _in_web = configure(BackgroundScheduler(timezone=dt.UTC), app)
+            _in_web.start()
+            log.info("scheduler started inside the web process")
+
+
+def run_blocking(app: Flask) -> None:
+    """Run the scheduler in the foreground until interrupted (``flask scheduler``)."""
+    scheduler = configure(BlockingScheduler(timezone=dt.UTC), app)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

@@ -1,0 +1,107 @@
+"""In-app notifications: who hears about reminders, supervision, escalation and missed visits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from workflows import FiredTimer
+
+from ..models import (Case, Grid, Membership, Notification, Role, Task, TaskStatus, User, Visit, utcnow)
+from . import Services
+from .audit import record_event
+
+#: Notification kinds, each with the message the UI shows (see templates/notifications).
+KINDS = ("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed")
+
+
+def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case | None = None,
+           visit: Visit | None = None, **params: Any) -> int:
+    """Add one notification per distinct user; return how many were added."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    text = json.dumps(params, ensure_ascii=False, default=str)
+    ids = sorted(set(user_ids))
+    for user_id in ids:
+        session.add(Notification(user_id=user_id, case_id=case.id if case else None,
+                                 visit_id=visit.id if visit else None, kind=kind, params=text,
+                                 created_at=utcnow()))
+    return len(ids)
+
+
+def leaders_of(session: Session, grid_id: int) -> list[int]:
+    """Return the ids of the grid's leaders."""
+    return _holders(session, Membership.role == Role.GRID_LEADER, Membership.grid_id == grid_id)
+
+
+def street_office_of(session: Session, grid_id: int) -> list[int]:
+    """Return the ids of the street-office staff over the grid's community."""
+    community = select(Grid.community_id).where(Grid.id == grid_id).scalar_subquery()
+    return _holders(session, Membership.role == Role.STREET_OFFICE, Membership.community_id == community)
+
+
+def handlers_of(session: Session, case: Case) -> list[int]:
+    """Return who handles the case now: the handle task's assignee, else its member or department."""
+    assignee = session.scalar(select(Task.assignee_id).where(
+        Task.case_id == case.id, Task.status == TaskStatus.OPEN, Task.form_key == "handle",
+        Task.assignee_id.is_not(None)))
+    if assignee is not None:
+        return [assignee]
+    if case.handler_id is not None:
+        return [case.handler_id]
+    if case.department_id is not None:
+        return _holders(session, Membership.role == Role.DEPARTMENT_HANDLER,
+                        Membership.department_id == case.department_id)
+    return []
+
+
+def _holders(session: Session, *conditions) -> list[int]:
+    """Return active users holding a membership that matches ``conditions``."""
+    return list(session.scalars(select(User.id).join(Membership).where(User.active.is_(True), *conditions)
+                                .distinct()))
+
+
+def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
+    """Tell the right people what the case's timers just did, and put it on the audit trail."""
+    session = svc.session
+    for timer in fired:
+        params = {"number": case.number, "due_at": case.due_at}
+        changes: dict[str, tuple[Any, Any]] = {"timer": (None, timer.name)}
+        if timer.notice == "sign_for":
+            if case.signed_at is not None:
+                changes["skipped"] = (None, "already signed for")
+            else:
+                notify(session, leaders_of(session, case.grid_id) + handlers_of(session, case), "sign_for",
+                       case=case, **params)
+        elif timer.notice == "reminder":
+            if case.reminded_for is not None and case.reminded_for == case.due_at:
+                changes["skipped"] = (None, "already reminded for this limit")
+            else:
+                case.reminded_for = case.due_at
+                notify(session, handlers_of(session, case), "reminder", case=case, **params)
+        elif timer.notice == "supervision":
+            notify(session, leaders_of(session, case.grid_id) + handlers_of(session, case), "supervision",
+                   case=case, **params)
+        elif timer.notice == "escalation":
+            notify(session, street_office_of(session, case.grid_id) + leaders_of(session, case.grid_id),
+                   "escalation", case=case, **params)
+        record_event(session, case, None, f"timer.{timer.notice or timer.name}", changes)
+
+
+def unread_count(session: Session, user: User) -> int:
+    """Return how many notifications the user has not read."""
+    from sqlalchemy import func
+    return session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, user: User, notification_ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them, or those listed); return how many changed."""
+    query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_ids is not None:
+        query = query.where(Notification.id.in_(list(notification_ids)))
+    return session.execute(query.values(read_at=utcnow())).rowcount

@@ -1,0 +1,117 @@
+"""The timer table and the tick that fires due timers, exactly once.
+
+Each case (and each open visit) has at most one timer row: the earliest moment one of its
+workflow's timers is due. A tick takes a batch of due rows under row locks (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so several schedulers share the work; SQLite serializes writers), fires the
+workflow's timers as of the tick's moment, and in the same transaction stores the new state, the
+notifications, the audit events and the next due time. Killed mid-tick, the transaction rolls back
+and the next tick fires the same timers; committed, the timer row has moved on and nothing fires
+twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from workflows import WorkflowError
+
+from ..models import Case, Timer, Visit
+from . import Services
+
+log = logging.getLogger(__name__)
+
+#: After a failed firing the timer is retried this much later (doubling, up to a day): never dropped.
+RETRY_BASE = dt.timedelta(minutes=1)
+RETRY_MAX = dt.timedelta(days=1)
+
+
+@dataclass
+class TickResult:
+    """What one batch did."""
+
+    # Timer rows taken (due at the tick's moment).
+    taken: int = 0
+    # Workflow timers fired across those rows.
+    fired: int = 0
+    # Rows whose firing failed and were rescheduled, with why.
+    failed: list[str] = field(default_factory=list)
+
+
+def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
+         visit: Visit | None = None) -> None:
+    """Store the subject's next due moment (or remove its timer row when nothing waits)."""
+    column, subject_id = (Timer.case_id, case.id) if case is not None else (Timer.visit_id, visit.id)
+    timer = session.scalar(select(Timer).where(column == subject_id))
+    if due is None:
+        if timer is not None:
+            session.delete(timer)
+        return
+    if timer is None:
+        timer = Timer(case_id=case.id if case is not None else None,
+                      visit_id=visit.id if visit is not None else None, due_at=due)
+        session.add(timer)
+    timer.due_at, timer.attempts, timer.last_error = due, 0, ""
+
+
+def fire_due(svc: Services, now: dt.datetime, limit: int) -> TickResult:
+    """Fire the timers of up to ``limit`` due subjects as of ``now``, in the caller's transaction."""
+    session = svc.session
+    query = select(Timer.id).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    result = TickResult()
+    for timer_id in session.scalars(query).all():
+        result.taken += 1
+        try:
+            with session.begin_nested():  # one subject failing must not undo the batch
+                result.fired += _fire_one(svc, timer_id, now)
+        except (WorkflowError, SQLAlchemyError, ValueError, KeyError) as exc:
+            result.failed.append(_reschedule(session, timer_id, now, exc))
+    return result
+
+
+def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int:
+    """Lock the timer's subject, fire what is due, and return how many workflow timers fired."""
+    from . import cases, visits  # noqa: PLC0415 (they import this module)
+
+    session = svc.session
+    timer = session.get(Timer, timer_id, populate_existing=True)
+    if timer is None or timer.due_at > now:
+        return 0  # another scheduler got here first and moved it on
+    if timer.case_id is not None:
+        case = session.get(Case, timer.case_id, with_for_update={"of": Case}, populate_existing=True)
+        session.refresh(timer)
+        if timer.due_at > now:
+            return 0
+        return cases.fire_timers(svc, case, now)
+    visit = session.get(Visit, timer.visit_id, with_for_update={"of": Visit}, populate_existing=True)
+    session.refresh(timer)
+    if timer.due_at > now:
+        return 0
+    return visits.fire_timers(svc, visit, now)
+
+
+def _reschedule(session: Session, timer_id: int, now: dt.datetime, exc: Exception) -> str:
+    """Keep a timer that failed to fire, retry it later, and say why."""
+    timer = session.get(Timer, timer_id)
+    timer.attempts += 1
+    timer.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    timer.due_at = now + min(RETRY_BASE * 2 ** (timer.attempts - 1), RETRY_MAX)
+    subject = f"case {timer.case_id}" if timer.case_id is not None else f"visit {timer.visit_id}"
+    log.warning("timer of %s failed (attempt %d), retrying at %s: %s", subject, timer.attempts,
+                timer.due_at.isoformat(), timer.last_error)
+    session.flush()
+    return f"{subject}: {timer.last_error}"
+
+
+def pending(session: Session) -> int:
+    """Return how many timer rows wait (for health and benchmarks)."""
+    from sqlalchemy import func
+    return session.scalar(select(func.count()).select_from(Timer)) or 0
+
