@@ -16,7 +16,7 @@ from .services.definitions import deploy_definition
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (deploy_command, demo_command, create_user_command, verify_audit_command):
+    for command in (deploy_command, demo_command, create_user_command, verify_audit_command, scheduler_command):
         app.cli.add_command(command)
 
 
@@ -119,3 +119,29 @@ def verify_audit_command(case_number: str | None) -> None:
     click.echo("all chains intact" if not broken else f"{broken} broken chain(s)")
     if broken:
         raise SystemExit(1)
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Fire what is due now, start today's visits, and exit.")
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """Run the scheduler (due timers, daily routine visits) as its own process.
+
+    Use it when the web app runs as several workers (set GRIDLOOP_SCHEDULER_IN_WEB=false there).
+    Several scheduler processes may run at once: every timer still fires exactly once.
+    """
+    import logging
+
+    from . import jobs
+    app = current_app._get_current_object()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if once:
+        visits = jobs.start_visits(app)
+        totals = jobs.tick(app)
+        click.echo(f"{visits} visits started; {totals.taken} timers due, {totals.fired} fired, "
+                   f"{len(totals.failed)} failed, {totals.seconds:.3f} s")
+        for failure in totals.failed:
+            click.echo(f"failed: {failure}", err=True)
+        return
+    click.echo("Scheduler running (Ctrl-C to stop).")
+    jobs.run_blocking(app)

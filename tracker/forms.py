@@ -5,8 +5,9 @@ from __future__ import annotations
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, SelectChoice, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from . import labels
@@ -130,12 +131,12 @@ class DispatchForm(TaskForm):
 class HandleForm(TaskForm):
     handle_action = RadioField(_l("Outcome"), default="done", choices=_choices(labels.HANDLE_ACTIONS))
     text = TextAreaField(_l("Result, or reason"), validators=[DataRequired(), Length(max=4000)])
-    extension_days = IntegerField(_l("Extension (days)"), validators=[Optional(), NumberRange(1, 30)])
+    extension_days = IntegerField(_l("Extension (working days)"), validators=[Optional(), NumberRange(1, 30)])
 
     def validate_extension_days(self, field) -> None:
         """An extension request says how many days."""
         if self.handle_action.data == "extend" and not field.data:
-            raise ValidationError(_l("Say how many days the extension is for (1-30)."))
+            raise ValidationError(_l("Say how many working days the extension is for (1-30)."))
 
     def workflow_data(self) -> dict:
         """Return what the service needs."""
@@ -173,8 +174,66 @@ class ReviewArchiveForm(TaskForm):
         return {"comment": self.comment.data or ""}
 
 
+class SuperviseForm(TaskForm):
+    note = TextAreaField(_l("Supervision opinion for the handler"), validators=[
+        DataRequired(message=_l("Write the supervision opinion for the handler.")), Length(max=2000)])
+
+    def workflow_data(self) -> dict:
+        """Return what the service needs."""
+        return {"note": self.note.data}
+
+
 class ClaimForm(TaskForm):
-    """Claim a pool task; only the version and CSRF token."""
+    """Claim a pool task (or sign for a handling task); only the version and CSRF token."""
+
+
+class VisitForm(FlaskForm):
+    """Record a routine visit: the diary note, and optionally a case it raised."""
+
+    version = HiddenField(validators=[DataRequired()])
+    note = TextAreaField(_l("Diary note: what you saw and talked about"), validators=[
+        DataRequired(message=_l("Write what you saw and talked about (the diary note).")), Length(max=4000)])
+    raise_case = BooleanField(_l("The visit raised a request: open a case"))
+    category = SelectField(_l("Category"), validators=[Optional()])
+    description = TextAreaField(_l("The request"), validators=[Optional(), Length(max=4000)])
+
+    def validate_description(self, field) -> None:
+        """A raised case needs its request written down."""
+        if self.raise_case.data and not (field.data or "").strip():
+            raise ValidationError(_l("Describe the request the case is for."))
+
+
+class NoteForm(FlaskForm):
+    """A diary note outside a planned visit."""
+
+    text = TextAreaField(_l("Diary note"), validators=[DataRequired(message=_l("Write the note.")), Length(max=4000)])
+
+
+class HouseholdForm(FlaskForm):
+    """Register a household for visits."""
+
+    building_id = SelectField(_l("Building"), coerce=int, validate_choice=False)
+    address_detail = StringField(_l("Unit and room"), validators=[DataRequired(), Length(max=200)])
+    head_name = StringField(_l("Person visited"), validators=[DataRequired(), Length(max=100)])
+    phone = StringField(_l("Phone"), validators=[Optional(), ChinesePhone()])
+    care_group = SelectField(_l("Care group"), choices=_choices(labels.CARE_GROUPS))
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+
+
+WEEKDAY_CHOICES = [(1, _l("Mon")), (2, _l("Tue")), (3, _l("Wed")), (4, _l("Thu")), (5, _l("Fri")),
+                   (6, _l("Sat")), (7, _l("Sun"))]
+
+
+class PlanForm(FlaskForm):
+    """Plan visits: fixed person, fixed weekdays, fixed time."""
+
+    member_id = SelectField(_l("Grid member"), coerce=int, validate_choice=False)
+    weekdays = SelectMultipleField(_l("Weekdays"), coerce=int, choices=choices(WEEKDAY_CHOICES),
+                                   option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+                                   validators=[DataRequired(message=_l("Choose at least one weekday."))])
+    time_of_day = StringField(_l("Time (HH:MM)"), default="09:30", validators=[DataRequired()])
+    on_holiday = RadioField(_l("On public holidays"), default="keep", choices=choices([
+        ("keep", _l("Visit anyway")), ("skip", _l("Skip the visit"))]))
 
 
 TASK_FORMS: dict[str, type[TaskForm]] = {
@@ -184,4 +243,5 @@ TASK_FORMS: dict[str, type[TaskForm]] = {
     "review_extension": ReviewExtensionForm,
     "callback": CallbackForm,
     "review_archive": ReviewArchiveForm,
+    "supervise": SuperviseForm,
 }

@@ -32,6 +32,14 @@ ACTIONS = {
     "timer.supervision": _l("Limit reached: supervision (督办)"),
     "timer.escalation": _l("Escalated to the street office"),
 }
+CARE_GROUPS = {
+    "": _l("None"), "elderly_alone": _l("Elderly living alone"), "left_behind_child": _l("Left-behind child"),
+    "hardship": _l("Hardship"), "migrant": _l("Migrant population"),
+}
+WEEKDAYS = {1: _l("Mon"), 2: _l("Tue"), 3: _l("Wed"), 4: _l("Thu"), 5: _l("Fri"), 6: _l("Sat"), 7: _l("Sun")}
+DEADLINE_FILTERS = {"": _l("Any"), "overdue": _l("Overdue"), "mine": _l("My overdue"),
+                    "due_soon": _l("Due soon")}
+
 #: Audited fields holding moments (shown in local time).
 TIME_FIELDS = ("due_at", "archived_at", "signed_at")
 FIELDS = {

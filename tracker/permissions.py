@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from sqlalchemy import Select, false, or_, select
 
-from .models import Case, CaseStatus, Grid, Role, Task, TaskStatus, User
+from .models import Case, CaseStatus, Grid, Household, Role, Task, TaskStatus, User, Visit, VisitStatus
 
 
 class Permission(StrEnum):
@@ -17,6 +17,10 @@ class Permission(StrEnum):
     TASK_READ = "task:read"
     TASK_COMPLETE = "task:complete"
     TASK_CLAIM = "task:claim"
+    HOUSEHOLD_READ = "household:read"
+    HOUSEHOLD_MANAGE = "household:manage"
+    HOUSEHOLD_NOTE = "household:note"
+    VISIT_COMPLETE = "visit:complete"
 
 
 class PermissionDenied(Exception):
@@ -122,12 +126,39 @@ def _can_claim(user: User, task: Task) -> bool:
     return task.status == TaskStatus.OPEN and task.assignee_id is None and _in_lane(user, task)
 
 
+def _can_read_household(user: User, household: Household) -> bool:
+    """The grid's staff and the community's auditors and street office read a household's page."""
+    if user.is_admin or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
+        return True
+    return household.grid.community_id in community_ids(user)
+
+
+def _can_manage_households(user: User, grid: Grid) -> bool:
+    """Leaders register households and plan visits in their grids."""
+    return user.is_admin or grid.id in grid_ids(user, Role.GRID_LEADER)
+
+
+def _can_note(user: User, household: Household) -> bool:
+    """The grid's members and leaders keep the diary."""
+    return household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER)
+
+
+def _can_complete_visit(user: User, visit: Visit) -> bool:
+    """The planned member, or another member of the grid covering for them, records an open visit."""
+    return visit.status == VisitStatus.OPEN and (
+        visit.member_id == user.id or visit.grid_id in grid_ids(user, Role.GRID_MEMBER))
+
+
 _CHECKS = {
     Permission.CASE_CREATE: _can_create,
     Permission.CASE_READ: _can_read_case,
     Permission.TASK_READ: _can_read_task,
     Permission.TASK_COMPLETE: _can_complete,
     Permission.TASK_CLAIM: _can_claim,
+    Permission.HOUSEHOLD_READ: _can_read_household,
+    Permission.HOUSEHOLD_MANAGE: _can_manage_households,
+    Permission.HOUSEHOLD_NOTE: _can_note,
+    Permission.VISIT_COMPLETE: _can_complete_visit,
 }
 
 

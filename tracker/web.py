@@ -35,9 +35,10 @@ def init_app(app: Flask) -> None:
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
-    from .views import auth, cases, health, inbox, tasks
-    for module in (auth, cases, health, inbox, tasks):
+    from .views import auth, cases, demo, health, inbox, notifications, tasks, visits
+    for module in (auth, cases, demo, health, inbox, notifications, tasks, visits):
         app.register_blueprint(module.bp)
+    app.before_request(_before_request)
     app.after_request(_commit)
     app.register_error_handler(403, _error_page)
     app.register_error_handler(404, _error_page)
@@ -46,6 +47,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_template_globals)
     app.add_template_filter(_local_time, "local_time")
+    app.add_template_filter(_iso_local, "iso_local")
 
 
 def _init_engine(app: Flask) -> None:
@@ -141,6 +143,16 @@ def _local_time(value: dt.datetime | None) -> str:
     return value.astimezone(_zone()).strftime("%Y-%m-%d %H:%M")
 
 
+def _iso_local(value: str | None) -> str:
+    """Format an ISO datetime string (as stored in notification params) in the configured zone."""
+    if not value:
+        return ""
+    try:
+        return _local_time(dt.datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
 def _zone() -> ZoneInfo:
     """Return the display time zone from configuration."""
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
@@ -154,4 +166,36 @@ def _template_globals() -> dict:
         "current_locale": session.get("lang") if session.get("lang") in LOCALES
         else current_app.config["BABEL_DEFAULT_LOCALE"], "locales": LOCALES,
         "next_url": request.full_path if request else "/",
+        "deadline_state": _deadline_state, "unread_notices": _unread_notices,
+        "demo_clock": current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook", False),
     }
+
+
+def _deadline_state(due_at: dt.datetime | None) -> str:
+    """Return "overdue", "due_soon" or "" for a deadline, on the app's clock."""
+    if due_at is None:
+        return ""
+    now = clock.now()
+    if due_at <= now:
+        return "overdue"
+    soon = dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
+    return "due_soon" if due_at - now <= soon else ""
+
+
+def _unread_notices() -> int:
+    """Return the signed-in user's unread notification count (one indexed count)."""
+    if not current_user.is_authenticated:
+        return 0
+    from .services.notices import unread_count
+    return unread_count(get_session(), current_user)
+
+
+def _before_request() -> None:
+    """Start the in-process scheduler on the first request, and follow the demo clock."""
+    config = current_app.config["GRIDLOOP"]
+    if config.get("demo", {}).get("clock_hook"):
+        from .views.demo import load_offset
+        load_offset()
+    if config["scheduler"].get("in_web", True) and not current_app.testing:
+        from . import jobs
+        jobs.start_in_web(current_app._get_current_object())

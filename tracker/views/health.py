@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import clock
 from ..db import get_session
+from ..models import Timer
 
 bp = Blueprint("health", __name__)
 
@@ -14,9 +18,15 @@ bp = Blueprint("health", __name__)
 @bp.route("/healthz")
 def healthz():
     """Report whether the database answers and which process definitions are loaded."""
+    timers = None
     try:
-        get_session().execute(text("SELECT 1"))
+        db = get_session()
+        db.execute(text("SELECT 1"))
         database = "ok"
+        # Timers due more than five minutes ago mean no scheduler is running (or it is stuck).
+        late = db.scalar(select(func.count()).select_from(Timer).where(
+            Timer.due_at < clock.now() - dt.timedelta(minutes=5)))
+        timers = {"pending": db.scalar(select(func.count()).select_from(Timer)), "late": late}
     except SQLAlchemyError as exc:
         current_app.logger.warning("health check: database unavailable: %s", exc)
         database = "unavailable"
@@ -25,5 +35,6 @@ def healthz():
         "database": database,
         "definitions": sorted(current_app.extensions["gridloop.definitions"]),
         "rejected_bpmn_files": [str(e) for e in current_app.extensions["gridloop.bpmn_errors"]],
+        "timers": timers,
     }
     return jsonify(body), 200 if database == "ok" else 503

@@ -12,7 +12,7 @@ from ..errors import ConflictError, DomainError
 from ..forms import TASK_FORMS, ClaimForm, TaskForm, add_service_error, choices
 from ..models import Department, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can
-from ..services.cases import claim_task, complete_task
+from ..services.cases import claim_task, complete_task, sign_for
 from ..web import services
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -96,4 +96,26 @@ def claim(task_id: str):
         page_form.form_errors.append(exc.localized())
         return _render(task, page_form, 409)
     flash(_("Task claimed: it is in your inbox now."), "success")
+    return redirect(url_for("tasks.detail", task_id=task_id))
+
+
+@bp.post("/<task_id>/sign")
+@login_required
+def sign(task_id: str):
+    """Sign for (签收) a handling task."""
+    task = _load(task_id)
+    form = ClaimForm()
+    if not form.validate():
+        abort(400)
+    try:
+        sign_for(services(), current_user, task.id, int(form.version.data))
+    except PermissionDenied:
+        abort(403)
+    except DomainError as exc:
+        get_session().rollback()
+        task = _load(task_id)
+        page_form = _form_for(task)
+        page_form.form_errors.append(exc.localized())
+        return _render(task, page_form, 409 if isinstance(exc, ConflictError) else 422)
+    flash(_("Signed for: the leader can see the case reached you."), "success")
     return redirect(url_for("tasks.detail", task_id=task_id))

@@ -1,0 +1,80 @@
+"""The demo clock: move the app's time forward to watch reminders, supervision and escalation.
+
+Only exists when ``[demo] clock_hook`` is on (``make run`` turns it on); in production the routes
+answer 404 and the clock is the wall clock. The offset is kept in the database so every process
+(web workers, ``flask scheduler``) follows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from wtforms import RadioField
+from wtforms.validators import InputRequired
+
+from .. import clock, jobs
+from ..db import get_session
+from ..forms import choices
+from ..models import Setting
+
+bp = Blueprint("demo", __name__, url_prefix="/demo")
+KEY = "demo_clock_offset_seconds"
+STEPS = {"1h": dt.timedelta(hours=1), "6h": dt.timedelta(hours=6), "1d": dt.timedelta(days=1),
+         "3d": dt.timedelta(days=3), "7d": dt.timedelta(days=7)}
+
+
+class ClockForm(FlaskForm):
+    step = RadioField(choices=choices([(k, k) for k in STEPS]), default="1d", validators=[InputRequired()])
+
+
+def load_offset() -> None:
+    """Follow the offset stored in the database (called per request when the hook is on)."""
+    row = get_session().get(Setting, KEY)
+    clock.set_offset(dt.timedelta(seconds=float(row.value)) if row else dt.timedelta(0))
+
+
+def advance(session, delta: dt.timedelta) -> dt.timedelta:
+    """Move the stored offset forward by ``delta``; return the new offset."""
+    row = session.get(Setting, KEY)
+    current = dt.timedelta(seconds=float(row.value)) if row else dt.timedelta(0)
+    new = current + delta
+    if row is None:
+        session.add(Setting(key=KEY, value=str(new.total_seconds())))
+    else:
+        row.value = str(new.total_seconds())
+    clock.set_offset(new)
+    return new
+
+
+def _enabled() -> None:
+    """404 unless the demo hook is configured on."""
+    if not current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook"):
+        abort(404)
+
+
+@bp.route("/clock", methods=["GET", "POST"])
+@login_required
+def index():
+    """Show the demo clock; POST moves it forward and runs the jobs at the new time."""
+    _enabled()
+    form = ClockForm()
+    if form.validate_on_submit():
+        db = get_session()
+        before = clock.now()
+        advance(db, STEPS[form.step.data])
+        db.commit()
+        app = current_app._get_current_object()
+        zone = app.extensions["gridloop.calendar"].zone
+        day = before.astimezone(zone).date()
+        while day < clock.now().astimezone(zone).date():  # visits of every day passed over
+            day += dt.timedelta(days=1)
+            jobs.start_visits(app, day)
+        totals = jobs.tick(app)
+        flash(_("Clock moved to %(now)s; %(fired)d timers fired.", now=clock.now().astimezone(zone)
+                .strftime("%Y-%m-%d %H:%M"), fired=totals.fired), "success")
+        return redirect(url_for("demo.index"))
+    return render_template("demo/clock.html", form=form, now=clock.now(), offset=clock.offset())

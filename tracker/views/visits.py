@@ -1,0 +1,173 @@
+"""Households, visit plans, routine visits and the resident diary."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from ..db import get_session
+from ..errors import ConflictError, DomainError
+from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, choices
+from ..labels import category_choices
+from ..models import Building, DiaryNote, Grid, Household, Membership, Role, User, Visit, VisitPlan
+from ..permissions import Permission, PermissionDenied, can, community_ids, grid_ids
+from ..services import visits
+from ..services.cases import Intake
+from ..web import services
+
+bp = Blueprint("visits", __name__)
+
+
+def _household(household_id: int) -> Household:
+    """Load a household the user may read."""
+    household = get_session().get(Household, household_id) or abort(404)
+    if not can(current_user, Permission.HOUSEHOLD_READ, household):
+        abort(403)
+    return household
+
+
+def _visible_households():
+    """Restrict a household query to the user's grids and audited communities."""
+    query = select(Household)
+    if current_user.is_admin:
+        return query
+    clauses = []
+    if grids := grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
+        clauses.append(Household.grid_id.in_(grids))
+    if communities := community_ids(current_user):
+        clauses.append(Household.grid_id.in_(select(Grid.id).where(Grid.community_id.in_(communities))))
+    return query.where(or_(*clauses)) if clauses else query.where(False)
+
+
+def _household_form() -> HouseholdForm:
+    """The new-household form, with the buildings of the grids the user leads."""
+    form = HouseholdForm()
+    grids = grid_ids(current_user, Role.GRID_LEADER)
+    buildings = get_session().scalars(select(Building).where(
+        True if current_user.is_admin else Building.grid_id.in_(grids)).order_by(Building.name)).all()
+    form.building_id.choices = choices([(b.id, f"{b.grid.code} · {b.name}") for b in buildings])
+    return form
+
+
+@bp.route("/households", methods=["GET", "POST"])
+@login_required
+def households():
+    """List households with their plans; leaders register new ones."""
+    db = get_session()
+    form = _household_form() if (current_user.is_admin or grid_ids(current_user, Role.GRID_LEADER)) else None
+    status = 200
+    if form is not None and form.is_submitted():
+        if form.validate():
+            try:
+                household = visits.add_household(services(), current_user, form.building_id.data,
+                                                  form.address_detail.data, form.head_name.data, form.phone.data or "",
+                                                  form.care_group.data or "", form.note.data or "")
+            except PermissionDenied:
+                abort(403)
+            except DomainError as exc:
+                db.rollback()
+                add_service_error(form, exc)
+                status = 422
+            else:
+                flash(_("Household registered; now plan its visits."), "success")
+                return redirect(url_for("visits.household", household_id=household.id))
+        else:
+            status = 422
+    rows = db.scalars(_visible_households().options(selectinload(Household.plans).selectinload(VisitPlan.member))
+                      .order_by(Household.grid_id, Household.id).limit(500)).all()
+    return render_template("visits/households.html", rows=rows, form=form), status
+
+
+def _plan_form(household: Household) -> PlanForm:
+    """The visit-plan form with the household's grid members."""
+    form = PlanForm()
+    members = get_session().scalars(select(User).join(Membership).where(
+        Membership.role == Role.GRID_MEMBER, Membership.grid_id == household.grid_id, User.active)
+        .order_by(User.display_name)).all()
+    form.member_id.choices = choices([(u.id, u.display_name) for u in members])
+    return form
+
+
+@bp.route("/households/<int:household_id>", methods=["GET", "POST"])
+@login_required
+def household(household_id: int):
+    """A household's page: plans, visit history, diary notes; add a note or (leaders) a plan."""
+    db = get_session()
+    row = _household(household_id)
+    note_form, plan_form = NoteForm(prefix="note"), _plan_form(row)
+    status = 200
+    if request.method == "POST":
+        try:
+            if "note-text" in request.form:
+                if note_form.validate():
+                    visits.add_note(services(), current_user, row, note_form.text.data)
+                    flash(_("Diary note saved."), "success")
+                    return redirect(url_for("visits.household", household_id=row.id))
+            elif plan_form.validate():
+                visits.add_plan(services(), current_user, row, visits.PlanInput(
+                    plan_form.member_id.data, tuple(plan_form.weekdays.data), plan_form.time_of_day.data.strip(),
+                    plan_form.on_holiday.data))
+                flash(_("Visit plan saved; visits start on the next plan day."), "success")
+                return redirect(url_for("visits.household", household_id=row.id))
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            db.rollback()
+            add_service_error(plan_form if "note-text" not in request.form else note_form, exc)
+        status = 422
+    history = db.scalars(select(Visit).where(Visit.household_id == row.id)
+                         .order_by(Visit.scheduled_for.desc()).limit(100)).all()
+    notes = db.scalars(select(DiaryNote).options(selectinload(DiaryNote.author), selectinload(DiaryNote.case))
+                       .where(DiaryNote.household_id == row.id)
+                       .order_by(DiaryNote.written_on.desc(), DiaryNote.id.desc()).limit(200)).all()
+    return render_template("visits/household.html", household=row, history=history, notes=notes,
+                           note_form=note_form, plan_form=plan_form,
+                           may_note=can(current_user, Permission.HOUSEHOLD_NOTE, row),
+                           may_plan=can(current_user, Permission.HOUSEHOLD_MANAGE, row.grid)), status
+
+
+@bp.route("/visits/<int:visit_id>", methods=["GET", "POST"])
+@login_required
+def visit(visit_id: int):
+    """Record a routine visit: diary note, and optionally a case the visit raised."""
+    db = get_session()
+    row = db.get(Visit, visit_id) or abort(404)
+    if not can(current_user, Permission.HOUSEHOLD_READ, row.household):
+        abort(403)
+    form = VisitForm()
+    form.category.choices = choices(category_choices())
+    if not form.is_submitted():
+        form.version.data = str(row.version)
+        return render_template("visits/visit.html", visit=row, form=form,
+                               may_act=can(current_user, Permission.VISIT_COMPLETE, row))
+    if not can(current_user, Permission.VISIT_COMPLETE, row) and row.status == "open":
+        abort(403)
+    status = 422
+    if form.validate():
+        intake = None
+        if form.raise_case.data:
+            household = row.household
+            intake = Intake(resident_name=household.head_name, resident_phone=household.phone,
+                            building_id=household.building_id, category=form.category.data,
+                            description=form.description.data.strip(), channel="visit",
+                            address_detail=household.address_detail)
+        try:
+            visits.complete_visit(services(), current_user, row.id, int(form.version.data), form.note.data, intake)
+        except PermissionDenied:
+            abort(403)
+        except ConflictError as exc:
+            db.rollback()
+            form.form_errors.append(exc.localized())
+            status = 409
+        except DomainError as exc:
+            db.rollback()
+            add_service_error(form, exc)
+        else:
+            flash(_("Visit recorded in the diary."), "success")
+            return redirect(url_for("visits.household", household_id=row.household_id))
+    row = db.get(Visit, visit_id)
+    return render_template("visits/visit.html", visit=row, form=form,
+                           may_act=can(current_user, Permission.VISIT_COMPLETE, row)), status
