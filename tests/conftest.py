@@ -108,6 +108,7 @@ def seed(db) -> None:
     user("leader_b", "网格长戊", Membership(role=Role.GRID_LEADER, grid_id=grid_b.id))
     user("dept", "维修员", Membership(role=Role.DEPARTMENT_HANDLER, department_id=dept.id))
     user("auditor", "督查员", Membership(role=Role.AUDITOR, community_id=community.id))
+    user("street", "街道督办员", Membership(role=Role.STREET_OFFICE, community_id=community.id))
     # Member in grid B and leader in grid A at once.
     user("mixed", "两岗人员", Membership(role=Role.GRID_MEMBER, grid_id=grid_b.id),
          Membership(role=Role.GRID_LEADER, grid_id=grid_a.id))

@@ -10,13 +10,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
-from .. import labels
+from .. import clock, labels
 from ..db import get_session
 from ..errors import DomainError
 from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
-from ..models import AuditEvent, Building, Case, Department, Grid, Role, User
+from ..models import AuditEvent, Building, Case, CaseStatus, Department, Grid, Role, Task, TaskStatus, User
 from ..permissions import (Permission, PermissionDenied, can, community_ids, department_ids, grid_ids,
-                           visible_cases)
+                           pool_filter, visible_cases)
 from ..services.cases import Intake, open_case
 from ..web import services
 
@@ -64,7 +64,8 @@ def new():
 def _filters() -> dict:
     """Read list filters from the query string."""
     args = request.args
-    return {k: args.get(k, "").strip() for k in ("status", "grid", "category", "channel", "date_from", "date_to", "q")}
+    return {k: args.get(k, "").strip()
+            for k in ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")}
 
 
 def _parse_date(value: str) -> dt.datetime | None:
@@ -93,6 +94,8 @@ def index():
         query = query.where(Case.created_at >= start)
     if end := _parse_date(f["date_to"]):
         query = query.where(Case.created_at < end + dt.timedelta(days=1))
+    if f["deadline"] in labels.DEADLINE_FILTERS and f["deadline"]:
+        query = _deadline_filter(query, f["deadline"])
     if f["q"]:
         like = f"%{f['q']}%"
         query = query.where(Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like))
@@ -109,6 +112,21 @@ def index():
     return render_template("cases/index.html", cases=rows[:size], filters=f, page=page, pages=pages,
                            has_next=len(rows) > size, grids=grids,
                            total=total if total <= COUNT_CAP else f"{COUNT_CAP:,}+")
+
+
+def _deadline_filter(query, which: str):
+    """Restrict to overdue cases, cases due soon, or overdue tasks I must act on."""
+    now = clock.now()
+    running = Case.status.in_((CaseStatus.HANDLING, CaseStatus.EXTENSION_REVIEW))
+    if which == "overdue":
+        return query.where(running, Case.due_at < now)
+    if which == "due_soon":
+        soon = now + dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
+        return query.where(running, Case.due_at >= now, Case.due_at < soon)
+    mine = select(Task.case_id).where(
+        Task.status == TaskStatus.OPEN, Task.due_at < now,
+        or_(Task.assignee_id == current_user.id, Task.assignee_id.is_(None) & pool_filter(current_user)))
+    return query.where(Case.id.in_(mine))
 
 
 def visible_grids():
