@@ -99,8 +99,9 @@ class Gunicorn:
         self.args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
                      "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "5",
                      "--timeout", "60", "tracker:create_app()"]
+        # As in a city deployment: the scheduler runs as its own process, not in every worker.
         self.env = {**os.environ, "GRIDLOOP_APP_DATABASE_URL": database_url,
-                    "GRIDLOOP_APP_SECRET_KEY": "process-test-secret"}
+                    "GRIDLOOP_APP_SECRET_KEY": "process-test-secret", "GRIDLOOP_SCHEDULER_IN_WEB": "false"}
         self.log = log
         self.process: subprocess.Popen | None = None
         self._out = None

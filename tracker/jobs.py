@@ -35,6 +35,7 @@ class TickTotals:
     taken: int = 0
     fired: int = 0
     batches: int = 0
+    # Failed rows stay in the table and retry later (see services.timers).
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -45,16 +46,18 @@ def tick(app: Flask, now: dt.datetime | None = None, batch_size: int | None = No
     batch_size = batch_size or app.config["GRIDLOOP"]["scheduler"].get("batch_size", 100)
     totals = TickTotals()
     started = time.perf_counter()
+    busy: set[int] = set()
     with app.app_context():
         maker = app.extensions["gridloop.sessionmaker"]
         while True:
             with maker() as session:
-                result = timers.fire_due(for_app(app, session), now, batch_size)
+                result = timers.fire_due(for_app(app, session), now, batch_size, frozenset(busy))
                 session.commit()
             totals.batches += 1
             totals.taken += result.taken
             totals.fired += result.fired
             totals.failed.extend(result.failed)
+            busy.update(result.skipped)  # someone is acting on these cases: next tick
             if result.taken < batch_size:
                 break
     totals.seconds = time.perf_counter() - started

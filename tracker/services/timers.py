@@ -41,6 +41,8 @@ class TickResult:
     fired: int = 0
     # Rows whose firing failed and were rescheduled, with why.
     failed: list[str] = field(default_factory=list)
+    # Rows left for a later tick because a person was acting on the case at that moment.
+    skipped: list[int] = field(default_factory=list)
 
 
 def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
@@ -59,42 +61,54 @@ def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
     timer.due_at, timer.attempts, timer.last_error = due, 0, ""
 
 
-def fire_due(svc: Services, now: dt.datetime, limit: int) -> TickResult:
-    """Fire the timers of up to ``limit`` due subjects as of ``now``, in the caller's transaction."""
+def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int] = frozenset()) -> TickResult:
+    """Fire the timers of up to ``limit`` due subjects as of ``now``, in the caller's transaction.
+
+    Lock order: the timer rows are taken with SKIP LOCKED (schedulers split the work), then each
+    subject row with SKIP LOCKED too. A person completing a task locks the case first and the timer
+    row second; because the scheduler never *waits* for a case, the two cannot deadlock: a case
+    someone is acting on is skipped and fired on a later tick.
+    """
     session = svc.session
-    query = select(Timer.id).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = (select(Timer.id).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
+             .with_for_update(skip_locked=True))  # SQLite ignores it: its writers are serialized
+    if exclude:
+        query = query.where(Timer.id.not_in(exclude))
     result = TickResult()
     for timer_id in session.scalars(query).all():
         result.taken += 1
         try:
             with session.begin_nested():  # one subject failing must not undo the batch
-                result.fired += _fire_one(svc, timer_id, now)
+                fired = _fire_one(svc, timer_id, now)
         except (WorkflowError, SQLAlchemyError, ValueError, KeyError) as exc:
             result.failed.append(_reschedule(session, timer_id, now, exc))
+            continue
+        if fired is None:
+            result.skipped.append(timer_id)
+        else:
+            result.fired += fired
     return result
 
 
-def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int:
-    """Lock the timer's subject, fire what is due, and return how many workflow timers fired."""
+def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int | None:
+    """Lock the timer's subject, fire what is due; return how many fired, or None if it is busy."""
     from . import cases, visits  # noqa: PLC0415 (they import this module)
 
     session = svc.session
     timer = session.get(Timer, timer_id, populate_existing=True)
     if timer is None or timer.due_at > now:
         return 0  # another scheduler got here first and moved it on
-    if timer.case_id is not None:
-        case = session.get(Case, timer.case_id, with_for_update={"of": Case}, populate_existing=True)
-        session.refresh(timer)
-        if timer.due_at > now:
-            return 0
-        return cases.fire_timers(svc, case, now)
-    visit = session.get(Visit, timer.visit_id, with_for_update={"of": Visit}, populate_existing=True)
+    model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
+    subject = session.scalar(select(model).where(model.id == subject_id)
+                             .with_for_update(of=model, skip_locked=True).execution_options(populate_existing=True))
+    if subject is None:
+        return None
     session.refresh(timer)
     if timer.due_at > now:
         return 0
-    return visits.fire_timers(svc, visit, now)
+    if model is Case:
+        return cases.fire_timers(svc, subject, now)
+    return visits.fire_timers(svc, subject, now)
 
 
 def _reschedule(session: Session, timer_id: int, now: dt.datetime, exc: Exception) -> str:
