@@ -27,7 +27,7 @@ browser:
 
 run: install
 	$(VENV)/bin/flask demo
-	$(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+	GRIDLOOP_DEMO_CLOCK_HOOK=true $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster
 # (which also runs the multi-process concurrency and fault tests marked `postgres`).

@@ -9,6 +9,8 @@ supervision and escalation happen without waiting days.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _offset = dt.timedelta(0)
 
@@ -29,3 +31,15 @@ def set_offset(value: dt.timedelta) -> None:
     if value < dt.timedelta(0):
         raise ValueError("the demo clock only moves forward")
     _offset = value
+
+
+@contextmanager
+def shifted(delta: dt.timedelta) -> Iterator[None]:
+    """Run the enclosed code as if it were ``delta`` from now (backdating demo and benchmark data)."""
+    global _offset
+    before = _offset
+    _offset = before + delta
+    try:
+        yield
+    finally:
+        _offset = before

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
+from . import clock
+from .services import visits
 from .services.cases import Intake, complete_task, open_case
 from .web import services
 
@@ -61,6 +64,8 @@ def _people(db: Session, grids: list[Grid], departments: list[Department]) -> tu
         add(f"dept_{dept.code}", f"职能部门 handler, {dept.name}",
             Membership(role=Role.DEPARTMENT_HANDLER, department_id=dept.id))
     add("auditor", "督查 auditor, whole community", Membership(role=Role.AUDITOR, community_id=grids[0].community_id))
+    add("street", "街道办 street office (escalated cases)",
+        Membership(role=Role.STREET_OFFICE, community_id=grids[0].community_id))
     add("admin", "系统管理员 administrator", admin=True)
     db.flush()
     return staff, logins
@@ -118,11 +123,36 @@ def load(db: Session) -> list[tuple[str, str, str]]:
                         channel=channel, green_channel=green, address_detail=f"{i % 6 + 1}单元{i % 9 + 1}01室",
                         answered_on_spot=None if steps == ["pool"] else steps[:1] == ["on_spot"],
                         reply="已当场解答政策并告知办理材料。" if steps[:1] == ["on_spot"] else "")
-        case = open_case(svc, member, intake)
         department = departments[i % len(departments)]
-        for step in steps:
-            _advance(svc, case, step, staff, n, member, department)
+        # Spread the cases over the last two weeks, so some are near or past their limits.
+        with clock.shifted(-dt.timedelta(days=(i * 5) % 16, hours=i % 7)):
+            case = open_case(svc, member, intake)
+            for step in steps:
+                _advance(svc, case, step, staff, n, member, department)
+    _households(db, svc, grids, staff)
     return logins
+
+
+HOUSEHOLDS = [
+    ("王秀英", "elderly_alone", "94岁，独居，子女在外地。", (1, 4)),
+    ("李建国", "elderly_alone", "82岁，行动不便，需定期送药。", (2, 5)),
+    ("张小雨", "left_behind_child", "父母在外务工，随祖母生活，上小学四年级。", (3,)),
+    ("刘桂兰", "hardship", "低保户，患慢性病。", (1,)),
+    ("陈志强", "migrant", "外来务工人员，租住，需登记流动人口信息。", (6,)),
+    ("赵淑芬", "elderly_alone", "79岁，独居，听力较差。", (1, 2, 3, 4, 5, 6, 7)),
+]
+
+
+def _households(db: Session, svc, grids: list[Grid], staff: dict) -> None:
+    """Register households with visit plans (三定走访), and a few diary notes."""
+    for i, (name, group, note, weekdays) in enumerate(HOUSEHOLDS):
+        grid = grids[i % 2]
+        n = grid.code[1:]
+        household = visits.add_household(svc, staff[f"leader{n}"], grid.buildings[i % 7].id, f"{i + 1}单元{i + 2}02室",
+                                          name, f"+86137{10000000 + i * 3571:08d}", group, note)
+        visits.add_plan(svc, staff[f"leader{n}"], household,
+                        visits.PlanInput(staff[f"member{n}a"].id, weekdays, f"{9 + i % 6:02d}:30"))
+        visits.add_note(svc, staff[f"member{n}a"], household, f"初次入户：{note}已建立联系卡。")
 
 
 _residents = (s + "先生" if i % 2 else s + "女士" for i, s in enumerate(itertools.cycle(SURNAMES)))
