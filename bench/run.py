@@ -25,6 +25,7 @@ from .floor import run_floor
 from .loop import percentile, run_loop
 from .procstat import tree_cpu_seconds
 from .scale import grow, time_pages
+from .tick import measure as measure_tick
 
 
 def _prepare(url: str) -> None:
@@ -61,6 +62,9 @@ def _backend(name: str, args, workdir: Path) -> dict:
             p99_ms=1000 * percentile(loop["completion"], 99),
             intake_p95_ms=1000 * percentile(loop["intake"], 95),
             server_cpu_per_completion_ms=1000 * cpu / completions)
+        server.stop()  # the tick runs alone, as a scheduler process would
+        figures["ticks"] = [measure_tick(url, args.tick_due, pending) for pending in args.tick_pending]
+        server.start()
         figures["pages"] = {}
         for size in args.sizes:
             if name == "sqlite" and size > args.sqlite_max:
@@ -103,7 +107,12 @@ def _print(results: list[dict], floor: dict, args) -> None:
         for size, pages in r["pages"].items():
             cells = ", ".join(f"{k} {v:.1f}" for k, v in pages.items() if k != "generate_s")
             print(f"- {r['backend']} {size:,} cases (generated in {pages['generate_s']:.0f} s): {cells}")
-    print("\nScheduler tick: not measured — the timer table and scheduler arrive with the deadlines issue.")
+    print("\nScheduler tick (one `flask scheduler` process, batches of 100, one due timer per case):")
+    for r in results:
+        for t in r.get("ticks", []):
+            print(f"- {r['backend']}: {t['due']:,} due among {t['pending']:,} pending -> {t['taken']:,} taken, "
+                  f"{t['fired']:,} timers fired, {t['failed']} failed, in {t['seconds']:.2f} s "
+                  f"({t['taken'] / t['seconds']:.0f} cases/s)")
 
 
 def main() -> None:
@@ -118,12 +127,16 @@ def main() -> None:
     parser.add_argument("--floor-cases", type=int, default=300)
     parser.add_argument("--pg-workers", type=int, default=4)
     parser.add_argument("--sqlite-threads", type=int, default=4)
+    parser.add_argument("--tick-due", type=int, default=1000, help="due timers per scheduler tick")
+    parser.add_argument("--tick-pending", default="10000,100000", help="pending timer rows per tick run")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for a quick check")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     args = parser.parse_args()
     if args.smoke:
         args.clients, args.cases, args.sizes, args.repeats, args.floor_cases = 2, 2, "200", 3, 5
+        args.tick_due, args.tick_pending = 5, "50"
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.tick_pending = [int(s) for s in args.tick_pending.split(",") if s]
     floor = run_floor(args.floor_cases)
     workdir = Path(tempfile.mkdtemp(prefix="gridloop-bench-"))
     workdir.chmod(0o755)  # the postgres user must reach the cluster directory inside it

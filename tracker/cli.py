@@ -145,10 +145,17 @@ def scheduler_command(once: bool) -> None:
 
     from . import jobs
     app = current_app._get_current_object()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tracker").setLevel(logging.INFO)  # not SpiffWorkflow's per-task chatter
     if once:
-        visits = jobs.start_visits(app)
-        totals = jobs.tick(app)
+        from sqlalchemy.exc import OperationalError
+        try:
+            visits = jobs.start_visits(app)
+            totals = jobs.tick(app)
+        except OperationalError as exc:
+            click.echo(f"database busy or unavailable, nothing lost (the open batch rolled back); run again: "
+                       f"{str(exc).splitlines()[0]}", err=True)
+            raise SystemExit(1) from None
         click.echo(f"{visits} visits started; {totals.taken} timers due, {totals.fired} fired, "
                    f"{len(totals.failed)} failed, {totals.seconds:.3f} s")
         for failure in totals.failed:

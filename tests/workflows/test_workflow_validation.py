@@ -33,7 +33,7 @@ def _errors(engine: Engine, source: str, file_name: str = PROCESS_FILE) -> list[
 def test_real_directory_loads_cleanly(engine):
     definitions, errors = engine.load_directory(BPMN_DIR)
     assert errors == []
-    assert [d.process_id for d in definitions] == ["case_closed_loop"]
+    assert [d.process_id for d in definitions] == ["case_closed_loop", "routine_visit"]
 
 
 # -- 10. unsafe expressions and scripts --------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from workflows import FiredTimer
 
-from ..models import (Case, Grid, Membership, Notification, Role, Task, TaskStatus, User, Visit, utcnow)
+from ..models import Case, Grid, Membership, Notification, Role, TaskStatus, User, Visit, utcnow
 from . import Services
 from .audit import record_event
 
@@ -35,39 +35,44 @@ def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case |
 
 def leaders_of(session: Session, grid_id: int) -> list[int]:
     """Return the ids of the grid's leaders."""
-    return _holders(session, Membership.role == Role.GRID_LEADER, Membership.grid_id == grid_id)
+    return _holders(session, ("leaders", grid_id), Membership.role == Role.GRID_LEADER, Membership.grid_id == grid_id)
 
 
 def street_office_of(session: Session, grid_id: int) -> list[int]:
     """Return the ids of the street-office staff over the grid's community."""
     community = select(Grid.community_id).where(Grid.id == grid_id).scalar_subquery()
-    return _holders(session, Membership.role == Role.STREET_OFFICE, Membership.community_id == community)
+    return _holders(session, ("street", grid_id), Membership.role == Role.STREET_OFFICE,
+                    Membership.community_id == community)
 
 
 def handlers_of(session: Session, case: Case) -> list[int]:
     """Return who handles the case now: the handle task's assignee, else its member or department."""
-    assignee = session.scalar(select(Task.assignee_id).where(
-        Task.case_id == case.id, Task.status == TaskStatus.OPEN, Task.form_key == "handle",
-        Task.assignee_id.is_not(None)))
-    if assignee is not None:
-        return [assignee]
+    for task in case.tasks:  # already loaded by whoever changed the case
+        if task.status == TaskStatus.OPEN and task.form_key == "handle" and task.assignee_id is not None:
+            return [task.assignee_id]
     if case.handler_id is not None:
         return [case.handler_id]
     if case.department_id is not None:
-        return _holders(session, Membership.role == Role.DEPARTMENT_HANDLER,
+        return _holders(session, ("department", case.department_id), Membership.role == Role.DEPARTMENT_HANDLER,
                         Membership.department_id == case.department_id)
     return []
 
 
-def _holders(session: Session, *conditions) -> list[int]:
-    """Return active users holding a membership that matches ``conditions``."""
-    return list(session.scalars(select(User.id).join(Membership).where(User.active.is_(True), *conditions)
-                                .distinct()))
+def _holders(session: Session, key: tuple, *conditions) -> list[int]:
+    """Return active users holding a membership that matches ``conditions`` (cached per session:
+    a scheduler batch asks the same few questions for every case of a grid)."""
+    cache = session.info.setdefault("gridloop.recipients", {})
+    if key not in cache:
+        with session.no_autoflush:
+            cache[key] = list(session.scalars(select(User.id).join(Membership)
+                                              .where(User.active.is_(True), *conditions).distinct()))
+    return list(cache[key])
 
 
 def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
     """Tell the right people what the case's timers just did, and put it on the audit trail."""
     session = svc.session
+    prev_hash = None  # chain this call's events in memory: one lookup of the case's last hash
     for timer in fired:
         params = {"number": case.number, "due_at": case.due_at}
         changes: dict[str, tuple[Any, Any]] = {"timer": (None, timer.name)}
@@ -89,7 +94,8 @@ def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
         elif timer.notice == "escalation":
             notify(session, street_office_of(session, case.grid_id) + leaders_of(session, case.grid_id),
                    "escalation", case=case, **params)
-        record_event(session, case, None, f"timer.{timer.notice or timer.name}", changes)
+        prev_hash = record_event(session, case, None, f"timer.{timer.notice or timer.name}", changes,
+                                 prev_hash=prev_hash).hash
 
 
 def unread_count(session: Session, user: User) -> int:

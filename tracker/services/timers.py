@@ -49,7 +49,8 @@ def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
          visit: Visit | None = None) -> None:
     """Store the subject's next due moment (or remove its timer row when nothing waits)."""
     column, subject_id = (Timer.case_id, case.id) if case is not None else (Timer.visit_id, visit.id)
-    timer = session.scalar(select(Timer).where(column == subject_id))
+    with session.no_autoflush:
+        timer = session.scalar(select(Timer).where(column == subject_id))
     if due is None:
         if timer is not None:
             session.delete(timer)

@@ -1,0 +1,65 @@
+"""Scheduler tick: fire N due timers among many pending ones, as `flask scheduler` does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import time_machine
+from sqlalchemy import func, insert, select
+
+from tracker import create_app, jobs
+from tracker.db import get_session
+from tracker.models import Building, Timer, User
+from tracker.services import for_app
+from tracker.services.cases import Intake, complete_task, open_case
+
+
+#: Cases are dispatched on Monday 2 Nov 2026, 10:00 Beijing; the tick runs Tuesday 11:00, when
+#: exactly one timer of each (the 1-working-day sign-for limit) is due.
+DISPATCHED = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
+TICK_AT = DISPATCHED + dt.timedelta(hours=25)
+
+
+def measure(url: str, due: int, pending: int, batch_size: int = 100) -> dict:
+    """Make ``due`` cases with one due timer each, pad to ``pending`` timer rows, and tick once.
+
+    The due cases are real (recorded and dispatched through the services); the padding rows are
+    timers due in the following weeks, which a tick must step over by index without touching.
+    """
+    app = create_app({"app": {"database_url": url}, "scheduler": {"batch_size": batch_size}})
+    try:
+        with app.app_context():
+            db = get_session()
+            svc = for_app(app, db)
+            member = db.scalar(select(User).where(User.username == "member1a"))
+            leader = db.scalar(select(User).where(User.username == "leader1"))
+            building = db.scalar(select(Building.id).where(Building.grid_id == member.memberships[0].grid_id).limit(1))
+            with time_machine.travel(DISPATCHED, tick=False):
+                for i in range(due):
+                    case = open_case(svc, member, Intake(
+                        resident_name=f"压测{i}", resident_phone="+8613812345678", building_id=building,
+                        category="property_repair", description="楼道灯不亮", channel="phone",
+                        answered_on_spot=False))
+                    task = next(t for t in case.tasks if t.status == "open")
+                    complete_task(svc, leader, task.id, case.version, {
+                        "dispatch_to": "member", "handler_id": member.id, "deadline_class": "general"})
+                    if i % 200 == 199:
+                        db.commit()
+            db.commit()
+            have = db.scalar(select(func.count()).select_from(Timer))
+            rng = random.Random(7)
+            now = TICK_AT
+            rows = [{"due_at": now + dt.timedelta(minutes=rng.randint(10, 60 * 24 * 30)), "attempts": 0,
+                     "last_error": ""} for _ in range(max(0, pending - have))]
+            for start in range(0, len(rows), 10_000):
+                db.execute(insert(Timer), rows[start:start + 10_000])
+            db.commit()
+            total = db.scalar(select(func.count()).select_from(Timer))
+            due_now = db.scalar(select(func.count()).select_from(Timer).where(Timer.due_at <= now))
+        with time_machine.travel(TICK_AT, tick=False):
+            totals = jobs.tick(app)
+        return {"pending": total, "due": due_now, "fired": totals.fired, "taken": totals.taken,
+                "failed": len(totals.failed), "seconds": totals.seconds, "batches": totals.batches}
+    finally:
+        app.extensions["gridloop.db"].dispose()
