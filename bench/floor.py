@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tracker.config import load_config
 from workflows import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
-LANES = {"网格员": "grid_member", "网格长": "grid_leader", "职能部门": "department_handler"}
+#: A dispatch hands the workflow its timer moments, as the tracker does (here: far in the future).
+DEADLINES = {"sign_for_at": "2099-01-01T00:00:00+00:00", "remind_at": "2099-01-02T00:00:00+00:00",
+             "due_at": "2099-01-03T00:00:00+00:00", "escalate_at": "2099-01-04T00:00:00+00:00"}
 STEPS = [
     {"answered_on_spot": False},
-    {"dispatch_to": "member"},
+    {"dispatch_to": "member", **DEADLINES},
     {"handle_action": "done"},
     {"satisfaction": "satisfied"},
     {},
@@ -20,7 +23,7 @@ STEPS = [
 
 def run_floor(cases: int) -> dict:
     """Drive ``cases`` cases through the full loop; return CPU seconds per completion and state size."""
-    engine = Engine(LANES)
+    engine = Engine(load_config()["lanes"])
     definitions, errors = engine.load_directory(ROOT / "bpmn")
     assert not errors, errors
     definition = next(d for d in definitions if d.process_id == "case_closed_loop")
