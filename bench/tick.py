@@ -8,11 +8,10 @@ import random
 import time_machine
 from sqlalchemy import func, insert, select
 
+from tests.factories import dispatched_cases
 from tracker import create_app, jobs
 from tracker.db import get_session
-from tracker.models import Building, Timer, User
-from tracker.services import for_app
-from tracker.services.cases import Intake, complete_task, open_case
+from tracker.models import Timer
 
 
 #: Cases are dispatched on Monday 2 Nov 2026, 10:00 Beijing; the tick runs Tuesday 11:00, when
@@ -29,24 +28,9 @@ def measure(url: str, due: int, pending: int, batch_size: int = 100) -> dict:
     """
     app = create_app({"app": {"database_url": url}, "scheduler": {"batch_size": batch_size}})
     try:
+        dispatched_cases(app, due, DISPATCHED, "member1a", "leader1")
         with app.app_context():
             db = get_session()
-            svc = for_app(app, db)
-            member = db.scalar(select(User).where(User.username == "member1a"))
-            leader = db.scalar(select(User).where(User.username == "leader1"))
-            building = db.scalar(select(Building.id).where(Building.grid_id == member.memberships[0].grid_id).limit(1))
-            with time_machine.travel(DISPATCHED, tick=False):
-                for i in range(due):
-                    case = open_case(svc, member, Intake(
-                        resident_name=f"压测{i}", resident_phone="+8613812345678", building_id=building,
-                        category="property_repair", description="楼道灯不亮", channel="phone",
-                        answered_on_spot=False))
-                    task = next(t for t in case.tasks if t.status == "open")
-                    complete_task(svc, leader, task.id, case.version, {
-                        "dispatch_to": "member", "handler_id": member.id, "deadline_class": "general"})
-                    if i % 200 == 199:
-                        db.commit()
-            db.commit()
             have = db.scalar(select(func.count()).select_from(Timer))
             rng = random.Random(7)
             now = TICK_AT

@@ -55,17 +55,8 @@ def demo_command(reset: bool) -> None:
         return
     logins = demo.load(db)
     db.commit()
-    # Start yesterday's visits (some will show as missed) and today's, then fire what is due now.
-    import datetime as dt
-
-    from . import clock, jobs
-    app = current_app._get_current_object()
-    today = clock.now().astimezone(app.extensions["gridloop.calendar"].zone).date()
-    with clock.shifted(-dt.timedelta(days=1)):
-        jobs.start_visits(app, today - dt.timedelta(days=1))
-    jobs.start_visits(app, today)
-    totals = jobs.tick(app)
-    click.echo(f"Scheduler caught up: {totals.fired} timers fired (reminders, supervision, escalation, missed visits).")
+    fired = demo.catch_up(current_app._get_current_object())
+    click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
     click.echo("Demo data loaded. Logins (username / password):")
     for username, password, what in logins:
         click.echo(f"  {username:<12} {password:<14} {what}")

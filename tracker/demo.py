@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
-from . import clock
+from . import clock, jobs
 from .services import visits
 from .services.cases import Intake, complete_task, open_case
 from .web import services
@@ -153,6 +154,15 @@ def _households(db: Session, svc, grids: list[Grid], staff: dict) -> None:
         visits.add_plan(svc, staff[f"leader{n}"], household,
                         visits.PlanInput(staff[f"member{n}a"].id, weekdays, f"{9 + i % 6:02d}:30"))
         visits.add_note(svc, staff[f"member{n}a"], household, f"初次入户：{note}已建立联系卡。")
+
+
+def catch_up(app: Flask) -> int:
+    """Start yesterday's visits (some show as missed) and today's, then fire what is due; return how many fired."""
+    today = clock.now().astimezone(app.extensions["gridloop.calendar"].zone).date()
+    with clock.shifted(-dt.timedelta(days=1)):
+        jobs.start_visits(app, today - dt.timedelta(days=1))
+    jobs.start_visits(app, today)
+    return jobs.tick(app).fired
 
 
 _residents = (s + "先生" if i % 2 else s + "女士" for i, s in enumerate(itertools.cycle(SURNAMES)))

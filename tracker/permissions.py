@@ -162,6 +162,18 @@ _CHECKS = {
 }
 
 
+def visible_households(user: User, query: Select) -> Select:
+    """Restrict a household query to what the user may read (as ``_can_read_household``)."""
+    if user.is_admin:
+        return query
+    clauses = []
+    if grids := grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
+        clauses.append(Household.grid_id.in_(grids))
+    if communities := community_ids(user):
+        clauses.append(Household.grid_id.in_(select(Grid.id).where(Grid.community_id.in_(communities))))
+    return query.where(or_(*clauses) if clauses else false())
+
+
 def visible_cases(user: User, query: Select) -> Select:
     """Restrict a case query to what the user may read."""
     if user.is_admin:
@@ -194,4 +206,4 @@ def pool_filter(user: User):
 
 
 __all__ = ["Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
-           "holds_role", "pool_filter", "require", "visible_cases"]
+           "holds_role", "pool_filter", "require", "visible_cases", "visible_households"]

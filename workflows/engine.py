@@ -367,14 +367,6 @@ class Engine:
             self._step(workflow)
             return self._snapshot(definition, workflow, before)
 
-    def update_data(self, definition: Definition, state: bytes, data: Mapping[str, Any]) -> bytes:
-        """Merge ``data`` into every waiting task's data (e.g. a moved deadline) and return the new state."""
-        with self._at(None):
-            workflow = self._restore(definition, state)
-            for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
-                task.data.update(copy.deepcopy(dict(data)))
-            return self._serialize(workflow)
-
     def snapshot(self, definition: Definition, state: bytes) -> Snapshot:
         """Describe a stored workflow without changing it."""
         with self._at(None):

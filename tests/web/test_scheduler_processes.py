@@ -13,14 +13,11 @@ import sys
 import time
 from collections import Counter
 
-import time_machine
 from sqlalchemy import func, select
 
-from tracker.db import get_session
-from tracker.models import AuditEvent, Building, Case, Notification, Task, TaskStatus, Timer, User
-from tracker.services import for_app
+from tests.factories import dispatched_cases
+from tracker.models import AuditEvent, Notification, Task, TaskStatus, Timer
 from tracker.services.audit import verify_chain
-from tracker.services.cases import Intake, complete_task, open_case
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("timer.sign_for", "timer.reminder", "timer.supervision", "timer.escalation")
@@ -28,24 +25,7 @@ KINDS = ("timer.sign_for", "timer.reminder", "timer.supervision", "timer.escalat
 
 def _overdue_cases(app, n: int) -> list[int]:
     """Record and dispatch ``n`` cases 40 days ago, so all four of each case's timers are due now."""
-    with app.app_context():
-        db = get_session()
-        svc = for_app(app, db)
-        member = db.scalar(select(User).where(User.username == "member_a"))
-        leader = db.scalar(select(User).where(User.username == "leader_a"))
-        building = db.scalar(select(Building.id).order_by(Building.id))
-        ids = []
-        with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(days=40), tick=False):
-            for i in range(n):
-                case = open_case(svc, member, Intake(
-                    resident_name=f"居民{i}", resident_phone="+8613812345678", building_id=building,
-                    category="property_repair", description="楼道灯不亮", channel="phone", answered_on_spot=False))
-                task = next(t for t in case.tasks if t.status == TaskStatus.OPEN)
-                complete_task(svc, leader, task.id, case.version, {
-                    "dispatch_to": "member", "handler_id": member.id, "deadline_class": "general"})
-                ids.append(case.id)
-        db.commit()
-    return ids
+    return dispatched_cases(app, n, dt.datetime.now(dt.UTC) - dt.timedelta(days=40), "member_a", "leader_a")
 
 
 def _scheduler(database_url: str, *args: str, batch: int = 5) -> subprocess.Popen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +18,7 @@ from .. import deadlines
 from ..errors import N_, ConflictError, InvalidInput, NotFound
 from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, holds_role, require
-from . import Services
-from . import notices, timers
+from . import Services, notices, timers
 from .audit import record_event
 from .definitions import as_definition, current_definition
 
@@ -32,8 +32,6 @@ STATUS_BY_TASK = {
     "callback": CaseStatus.CALLBACK,
     "review_archive": CaseStatus.ARCHIVE_REVIEW,
 }
-#: Tasks beside the main line (supervision): they never set the case's status.
-SIDE_TASKS = ("supervise", "escalate")
 #: Case columns whose changes the audit trail records.
 AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
            "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
@@ -168,9 +166,8 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     case.updated_at = utcnow()
     case.version += 1
     changes: dict[str, tuple[Any, Any]] = {"assignee": (None, actor.display_name)}
-    if task.form_key == "handle" and case.signed_at is None:
-        # Taking a handling task from the pool is signing for it (签收).
-        case.signed_at = utcnow()
+    # Taking a handling task from the pool is signing for it (签收).
+    if task.form_key == "handle" and _sign(case):
         changes["signed_at"] = (None, case.signed_at)
     record_event(svc.session, case, actor, "task.claimed", changes, task_name=task.name)
     _flush(svc.session)
@@ -186,9 +183,8 @@ def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) ->
     require(actor, Permission.TASK_COMPLETE, task)
     if task.form_key != "handle":
         raise InvalidInput(N_("Only a handling task is signed for."))
-    if case.signed_at is not None:
+    if not _sign(case):
         raise ConflictError(N_("This case was already signed for; reload the case."))
-    case.signed_at = utcnow()
     case.updated_at = case.signed_at
     case.version += 1
     if task.assignee_id is None:
@@ -197,6 +193,14 @@ def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) ->
                  task_name=task.name)
     _flush(svc.session)
     return case
+
+
+def _sign(case: Case) -> bool:
+    """Mark the case signed for (签收) now; return False if it already was in this handling period."""
+    if case.signed_at is not None:
+        return False
+    case.signed_at = utcnow()
+    return True
 
 
 def fire_timers(svc: Services, case: Case, now: dt.datetime) -> int:
@@ -299,17 +303,25 @@ def _dispatch(svc: Services, case: Case, actor: User, data: dict) -> dict:
         case.department_id, case.handler_id = department.id, None
     else:
         raise InvalidInput(N_("Choose whether to dispatch to a member or refer to a department."), field="dispatch_to")
-    now = utcnow()
     try:
-        due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, data.get("deadline_class", ""), now,
-                                     bool(case.green_channel))
+        period = _new_period(svc, case, data.get("deadline_class", ""))
     except ValueError:
         raise InvalidInput(N_("Choose a time limit from the list."), field="deadline_class") from None
     case.dispatch_to = target
     case.deadline_class = data["deadline_class"]
     case.extension_days = 0
+    return {"dispatch_to": target, **period}
+
+
+def _new_period(svc: Services, case: Case, deadline_class: str) -> dict[str, str]:
+    """Start a handling period now (dispatch, reopen): its limit, its timers, not yet signed for.
+
+    Raises ValueError, changing nothing, for an unknown deadline class.
+    """
+    now = utcnow()
+    due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, deadline_class, now, bool(case.green_channel))
     case.signed_at = None
-    return {"dispatch_to": target, **_set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))}
+    return _set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))
 
 
 def _set_plan(svc: Services, case: Case, plan: deadlines.DeadlinePlan) -> dict[str, str]:
@@ -327,8 +339,7 @@ def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
         raise InvalidInput(N_("Choose done, return or extension."), field="handle_action")
     if not text:
         raise InvalidInput(N_("Write the result, the reason for returning, or the reason for the extension."), field="text")
-    if case.signed_at is None:
-        case.signed_at = utcnow()
+    _sign(case)
     if action == "done":
         case.result = text
     elif action == "extend":
@@ -347,10 +358,8 @@ def _review_extension(svc: Services, case: Case, actor: User, data: dict) -> dic
         # The limit moves by working days; the reminder and escalation move with it (timers re-arm).
         plan = deadlines.extend(svc.config["deadlines"], svc.calendar, case.dispatched_at or utcnow(),
                                 case.due_at, case.extension_days)
-        sign_for_at = case.sign_for_at
-        moved = _set_plan(svc, case, plan)
-        case.sign_for_at = sign_for_at
-        del moved["sign_for_at"]
+        # The sign-for limit belongs to the dispatch and stays where it was.
+        moved = _set_plan(svc, case, dataclasses.replace(plan, sign_for_at=case.sign_for_at or plan.sign_for_at))
     case.extension_days = 0
     return {"extension_approved": approved, **moved}
 
@@ -363,12 +372,7 @@ def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
     case.outcome = satisfaction
     if satisfaction == "dissatisfied" and case.dispatch_to and case.deadline_class:
         # Reopened (重办): the same handler gets a fresh handling period of the same class.
-        now = utcnow()
-        due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, case.deadline_class, now,
-                                     bool(case.green_channel))
-        case.signed_at = None
-        return {"satisfaction": satisfaction,
-                **_set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))}
+        return {"satisfaction": satisfaction, **_new_period(svc, case, case.deadline_class)}
     return {"satisfaction": satisfaction}
 
 

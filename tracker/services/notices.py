@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workflows import FiredTimer
@@ -100,14 +100,11 @@ def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
 
 def unread_count(session: Session, user: User) -> int:
     """Return how many notifications the user has not read."""
-    from sqlalchemy import func
     return session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
 
 
-def mark_read(session: Session, user: User, notification_ids: Iterable[int] | None = None) -> int:
-    """Mark the user's notifications read (all of them, or those listed); return how many changed."""
+def mark_read(session: Session, user: User) -> int:
+    """Mark all the user's notifications read; return how many changed."""
     query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    if notification_ids is not None:
-        query = query.where(Notification.id.in_(list(notification_ids)))
     return session.execute(query.values(read_at=utcnow())).rowcount

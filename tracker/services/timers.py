@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 #: After a failed firing the timer is retried this much later (doubling, up to a day): never dropped.
 RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(days=1)
+#: A timer due longer ago than this is reported late by /healthz.
+LATE_AFTER = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -125,8 +127,9 @@ def _reschedule(session: Session, timer_id: int, now: dt.datetime, exc: Exceptio
     return f"{subject}: {timer.last_error}"
 
 
-def pending(session: Session) -> int:
-    """Return how many timer rows wait (for health and benchmarks)."""
-    from sqlalchemy import func
-    return session.scalar(select(func.count()).select_from(Timer)) or 0
+def counts(session: Session, now: dt.datetime) -> dict[str, int]:
+    """Return how many timer rows wait, and how many are late (due over five minutes before ``now``:
+    no scheduler is running, or it is stuck)."""
+    late = session.scalar(select(func.count()).select_from(Timer).where(Timer.due_at < now - LATE_AFTER))
+    return {"pending": session.scalar(select(func.count()).select_from(Timer)) or 0, "late": late or 0}
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from workflows import TaskNotReady, WorkflowError
 
 from ..errors import N_, ConflictError, InvalidInput, NotFound
-from ..models import (CareGroup, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus,
+from ..models import (Building, CareGroup, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus,
                       utcnow)
 from ..permissions import Permission, holds_role, require
 from . import Services, notices, timers
@@ -36,7 +36,6 @@ class PlanInput:
 def add_household(svc: Services, actor: User, building_id: int, address_detail: str, head_name: str,
                   phone: str = "", care_group: str = "", note: str = "") -> Household:
     """Register a household in a building of the actor's grid."""
-    from ..models import Building
     building = svc.session.get(Building, building_id)
     if building is None:
         raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")

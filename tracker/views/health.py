@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import clock
 from ..db import get_session
-from ..models import Timer
+from ..services.timers import counts as timer_counts
 
 bp = Blueprint("health", __name__)
 
@@ -23,10 +21,7 @@ def healthz():
         db = get_session()
         db.execute(text("SELECT 1"))
         database = "ok"
-        # Timers due more than five minutes ago mean no scheduler is running (or it is stuck).
-        late = db.scalar(select(func.count()).select_from(Timer).where(
-            Timer.due_at < clock.now() - dt.timedelta(minutes=5)))
-        timers = {"pending": db.scalar(select(func.count()).select_from(Timer)), "late": late}
+        timers = timer_counts(db, clock.now())
     except SQLAlchemyError as exc:
         current_app.logger.warning("health check: database unavailable: %s", exc)
         database = "unavailable"

@@ -77,38 +77,14 @@ def detail(task_id: str):
     return redirect(url_for("cases.detail", case_id=case.id))
 
 
-@bp.post("/<task_id>/claim")
-@login_required
-def claim(task_id: str):
-    """Take a pool task into my inbox."""
+def _version_action(task_id: str, action, done_message: str):
+    """POST a form that carries only the case version (claim, sign for) to ``action``; back to the task."""
     task = _load(task_id)
     form = ClaimForm()
     if not form.validate():
         abort(400)
     try:
-        claim_task(services(), current_user, task.id, int(form.version.data))
-    except PermissionDenied:
-        abort(403)
-    except ConflictError as exc:
-        get_session().rollback()
-        task = _load(task_id)
-        page_form = _form_for(task)
-        page_form.form_errors.append(exc.localized())
-        return _render(task, page_form, 409)
-    flash(_("Task claimed: it is in your inbox now."), "success")
-    return redirect(url_for("tasks.detail", task_id=task_id))
-
-
-@bp.post("/<task_id>/sign")
-@login_required
-def sign(task_id: str):
-    """Sign for (签收) a handling task."""
-    task = _load(task_id)
-    form = ClaimForm()
-    if not form.validate():
-        abort(400)
-    try:
-        sign_for(services(), current_user, task.id, int(form.version.data))
+        action(services(), current_user, task.id, int(form.version.data))
     except PermissionDenied:
         abort(403)
     except DomainError as exc:
@@ -117,5 +93,19 @@ def sign(task_id: str):
         page_form = _form_for(task)
         page_form.form_errors.append(exc.localized())
         return _render(task, page_form, 409 if isinstance(exc, ConflictError) else 422)
-    flash(_("Signed for: the leader can see the case reached you."), "success")
+    flash(done_message, "success")
     return redirect(url_for("tasks.detail", task_id=task_id))
+
+
+@bp.post("/<task_id>/claim")
+@login_required
+def claim(task_id: str):
+    """Take a pool task into my inbox."""
+    return _version_action(task_id, claim_task, _("Task claimed: it is in your inbox now."))
+
+
+@bp.post("/<task_id>/sign")
+@login_required
+def sign(task_id: str):
+    """Sign for (签收) a handling task."""
+    return _version_action(task_id, sign_for, _("Signed for: the leader can see the case reached you."))

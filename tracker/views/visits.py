@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..db import get_session
 from ..errors import ConflictError, DomainError
 from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, choices
 from ..labels import category_choices
-from ..models import Building, DiaryNote, Grid, Household, Membership, Role, User, Visit, VisitPlan
-from ..permissions import Permission, PermissionDenied, can, community_ids, grid_ids
+from ..models import Building, DiaryNote, Household, Membership, Role, User, Visit, VisitPlan
+from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_households
 from ..services import visits
 from ..services.cases import Intake
 from ..web import services
@@ -27,19 +27,6 @@ def _household(household_id: int) -> Household:
     if not can(current_user, Permission.HOUSEHOLD_READ, household):
         abort(403)
     return household
-
-
-def _visible_households():
-    """Restrict a household query to the user's grids and audited communities."""
-    query = select(Household)
-    if current_user.is_admin:
-        return query
-    clauses = []
-    if grids := grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
-        clauses.append(Household.grid_id.in_(grids))
-    if communities := community_ids(current_user):
-        clauses.append(Household.grid_id.in_(select(Grid.id).where(Grid.community_id.in_(communities))))
-    return query.where(or_(*clauses)) if clauses else query.where(False)
 
 
 def _household_form() -> HouseholdForm:
@@ -76,7 +63,7 @@ def households():
                 return redirect(url_for("visits.household", household_id=household.id))
         else:
             status = 422
-    rows = db.scalars(_visible_households().options(selectinload(Household.plans).selectinload(VisitPlan.member))
+    rows = db.scalars(visible_households(current_user, select(Household)).options(selectinload(Household.plans).selectinload(VisitPlan.member))
                       .order_by(Household.grid_id, Household.id).limit(500)).all()
     return render_template("visits/households.html", rows=rows, form=form), status
 
