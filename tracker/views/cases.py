@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from .. import clock, labels
 from ..db import get_session
@@ -61,7 +61,7 @@ def new():
     return render_template("cases/new.html", form=form), status
 
 
-def _filters() -> dict:
+def filters() -> dict:
     """Read list filters from the query string."""
     args = request.args
     return {k: args.get(k, "").strip()
@@ -76,11 +76,8 @@ def _parse_date(value: str) -> dt.datetime | None:
         return None
 
 
-@bp.route("/")
-@login_required
-def index():
-    """List the cases the user may read, filtered and paginated."""
-    f = _filters()
+def filtered_cases(f: dict) -> Select:
+    """Return the query for the cases the user may read, narrowed by the list filters ``f``."""
     query = visible_cases(current_user, select(Case))
     if f["status"]:
         query = query.where(Case.status == f["status"])
@@ -99,6 +96,15 @@ def index():
     if f["q"]:
         like = f"%{f['q']}%"
         query = query.where(Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like))
+    return query
+
+
+@bp.route("/")
+@login_required
+def index():
+    """List the cases the user may read, filtered and paginated."""
+    f = filters()
+    query = filtered_cases(f)
     db = get_session()
     size = current_app.config["GRIDLOOP"]["app"]["page_size"]
     page = max(1, request.args.get("page", 1, type=int))
