@@ -1,5 +1,6 @@
 """The engine layer: the only package that imports SpiffWorkflow."""
 
+from .diagram import render_svg
 from .engine import (
     Definition,
     DefinitionError,
@@ -9,6 +10,7 @@ from .engine import (
     ReadyTask,
     Snapshot,
     TaskNotReady,
+    Trail,
     WorkflowError,
     content_hash,
     decode_state,
@@ -17,5 +19,5 @@ from .evaluator import UnsafeExpression
 
 __all__ = [
     "Definition", "DefinitionError", "DefinitionInvalid", "Engine", "FiredTimer", "ReadyTask", "Snapshot",
-    "TaskNotReady", "UnsafeExpression", "WorkflowError", "content_hash", "decode_state",
+    "TaskNotReady", "Trail", "UnsafeExpression", "WorkflowError", "content_hash", "decode_state", "render_svg",
 ]

@@ -161,6 +161,15 @@ class Snapshot:
     next_timer: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class Trail:
+    """The BPMN elements and flows a workflow went through to reach some of its tasks."""
+
+    elements: frozenset[str]
+    # (source, target) element ids of consecutive elements on those paths.
+    flows: frozenset[tuple[str, str]]
+
+
 class _SpecByHashConverter(BpmnWorkflowConverter):
     """Serialize a workflow with its spec's content hash instead of the whole spec.
 
@@ -372,6 +381,31 @@ class Engine:
         with self._at(None):
             workflow = self._restore(definition, state)
             return self._snapshot(definition, workflow, _finished_timers(workflow))
+
+    def trail(self, definition: Definition, state: bytes, task_ids: Iterable[str]) -> Trail:
+        """Return the elements and flows on the paths from the start to each task; unknown ids are ignored.
+
+        Paths follow the Spiff task tree, which keeps finished tasks, so a task reached again after
+        a reopen has its own path; internal specs without a BPMN id (Start, boundary splits) are skipped.
+        """
+        workflow = self._restore(definition, state)
+        elements: set[str] = set()
+        flows: set[tuple[str, str]] = set()
+        for task_id in task_ids:
+            try:
+                task = workflow.get_task_from_id(UUID(task_id))
+            except (ValueError, TypeError, SpiffWorkflowException):
+                continue
+            after = None
+            while task is not None:
+                bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+                if bpmn_id:
+                    elements.add(bpmn_id)
+                    if after is not None:
+                        flows.add((bpmn_id, after))
+                    after = bpmn_id
+                task = task.parent
+        return Trail(frozenset(elements), frozenset(flows))
 
     # -- internals ---------------------------------------------------------------------------
 

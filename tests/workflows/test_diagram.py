@@ -1,0 +1,183 @@
+"""The process diagram: SVG drawn from the BPMN layout, marked with the trail of a real case."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from workflows import Trail, render_svg
+
+from tests.workflows.conftest import BPMN_DIR
+
+SVG = "{http://www.w3.org/2000/svg}"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+T0 = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
+
+
+def _svg(text: str) -> ET.Element:
+    """Parse the SVG (it must be well-formed XML) and check it is one."""
+    root = ET.fromstring(text)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def _classes(root: ET.Element) -> dict[str, set[str]]:
+    """Map each drawn element's data-id to its classes."""
+    return {g.get("data-id"): set(g.get("class", "").split()) for g in root.iter(f"{SVG}g") if g.get("data-id")}
+
+
+def _with(root: ET.Element, cls: str) -> set[str]:
+    """Return the data-ids of the drawn elements carrying ``cls``."""
+    return {key for key, classes in _classes(root).items() if cls in classes}
+
+
+def _flow_nodes(source: str, process_id: str) -> set[str]:
+    """Return the ids of every task, gateway and event of a process."""
+    process = ET.fromstring(source.encode()).find(f"{BPMN}process[@id='{process_id}']")
+    return {el.get("id") for el in process.iter()
+            if re.search(r"(Task|Gateway|Event)$", el.tag) and not el.tag.endswith("EventDefinition")}
+
+
+@pytest.fixture
+def handled(start_case):
+    """A case taken record_reply -> dispatch (to a member), waiting in handle_member; with its task ids."""
+    case = start_case()
+    ids = [case.task.id]
+    case.complete("record_reply", {"answered_on_spot": False})
+    ids.append(case.task.id)
+    case.complete("dispatch", {"dispatch_to": "member"})
+    ids.append(case.task.id)
+    return case, ids
+
+
+def test_every_task_event_and_gateway_is_drawn_with_its_id(definition):
+    root = _svg(render_svg(definition.source, "case_closed_loop", title="诉求闭环"))
+    nodes = _flow_nodes(definition.source, "case_closed_loop")
+    assert {"record_reply", "gw_route", "t_sign_m", "throw_handled", "end"} <= nodes
+    assert _with(root, "el") == nodes
+    assert {"f_dispatched", "f_on_spot", "f_retry"} <= _with(root, "flow")
+    assert {"Participant_case", "Lane_member", "Lane_street"} <= _with(root, "band")
+    assert {"event", "boundaryEvent", "non-interrupting"} <= _classes(root)["t_sign_m"]
+
+
+def test_svg_is_accessible_scalable_and_self_contained(definition):
+    root = _svg(render_svg(definition.source, "case_closed_loop", title="案件 A-1 流程"))
+    assert (root.get("role"), root.get("aria-label"), root.get("width")) == ("img", "案件 A-1 流程", "100%")
+    assert root.find(f"{SVG}title").text == "案件 A-1 流程"
+    x, y, width, height = map(float, root.get("viewBox").split())
+    assert x < 100 and y < 40 and x + width > 1900 and y + height > 800  # the pool's bounds plus a margin
+    assert "Noto Sans CJK SC" in root.get("font-family") and "Microsoft YaHei" in root.get("font-family")
+    style = root.find(f"{SVG}style").text
+    assert ".done" in style and ".current" in style and ".overdue" in style and "url(" not in style
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.text in ("已完成", "当前", "超期")]
+    assert legend == ["已完成", "当前", "超期"]
+
+
+def test_trail_after_dispatch_marks_the_path_to_handling(engine, definition, handled):
+    case, ids = handled
+    trail = engine.trail(definition, case.snap.state, ids)
+    assert trail.elements == {"start", "record_reply", "gw_on_spot", "dispatch", "gw_route", "handle_member"}
+    assert {("record_reply", "gw_on_spot"), ("gw_on_spot", "dispatch"), ("dispatch", "gw_route"),
+            ("gw_route", "handle_member")} <= trail.flows
+    root = _svg(render_svg(definition.source, "case_closed_loop", visited=trail.elements, taken=trail.flows,
+                           current={"handle_member"}))
+    assert _with(root, "done") == trail.elements - {"handle_member"}
+    assert _with(root, "current") == {"handle_member"}
+    assert _with(root, "overdue") == set()
+    assert {"f_need_dispatch", "f_dispatched", "f_to_member"} <= _with(root, "taken")
+    assert not {"f_on_spot", "f_to_department", "f_return"} & _with(root, "taken")
+
+
+def test_overdue_lands_on_the_overdue_task_only(definition):
+    root = _svg(render_svg(definition.source, "case_closed_loop", visited={"dispatch"},
+                           current={"handle_department", "supervise"}, overdue={"handle_department"}))
+    assert _with(root, "overdue") == {"handle_department"}
+    assert _with(root, "current") == {"handle_department", "supervise"}
+    assert _with(root, "done") == {"dispatch"}
+
+
+def test_trail_of_an_earlier_task_stops_there(engine, definition, handled):
+    case, ids = handled
+    trail = engine.trail(definition, case.snap.state, ids[:1])
+    assert trail == Trail(frozenset({"start", "record_reply"}), frozenset({("start", "record_reply")}))
+
+
+def test_trail_ignores_unknown_task_ids(engine, definition, handled):
+    case, _ = handled
+    assert engine.trail(definition, case.snap.state, ["nope", str(uuid.uuid4())]) == Trail(frozenset(), frozenset())
+
+
+def test_trail_follows_a_reopened_case_round_the_loop(engine, definition, handled):
+    case, ids = handled
+    case.complete("handle_member", {"handle_action": "done"})
+    ids.append(case.task.id)
+    case.complete("callback", {"satisfaction": "dissatisfied"})
+    assert case.task.name == "handle_member"
+    trail = engine.trail(definition, case.snap.state, [*ids, case.task.id])
+    assert {"callback", "gw_callback", "reopen", "gw_reopen", "throw_handled", "gw_handle"} <= trail.elements
+    assert {("gw_callback", "reopen"), ("gw_reopen", "gw_route"), ("dispatch", "gw_route")} <= trail.flows
+    assert "review_archive" not in trail.elements
+
+
+def test_trail_includes_a_fired_timer_on_the_way_to_supervision(engine, definition, start_case):
+    engine.clock = lambda: T0
+    case = start_case()
+    case.complete("record_reply", {"answered_on_spot": False})
+    deadlines = {name: (T0 + dt.timedelta(days=days)).isoformat()
+                 for name, days in [("sign_for_at", 1), ("remind_at", 3), ("due_at", 5), ("escalate_at", 7)]}
+    case.complete("dispatch", {"dispatch_to": "member", **deadlines})
+    snap = engine.fire_timers(definition, case.snap.state, T0 + dt.timedelta(days=5.5))
+    (supervise,) = [t for t in snap.ready if t.name == "supervise"]
+    trail = engine.trail(definition, snap.state, [supervise.id])
+    assert {"t_supervise_m", "supervise", "gw_route"} <= trail.elements
+    assert ("t_supervise_m", "supervise") in trail.flows
+    root = _svg(render_svg(definition.source, "case_closed_loop", visited=trail.elements, taken=trail.flows))
+    assert "f_supervise_m" in _with(root, "taken") and "t_supervise_m" in _with(root, "done")
+
+
+def test_unknown_ids_are_ignored(definition):
+    root = _svg(render_svg(definition.source, "case_closed_loop", visited={"ghost"}, current={"phantom"},
+                           taken={("ghost", "phantom")}))
+    assert _with(root, "done") == _with(root, "current") == _with(root, "taken") == set()
+
+
+def test_a_process_without_layout_is_refused_by_name(definition):
+    bare = re.sub(r"<bpmndi:BPMNDiagram.*</bpmndi:BPMNDiagram>", "", definition.source, flags=re.S)
+    with pytest.raises(ValueError, match="case_closed_loop.*no diagram layout"):
+        render_svg(bare, "case_closed_loop")
+    with pytest.raises(ValueError, match="no process 'elsewhere'"):
+        render_svg(definition.source, "elsewhere")
+
+
+def test_text_is_escaped(definition):
+    text = render_svg(definition.source, "case_closed_loop", labels={"record_reply": "<b>登记 & 答复</b>"},
+                      title='A <case> & "quotes"')
+    assert "<b>" not in text and "&lt;b&gt;" in text and "&amp;" in text
+    root = _svg(text)
+    assert root.get("aria-label") == 'A <case> & "quotes"'
+    drawn = "".join(root.find(f".//{SVG}g[@data-id='record_reply']/{SVG}text").itertext())
+    assert drawn.replace(" ", "") == "<b>登记&答复</b>"  # wrapped lines drop the space they break at
+
+
+def test_long_chinese_names_wrap_inside_the_task(definition):
+    name = "登记居民诉求并当场答复居民的问题"
+    root = _svg(render_svg(definition.source, "case_closed_loop", labels={"record_reply": name}))
+    lines = [t.text for t in root.find(f".//{SVG}g[@data-id='record_reply']/{SVG}text")]
+    assert len(lines) > 1 and "".join(lines) == name
+    assert all(len(line) <= 8 for line in lines)  # a 100-wide task at 12px holds 7-8 CJK characters
+
+
+def test_routine_visit_renders_with_its_timer():
+    source = (BPMN_DIR / "routine_visit.bpmn").read_text(encoding="utf-8")
+    root = _svg(render_svg(source, "routine_visit", current={"visit"}, overdue={"visit"}))
+    nodes = {"start", "visit", "t_missed", "end_missed", "end"}
+    assert _with(root, "el") == _flow_nodes(source, "routine_visit") == nodes
+    assert _with(root, "overdue") == {"visit"}
+    timer = root.find(f".//{SVG}g[@data-id='t_missed']")
+    assert {"boundaryEvent", "non-interrupting"} <= set(timer.get("class").split())
+    assert len(timer.findall(f"{SVG}circle")) == 3  # double circle and the clock face
+    assert root.get("aria-label") == "三定走访 Routine visit"  # the process name when no title is given
