@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -234,6 +234,49 @@ class PlanForm(FlaskForm):
     time_of_day = StringField(_l("Time (HH:MM)"), default="09:30", validators=[DataRequired()])
     on_holiday = RadioField(_l("On public holidays"), default="keep", choices=choices([
         ("keep", _l("Visit anyway")), ("skip", _l("Skip the visit"))]))
+
+
+class ReassignForm(TaskForm):
+    """A leader gives an open task to a named person, with a reason."""
+
+    assignee_id = SelectField(_l("Give the task to"), coerce=int, validate_choice=False)
+    reason = StringField(_l("Reason"), validators=[
+        DataRequired(message=_l("Write why the task is reassigned.")), Length(max=200)])
+
+    def validate_assignee_id(self, field) -> None:
+        """The "—" placeholder is not a person."""
+        if field.data in (None, 0):
+            raise ValidationError(_l("Choose who takes the task."))
+
+
+class HandoverForm(FlaskForm):
+    """Hand every open task of one member over to one or several others."""
+
+    member_id = SelectField(_l("Hand over the tasks of"), coerce=int, validate_choice=False)
+    to_ids = SelectMultipleField(_l("To"), coerce=int, validate_choice=False, option_widget=CheckboxInput(),
+                                 widget=ListWidget(prefix_label=False),
+                                 validators=[DataRequired(message=_l("Choose at least one member to take the tasks."))])
+    mode = RadioField(_l("Share out"), default="even", choices=choices([
+        ("even", _l("Evenly, in deadline order")), ("least_loaded", _l("Each to whoever has the fewest open tasks"))]))
+    reason = StringField(_l("Reason"), validators=[
+        DataRequired(message=_l("Write why the tasks are handed over.")), Length(max=200)])
+    # Set by the preview: the task set the leader saw; confirming a different set is refused.
+    fingerprint = HiddenField()
+
+    def validate_member_id(self, field) -> None:
+        """The "—" placeholder is not a member."""
+        if field.data in (None, 0):
+            raise ValidationError(_l("Choose the member whose tasks are handed over."))
+
+
+class CoverForm(FlaskForm):
+    """Stand-in cover (代班): between two dates new work for one member goes to another."""
+
+    member_id = SelectField(_l("Member away"), coerce=int, validate_choice=False)
+    stand_in_id = SelectField(_l("Stand-in"), coerce=int, validate_choice=False)
+    starts_on = DateField(_l("From"), validators=[InputRequired(message=_l("Give the first day as YYYY-MM-DD."))])
+    ends_on = DateField(_l("To (included)"), validators=[InputRequired(message=_l("Give the last day as YYYY-MM-DD."))])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
 
 
 TASK_FORMS: dict[str, type[TaskForm]] = {

@@ -31,6 +31,8 @@ ACTIONS = {
     "timer.sign_for": _l("Sign-for limit passed"), "timer.reminder": _l("Reminder sent (催办)"),
     "timer.supervision": _l("Limit reached: supervision (督办)"),
     "timer.escalation": _l("Escalated to the street office"),
+    "task.reassigned": _l("Task reassigned"), "task.released": _l("Task put back in the pool"),
+    "task.handed_over": _l("Task handed over"),
 }
 CARE_GROUPS = {
     "": _l("None"), "elderly_alone": _l("Elderly living alone"), "left_behind_child": _l("Left-behind child"),
@@ -54,7 +56,7 @@ FIELDS = {
     "answered_on_spot": _l("Answered on the spot"), "handle_action": _l("Outcome"), "text": _l("Result, or reason"),
     "satisfaction": _l("Resident's answer"), "note": _l("Note"), "comment": _l("Comment"),
     "extension_approved": _l("Extension approved"), "signed_at": _l("Signed for at"),
-    "timer": _l("Timer"), "skipped": _l("Not sent"),
+    "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
 }
 #: Coded fields and the label table for their values.
 VALUE_TABLES = {

@@ -222,8 +222,9 @@ class Case(Base):
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
     # Serialized SpiffWorkflow state (zlib-compressed JSON without the spec); only workflows/ reads it.
     workflow_state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
-    # Number of audit events so far; the next event's sequence number.
+    # Number of audit events so far, and the hash of the last one (the chain's head).
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    audit_head: Mapped[str | None] = mapped_column(String(64))
     # What forms carry: every change a person makes bumps it; a stale form gets a conflict.
     # Timers firing do not bump it, so a reminder does not invalidate the form someone is filling in.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -268,6 +269,10 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[dt.datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The case's audit events that opened and closed the task: after event k the current tasks are
+    # those with opened_seq <= k and no closed_seq <= k (the diagram of a past event).
+    opened_seq: Mapped[int | None]
+    closed_seq: Mapped[int | None]
 
     case: Mapped[Case] = relationship(back_populates="tasks")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
@@ -302,6 +307,29 @@ class AuditEvent(Base):
     actor: Mapped[User | None] = relationship()
 
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+
+class Cover(Base):
+    """Stand-in cover (代班): between two dates, new work for one member of a grid goes to another."""
+
+    __tablename__ = "cover"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    stand_in_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # Local calendar days, both included.
+    starts_on: Mapped[dt.date] = mapped_column(sa_Date())
+    ends_on: Mapped[dt.date] = mapped_column(sa_Date())
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when a leader ends the cover early; the cover no longer applies.
+    cancelled_at: Mapped[dt.datetime | None]
+
+    member: Mapped[User] = relationship(foreign_keys=[member_id])
+    stand_in: Mapped[User] = relationship(foreign_keys=[stand_in_id])
+    grid: Mapped[Grid] = relationship()
 
 
 class Timer(Base):
@@ -458,7 +486,7 @@ class DiaryNote(Base):
     case: Mapped[Case | None] = relationship()
 
 
-__all__ = ["AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Department",
+__all__ = ["AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover", "Department",
            "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
            "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
            "utcnow"]

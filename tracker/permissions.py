@@ -17,6 +17,8 @@ class Permission(StrEnum):
     TASK_READ = "task:read"
     TASK_COMPLETE = "task:complete"
     TASK_CLAIM = "task:claim"
+    TASK_REASSIGN = "task:reassign"
+    GRID_MANAGE = "grid:manage"
     HOUSEHOLD_READ = "household:read"
     HOUSEHOLD_MANAGE = "household:manage"
     HOUSEHOLD_NOTE = "household:note"
@@ -126,6 +128,18 @@ def _can_claim(user: User, task: Task) -> bool:
     return task.status == TaskStatus.OPEN and task.assignee_id is None and _in_lane(user, task)
 
 
+def _can_reassign(user: User, task: Task) -> bool:
+    """A grid's leaders move open tasks of the grid's own lanes (not a department's or the street office's)."""
+    return (task.status == TaskStatus.OPEN and task.case.status != CaseStatus.ARCHIVED
+            and task.role in (Role.GRID_MEMBER, Role.GRID_LEADER)
+            and (user.is_admin or task.grid_id in grid_ids(user, Role.GRID_LEADER)))
+
+
+def _can_manage_grid(user: User, grid: Grid) -> bool:
+    """A grid's leaders hand work over, arrange stand-ins and watch the workload board."""
+    return user.is_admin or grid.id in grid_ids(user, Role.GRID_LEADER)
+
+
 def _can_read_household(user: User, household: Household) -> bool:
     """The grid's staff and the community's auditors and street office read a household's page."""
     if user.is_admin or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
@@ -135,7 +149,7 @@ def _can_read_household(user: User, household: Household) -> bool:
 
 def _can_manage_households(user: User, grid: Grid) -> bool:
     """Leaders register households and plan visits in their grids."""
-    return user.is_admin or grid.id in grid_ids(user, Role.GRID_LEADER)
+    return _can_manage_grid(user, grid)
 
 
 def _can_note(user: User, household: Household) -> bool:
@@ -155,6 +169,8 @@ _CHECKS = {
     Permission.TASK_READ: _can_read_task,
     Permission.TASK_COMPLETE: _can_complete,
     Permission.TASK_CLAIM: _can_claim,
+    Permission.TASK_REASSIGN: _can_reassign,
+    Permission.GRID_MANAGE: _can_manage_grid,
     Permission.HOUSEHOLD_READ: _can_read_household,
     Permission.HOUSEHOLD_MANAGE: _can_manage_households,
     Permission.HOUSEHOLD_NOTE: _can_note,

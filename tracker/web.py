@@ -19,8 +19,8 @@ from workflows import Engine
 from . import clock, labels
 from .config import ROOT
 from .db import get_session
-from .models import User
-from .permissions import Permission, can
+from .models import Role, User
+from .permissions import Permission, can, grid_ids
 from .workdays import WorkCalendar
 from .services import Services, for_app
 
@@ -35,8 +35,9 @@ def init_app(app: Flask) -> None:
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
-    from .views import auth, cases, demo, health, inbox, notifications, tasks, visits
-    for module in (auth, cases, demo, health, inbox, notifications, tasks, visits):
+    from .views import (audit, auth, bundle, cases, demo, exports, health, inbox, leader, notifications, tasks,
+                        visits)
+    for module in (auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, tasks, visits):
         app.register_blueprint(module.bp)
     app.before_request(_before_request)
     app.after_request(_commit)
@@ -167,6 +168,10 @@ def _template_globals() -> dict:
         else current_app.config["BABEL_DEFAULT_LOCALE"], "locales": LOCALES,
         "next_url": request.full_path if request else "/",
         "deadline_state": _deadline_state, "unread_notices": _unread_notices,
+        "leads_grids": lambda: current_user.is_authenticated and (
+            current_user.is_admin or bool(grid_ids(current_user, Role.GRID_LEADER))),
+        "audits": lambda: current_user.is_authenticated and (
+            current_user.is_admin or any(m.role == Role.AUDITOR for m in current_user.memberships)),
         "demo_clock": current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook", False),
     }
 

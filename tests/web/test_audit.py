@@ -49,3 +49,30 @@ def test_verify_audit_command_reports_broken_chains(login, db, app):
     result = runner.invoke(args=["verify-audit", case.number])
     assert result.exit_code == 1
     assert f"{case.number}: BROKEN at event 1" in result.output
+
+
+def test_case_field_changed_behind_the_chain_is_named(login, db):
+    case = _case_with_three_events(login, db)
+    db.execute(text('UPDATE "case" SET description = :d WHERE id = :c'), {"d": "改过的描述", "c": case.id})
+    db.expire_all()
+    report = verify_chain(db, case.id)
+    # The description was recorded by the opening event; that link no longer holds.
+    assert (report.ok, report.broken_seq) == (False, 1)
+    assert "description" in report.problem and "改过的描述" in report.problem
+
+
+def test_field_never_recorded_but_set_directly_is_found(login, db):
+    case = _case_with_three_events(login, db)
+    db.execute(text('UPDATE "case" SET outcome = :o WHERE id = :c'), {"o": "satisfied", "c": case.id})
+    db.expire_all()
+    report = verify_chain(db, case.id)
+    assert not report.ok and "outcome" in report.problem
+
+
+def test_deleting_the_last_event_and_the_count_is_still_detected(login, db):
+    case = _case_with_three_events(login, db)
+    db.execute(text("DELETE FROM audit_event WHERE case_id = :c AND seq = 3"), {"c": case.id})
+    db.execute(text('UPDATE "case" SET audit_seq = 2 WHERE id = :c'), {"c": case.id})
+    db.expire_all()
+    report = verify_chain(db, case.id)
+    assert not report.ok

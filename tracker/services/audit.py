@@ -1,87 +1,77 @@
-"""Append hash-chained audit events and verify a case's chain."""
+"""Append hash-chained audit events and verify cases' chains (the rules live in ``tracker.chain``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..chain import GENESIS, Report, check, event_hash, jsonable, utc_text
 from ..models import AuditEvent, Case, User, utcnow
 
-GENESIS = "0" * 64
-
-
-def event_hash(case_id: int, seq: int, at: dt.datetime, actor_id: int | None, actor_name: str,
-               action: str, task_name: str | None, changes: str, prev_hash: str) -> str:
-    """Return the SHA-256 over an event's content and the previous event's hash."""
-    payload = json.dumps([case_id, seq, at.astimezone(dt.UTC).isoformat(), actor_id, actor_name, action,
-                          task_name, changes, prev_hash], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    """Make a changed value JSON-friendly (datetimes as ISO strings)."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="seconds")
-    return value
+#: Case columns whose changes the audit trail records; verification checks the case row against them.
+AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
+           "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
+           "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
+           "callback_attempts", "extension_days", "archived_at", "signed_at")
 
 
 def record_event(session: Session, case: Case, actor: User | None, action: str,
-                 changes: Mapping[str, tuple[Any, Any]], task_name: str | None = None,
-                 prev_hash: str | None = None) -> AuditEvent:
-    """Append one event to the case's chain; the caller's transaction commits it."""
-    if prev_hash is None:
-        prev_hash = session.scalar(select(AuditEvent.hash).where(AuditEvent.case_id == case.id)
-                                   .order_by(AuditEvent.seq.desc()).limit(1)) or GENESIS
+                 changes: Mapping[str, tuple[Any, Any]], task_name: str | None = None) -> AuditEvent:
+    """Append one event to the case's chain; the caller's transaction commits it.
+
+    The case row keeps its chain's head hash, so appending needs no query; tasks that opened or
+    closed since the previous event are stamped with this event's number (the diagram of a past
+    event shows what was current then).
+    """
     seq = case.audit_seq + 1
-    case.audit_seq = seq
+    prev_hash = case.audit_head or GENESIS
     at = utcnow().replace(microsecond=0)
-    text = json.dumps({k: [_jsonable(o), _jsonable(n)] for k, (o, n) in changes.items()},
+    text = json.dumps({k: [jsonable(o), jsonable(n)] for k, (o, n) in changes.items()},
                       ensure_ascii=False, sort_keys=True)
+    actor_id = actor.id if actor else None
     actor_name = actor.display_name if actor else "system"
-    event = AuditEvent(case_id=case.id, seq=seq, at=at, actor_id=actor.id if actor else None,
-                       actor_name=actor_name, action=action, task_name=task_name, changes=text,
-                       prev_hash=prev_hash,
-                       hash=event_hash(case.id, seq, at, actor.id if actor else None, actor_name, action,
-                                       task_name, text, prev_hash))
+    event = AuditEvent(case_id=case.id, seq=seq, at=at, actor_id=actor_id, actor_name=actor_name,
+                       action=action, task_name=task_name, changes=text, prev_hash=prev_hash,
+                       hash=event_hash(case.id, seq, utc_text(at), actor_id, actor_name, action, task_name,
+                                       text, prev_hash))
+    case.audit_seq, case.audit_head = seq, event.hash
+    for task in case.tasks:
+        if task.opened_seq is None:
+            task.opened_seq = seq
+        if task.closed_seq is None and task.status == "done":
+            task.closed_seq = seq
     session.add(event)
     return event
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    """Result of verifying a case's audit chain."""
-
-    case_id: int
-    events: int
-    ok: bool
-    broken_seq: int | None = None
-    problem: str = ""
+def as_record(event: AuditEvent) -> dict[str, Any]:
+    """Return an event as the plain mapping ``tracker.chain`` checks and bundles carry."""
+    return {"case_id": event.case_id, "seq": event.seq, "at": utc_text(event.at), "actor_id": event.actor_id,
+            "actor_name": event.actor_name, "action": event.action, "task_name": event.task_name,
+            "changes": event.changes, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
-def verify_chain(session: Session, case_id: int) -> ChainReport:
-    """Recompute every hash of a case's chain and name the first broken link."""
-    events = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id)
-                             .order_by(AuditEvent.seq)).all()
-    prev = GENESIS
-    for expected_seq, ev in enumerate(events, start=1):
-        if ev.seq != expected_seq:
-            return ChainReport(case_id, len(events), False, expected_seq, f"event {expected_seq} is missing")
-        if ev.prev_hash != prev:
-            return ChainReport(case_id, len(events), False, ev.seq, "previous-hash link does not match")
-        digest = event_hash(ev.case_id, ev.seq, ev.at, ev.actor_id, ev.actor_name, ev.action,
-                            ev.task_name, ev.changes, ev.prev_hash)
-        if digest != ev.hash:
-            return ChainReport(case_id, len(events), False, ev.seq, "content does not match its hash")
-        prev = ev.hash
+def audited_fields(case: Case) -> dict[str, Any]:
+    """Return the case's audited fields as they stand."""
+    return {name: getattr(case, name) for name in AUDITED}
+
+
+def verify_chain(session: Session, case_id: int) -> Report:
+    """Check a case's chain and its current fields; name the first broken link."""
+    events = [as_record(e) for e in session.scalars(
+        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))]
     case = session.get(Case, case_id)
-    if case is not None and case.audit_seq != len(events):
-        return ChainReport(case_id, len(events), False, len(events) + 1,
-                           f"case records {case.audit_seq} events but {len(events)} exist")
-    return ChainReport(case_id, len(events), True)
+    if case is None:
+        return check(case_id, events)
+    report = check(case_id, events, case.audit_seq, audited_fields(case))
+    if report.ok and case.audit_head not in (None, report.head):
+        return Report(case_id, len(events), False, len(events),
+                      "the case's recorded chain head does not match its last event", report.head)
+    return report
+
+
+__all__ = ["AUDITED", "GENESIS", "as_record", "audited_fields", "record_event", "verify_chain"]

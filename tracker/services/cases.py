@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import select
 
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
-from ..errors import N_, ConflictError, InvalidInput, NotFound
+from ..errors import N_, ConflictError, InvalidInput
 from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, holds_role, require
-from . import Services, notices, timers
-from .audit import record_event
+from . import Services, assign, notices, timers
+from .audit import AUDITED, audited_fields, record_event
+from .locks import check_fresh, flush, get_task, lock_task
 from .definitions import as_definition, current_definition
 
 #: Case status while a given user task is waiting.
@@ -32,11 +32,6 @@ STATUS_BY_TASK = {
     "callback": CaseStatus.CALLBACK,
     "review_archive": CaseStatus.ARCHIVE_REVIEW,
 }
-#: Case columns whose changes the audit trail records.
-AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
-           "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
-           "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
-           "callback_attempts", "extension_days", "archived_at", "signed_at")
 
 
 @dataclass(frozen=True)
@@ -55,11 +50,6 @@ class Intake:
     # None: leave the record-and-reply task for the grid; True/False: decided at intake.
     answered_on_spot: bool | None = None
     reply: str = ""
-
-
-def _fields(case: Case) -> dict[str, Any]:
-    """Capture the audited fields of a case."""
-    return {name: getattr(case, name) for name in AUDITED}
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -91,10 +81,9 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     start_data = {"reopen_count": 0, "callback_attempts": 0, "dispatch_to": "",
                   "max_callback_attempts": svc.config["loop"]["max_callback_attempts"]}
     snapshot = svc.engine.start(as_definition(row), start_data)
-    record_event(svc.session, case, actor, "case.opened",
-                 {k: (None, v) for k, v in _fields(case).items() if v not in (None, "", 0)},
-                 prev_hash=None)
     _apply(svc, case, actor, snapshot, completed_task=None)
+    record_event(svc.session, case, actor, "case.opened",
+                 {k: (None, v) for k, v in audited_fields(case).items() if v not in (None, "", 0)})
     if intake.answered_on_spot is not None:
         task = next(t for t in case.tasks if t.status == TaskStatus.OPEN and t.form_key == "record_reply")
         complete_task(svc, actor, task.id, case.version,
@@ -102,35 +91,15 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     return case
 
 
-def get_task(svc: Services, task_id: str) -> Task:
-    """Load a task or raise NotFound."""
-    task = svc.session.get(Task, task_id)
-    if task is None:
-        raise NotFound(N_("Task %(id)s not found."), id=task_id)
-    return task
-
-
-def _lock_task(svc: Services, task_id: str) -> Task:
-    """Load a task and lock its case row, so concurrent actors queue and the later sees the change.
-
-    On PostgreSQL this is SELECT ... FOR UPDATE; SQLite already serializes writers (BEGIN IMMEDIATE).
-    """
-    task = get_task(svc, task_id)
-    # OF case: lock only the case row, not the joined grid/building rows every case shares.
-    svc.session.get(Case, task.case_id, with_for_update={"of": Case}, populate_existing=True)
-    svc.session.refresh(task)
-    return task
-
-
 def complete_task(svc: Services, actor: User, task_id: str, expected_version: int,
                   data: Mapping[str, Any]) -> Case:
     """Complete a user task with form data, advance the loop and record who did it."""
-    task = _lock_task(svc, task_id)
+    task = lock_task(svc, task_id)
     case = task.case
     require(actor, Permission.TASK_READ, task)
-    _check_fresh(case, task, expected_version)
+    check_fresh(case, task, expected_version)
     require(actor, Permission.TASK_COMPLETE, task)
-    before = _fields(case)
+    before = audited_fields(case)
     workflow_data = _APPLY_FORM[task.form_key](svc, case, actor, dict(data))
     try:
         snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
@@ -146,17 +115,18 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
     _apply(svc, case, actor, snapshot, completed_task=task)
     record_event(svc.session, case, actor, f"task.{task.form_key}", {
         **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "") and k not in AUDITED},
-        **_diff(before, _fields(case)),
+        **_diff(before, audited_fields(case)),
+        **_cover_changes(svc, case),
     }, task_name=task.name)
-    _flush(svc.session)
+    flush(svc.session)
     return case
 
 
 def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) -> Task:
     """Take a pool task into the actor's own inbox."""
-    task = _lock_task(svc, task_id)
+    task = lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
-    _check_fresh(task.case, task, expected_version)
+    check_fresh(task.case, task, expected_version)
     if task.assignee_id is not None and task.assignee_id != actor.id:
         raise ConflictError(N_("This task was already claimed by %(who)s; reload the page."),
                             who=task.assignee.display_name)
@@ -170,16 +140,16 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     if task.form_key == "handle" and _sign(case):
         changes["signed_at"] = (None, case.signed_at)
     record_event(svc.session, case, actor, "task.claimed", changes, task_name=task.name)
-    _flush(svc.session)
+    flush(svc.session)
     return task
 
 
 def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) -> Case:
     """Sign for (签收) a handling task: the handler confirms the case reached them."""
-    task = _lock_task(svc, task_id)
+    task = lock_task(svc, task_id)
     case = task.case
     require(actor, Permission.TASK_READ, task)
-    _check_fresh(case, task, expected_version)
+    check_fresh(case, task, expected_version)
     require(actor, Permission.TASK_COMPLETE, task)
     if task.form_key != "handle":
         raise InvalidInput(N_("Only a handling task is signed for."))
@@ -191,7 +161,7 @@ def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) ->
         task.assignee_id = actor.id
     record_event(svc.session, case, actor, "task.signed", {"signed_at": (None, case.signed_at)},
                  task_name=task.name)
-    _flush(svc.session)
+    flush(svc.session)
     return case
 
 
@@ -209,24 +179,6 @@ def fire_timers(svc: Services, case: Case, now: dt.datetime) -> int:
     _apply(svc, case, None, snapshot, completed_task=None)
     svc.session.flush()
     return len(snapshot.fired)
-
-
-def _check_fresh(case: Case, task: Task, expected_version: int) -> None:
-    """Refuse stale forms: the case changed or the task is gone since the page was loaded."""
-    if task.status != TaskStatus.OPEN:
-        who = task.completed_by.display_name if task.completed_by else "?"
-        raise ConflictError(N_("This task was already completed by %(who)s; reload the case to see its state."), who=who)
-    if case.version != expected_version:
-        raise ConflictError(N_("This case was changed by someone else after you opened it; reload and try again."))
-
-
-def _flush(session: Session) -> None:
-    """Flush, turning a lost optimistic-lock race into a ConflictError."""
-    try:
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        raise ConflictError(N_("This case was changed by someone else at the same moment; reload and try again.")) from None
 
 
 def _apply(svc: Services, case: Case, actor: User | None, snapshot: Snapshot, completed_task: Task | None) -> None:
@@ -270,10 +222,27 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
     elif ready.form_key == "callback" and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
         # The member who recorded the request follows it up with the resident.
         assignee_id = case.created_by_id
-    return Task(id=ready.id, name=ready.name, title=ready.title, form_key=ready.form_key, lane=ready.lane,
+    task = Task(id=ready.id, name=ready.name, title=ready.title, form_key=ready.form_key, lane=ready.lane,
                 role=role, grid_id=case.grid_id,
                 department_id=case.department_id if role == Role.DEPARTMENT_HANDLER else None,
                 assignee_id=assignee_id, status=TaskStatus.OPEN, due_at=due, created_at=utcnow())
+    if assignee_id is not None and role == Role.GRID_MEMBER and (actor is None or assignee_id != actor.id):
+        # Stand-in cover (代班): new work for an absent member goes to their stand-in.
+        covering = assign.stand_in(svc.session, assignee_id, case.grid_id, assign.local_today(svc))
+        if covering != assignee_id:
+            task.assignee_id = covering
+            task.covered_for = assignee_id  # not stored: the audit event names the stand-in
+    return task
+
+
+def _cover_changes(svc: Services, case: Case) -> dict[str, tuple[Any, Any]]:
+    """Return the audit change naming the stand-in for tasks just opened under a cover."""
+    for task in case.tasks:
+        if getattr(task, "covered_for", None):
+            names = dict(svc.session.execute(select(User.id, User.display_name)
+                                             .where(User.id.in_((task.covered_for, task.assignee_id)))).all())
+            return {"stand_in": (names.get(task.covered_for), names.get(task.assignee_id))}
+    return {}
 
 
 # -- what each task form does to the case, returning the data the workflow needs ---------------

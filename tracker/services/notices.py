@@ -16,7 +16,8 @@ from . import Services
 from .audit import record_event
 
 #: Notification kinds, each with the message the UI shows (see templates/notifications).
-KINDS = ("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed")
+KINDS = ("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed", "assigned",
+         "handed_over")
 
 
 def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case | None = None,
@@ -72,7 +73,6 @@ def _holders(session: Session, key: tuple, *conditions) -> list[int]:
 def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
     """Tell the right people what the case's timers just did, and put it on the audit trail."""
     session = svc.session
-    prev_hash = None  # chain this call's events in memory: one lookup of the case's last hash
     for timer in fired:
         params = {"number": case.number, "due_at": case.due_at}
         changes: dict[str, tuple[Any, Any]] = {"timer": (None, timer.name)}
@@ -94,8 +94,7 @@ def on_fired(svc: Services, case: Case, fired: Sequence[FiredTimer]) -> None:
         elif timer.notice == "escalation":
             notify(session, street_office_of(session, case.grid_id) + leaders_of(session, case.grid_id),
                    "escalation", case=case, **params)
-        prev_hash = record_event(session, case, None, f"timer.{timer.notice or timer.name}", changes,
-                                 prev_hash=prev_hash).hash
+        record_event(session, case, None, f"timer.{timer.notice or timer.name}", changes)
 
 
 def unread_count(session: Session, user: User) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import TASK_FORMS, ClaimForm, TaskForm, add_service_error, choices
+from ..forms import TASK_FORMS, ClaimForm, ReassignForm, TaskForm, add_service_error, choices
 from ..models import Department, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can
 from ..services.cases import claim_task, complete_task, sign_for
@@ -33,20 +33,40 @@ def _form_for(task: Task) -> TaskForm:
         form.version.data = str(task.case.version)
     if task.form_key == "dispatch":
         db = get_session()
-        members = db.scalars(select(User).join(Membership).where(
-            Membership.role == Role.GRID_MEMBER, Membership.grid_id == task.grid_id, User.active)
-            .order_by(User.display_name)).all()
+        members = members_of(task.grid_id)
         form.handler_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in members])
         departments = db.scalars(select(Department).order_by(Department.name)).all()
         form.department_id.choices = choices([(0, "—")] + [(d.id, d.name) for d in departments])
     return form
 
 
-def _render(task: Task, form: TaskForm, status: int = 200):
-    """Render the task page for its form key."""
+def _render(task: Task, form: TaskForm, status: int = 200, reassign: ReassignForm | None = None):
+    """Render the task page for its form key; leaders also get the reassign form."""
+    if reassign is None and task.status == TaskStatus.OPEN and can(current_user, Permission.TASK_REASSIGN, task):
+        reassign = _reassign_form(task)
+    may_release = task.status == TaskStatus.OPEN and task.assignee_id is not None and (
+        task.assignee_id == current_user.id or can(current_user, Permission.TASK_REASSIGN, task))
     return render_template(f"tasks/{task.form_key}.html", task=task, case=task.case, form=form,
                            may_act=can(current_user, Permission.TASK_COMPLETE, task),
-                           claim_form=ClaimForm(version=str(task.case.version))), status
+                           claim_form=ClaimForm(version=str(task.case.version)), reassign_form=reassign,
+                           may_release=may_release), status
+
+
+def members_of(grid_id: int, role: Role = Role.GRID_MEMBER) -> list[User]:
+    """Return the active people holding ``role`` in the grid, by name."""
+    return get_session().scalars(select(User).join(Membership).where(
+        Membership.role == role, Membership.grid_id == grid_id, User.active).order_by(User.display_name)).all()
+
+
+def _reassign_form(task: Task) -> ReassignForm:
+    """Build the reassign form: the people of the task's lane in its grid."""
+    form = ReassignForm()
+    if not form.is_submitted():
+        form.version.data = str(task.case.version)
+    people = members_of(task.grid_id, task.role)
+    form.assignee_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in people
+                                                     if u.id != task.assignee_id])
+    return form
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])

@@ -1,0 +1,238 @@
+"""Leaders move work: reassign, release to the pool, hand a member's whole portfolio over, stand-in cover."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import N_, ConflictError, InvalidInput, NotFound
+from ..models import Case, Cover, Grid, Role, Task, TaskStatus, User, utcnow
+from ..permissions import Permission, holds_role, require
+from . import Services, notices
+from .audit import record_event
+from .locks import check_fresh, flush, lock_task
+
+#: How a handover spreads the tasks: round-robin in deadline order, or each to whoever has least.
+HANDOVER_MODES = ("even", "least_loaded")
+
+
+def reassign(svc: Services, actor: User, task_id: str, expected_version: int, to_user_id: int,
+             reason: str) -> Task:
+    """Give an open task to a named person of its lane, with a reason (the leader's decision)."""
+    task = lock_task(svc, task_id)
+    require(actor, Permission.TASK_READ, task)
+    check_fresh(task.case, task, expected_version)
+    require(actor, Permission.TASK_REASSIGN, task)
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(N_("Write why the task is reassigned."), field="reason")
+    target = _target(svc.session, task, to_user_id)
+    if target.id == task.assignee_id:
+        raise InvalidInput(N_("The task is already with %(who)s; choose someone else."), field="assignee_id",
+                           who=target.display_name)
+    _move(svc, actor, task, target, "task.reassigned", reason)
+    task.case.version += 1
+    notices.notify(svc.session, [target.id], "assigned", case=task.case, number=task.case.number,
+                   task=task.title, by=actor.display_name, reason=reason)
+    flush(svc.session)
+    return task
+
+
+def release(svc: Services, actor: User, task_id: str, expected_version: int) -> Task:
+    """Put a claimed task back in its pool (unclaim): its holder or a leader of its grid may."""
+    task = lock_task(svc, task_id)
+    require(actor, Permission.TASK_READ, task)
+    check_fresh(task.case, task, expected_version)
+    if task.assignee_id is None:
+        raise ConflictError(N_("This task is already in the pool; reload the page."))
+    if task.assignee_id != actor.id:
+        require(actor, Permission.TASK_REASSIGN, task)
+    case = task.case
+    changes = {"assignee": (task.assignee.display_name, None)}
+    if task.form_key == "handle" and case.handler_id == task.assignee_id:
+        changes["handler_id"] = (case.handler_id, None)
+        case.handler_id = None
+    task.assignee_id = None
+    case.version += 1
+    case.updated_at = utcnow()
+    record_event(svc.session, case, actor, "task.released", changes, task_name=task.name)
+    flush(svc.session)
+    return task
+
+
+def _target(session: Session, task: Task, user_id: int) -> User:
+    """Return the person a task may go to: active, holding the task's lane role in its grid."""
+    user = session.get(User, user_id or 0)
+    if user is None or not user.active or not holds_role(user, task.role, grid_id=task.grid_id):
+        raise InvalidInput(N_("Choose a person who works in this task's lane in grid %(grid)s."),
+                           field="assignee_id", grid=task.case.grid.code)
+    return user
+
+
+def _move(svc: Services, actor: User, task: Task, target: User, action: str, reason: str) -> None:
+    """Point the task (and a member's handling case) at ``target`` and record it on the case's chain."""
+    case = task.case
+    changes = {"assignee": (task.assignee.display_name if task.assignee else None, target.display_name),
+               "reason": (None, reason)}
+    if task.form_key == "handle" and task.role == Role.GRID_MEMBER:
+        changes["handler_id"] = (case.handler_id, target.id)
+        case.handler_id = target.id
+    task.assignee_id = target.id
+    task.assignee = target
+    case.updated_at = utcnow()
+    record_event(svc.session, case, actor, action, changes, task_name=task.name)
+
+
+# -- bulk handover -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Handover:
+    """A planned handover: which task goes to whom, and a fingerprint of the task set."""
+
+    grid: Grid
+    member: User
+    moves: list[tuple[Task, User]]
+    fingerprint: str
+
+
+def plan_handover(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: Sequence[int],
+                  mode: str) -> Handover:
+    """Plan handing every open task of ``member`` in the grid to ``to_ids`` (the preview shows it)."""
+    grid = svc.session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(N_("Grid not found."))
+    require(actor, Permission.GRID_MANAGE, grid)
+    member = svc.session.get(User, member_id or 0)
+    if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
+        raise InvalidInput(N_("Choose the member whose tasks are handed over."), field="member_id")
+    if mode not in HANDOVER_MODES:
+        raise InvalidInput(N_("Choose how the tasks are shared out."), field="mode")
+    targets = [svc.session.get(User, i) for i in dict.fromkeys(to_ids)]
+    if not targets or any(t is None or not t.active or t.id == member.id
+                          or not holds_role(t, Role.GRID_MEMBER, grid_id=grid.id) for t in targets):
+        raise InvalidInput(N_("Choose one or more other members of grid %(grid)s to take the tasks."),
+                           field="to_ids", grid=grid.code)
+    tasks = svc.session.scalars(
+        select(Task).join(Task.case).where(Task.status == TaskStatus.OPEN, Task.assignee_id == member.id,
+                                           Task.grid_id == grid.id, Task.role == Role.GRID_MEMBER)
+        .order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)).all()
+    moves = _share(svc.session, tasks, targets, mode)
+    digest = hashlib.sha256(",".join(sorted(t.id for t in tasks)).encode()).hexdigest()[:16]
+    return Handover(grid, member, moves, digest)
+
+
+def _share(session: Session, tasks: Sequence[Task], targets: list[User], mode: str) -> list[tuple[Task, User]]:
+    """Deal the tasks out: round-robin, or each to the target with the fewest open tasks so far."""
+    if mode == "even":
+        return [(task, targets[i % len(targets)]) for i, task in enumerate(tasks)]
+    load = dict(session.execute(select(Task.assignee_id, func.count()).where(
+        Task.status == TaskStatus.OPEN, Task.assignee_id.in_([t.id for t in targets])).group_by(Task.assignee_id)).all())
+    moves = []
+    for task in tasks:
+        target = min(targets, key=lambda t: (load.get(t.id, 0), t.id))
+        load[target.id] = load.get(target.id, 0) + 1
+        moves.append((task, target))
+    return moves
+
+
+def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: Sequence[int], mode: str,
+              reason: str, fingerprint: str) -> Handover:
+    """Carry out a previewed handover in the caller's one transaction: every task moves, or none.
+
+    Every affected case is locked (in id order, so two handovers cannot deadlock), each task gets
+    its own audit event on its case's chain, and each receiver one notification.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(N_("Write why the tasks are handed over."), field="reason")
+    case_ids = svc.session.scalars(
+        select(Task.case_id).where(Task.status == TaskStatus.OPEN, Task.assignee_id == member_id,
+                                   Task.grid_id == grid_id).distinct()).all()
+    if case_ids:
+        svc.session.scalars(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id)
+                            .with_for_update(of=Case)).all()
+    svc.session.expire_all()
+    plan = plan_handover(svc, actor, grid_id, member_id, to_ids, mode)
+    if plan.fingerprint != fingerprint:
+        raise ConflictError(N_("%(who)s's tasks changed since the preview; review the handover again."),
+                            who=plan.member.display_name)
+    if not plan.moves:
+        raise InvalidInput(N_("%(who)s has no open tasks to hand over."), who=plan.member.display_name)
+    received: dict[int, int] = {}
+    for task, target in plan.moves:
+        _move(svc, actor, task, target, "task.handed_over", reason)
+        task.case.version += 1
+        received[target.id] = received.get(target.id, 0) + 1
+    for target_id, count in received.items():
+        notices.notify(svc.session, [target_id], "handed_over", count=count, member=plan.member.display_name,
+                       by=actor.display_name, reason=reason)
+    flush(svc.session)
+    return plan
+
+
+# -- stand-in cover (代班) ------------------------------------------------------------------------
+
+def add_cover(svc: Services, actor: User, grid_id: int, member_id: int, stand_in_id: int,
+              starts_on: dt.date, ends_on: dt.date, reason: str) -> Cover:
+    """Arrange that new work for ``member`` in the grid goes to ``stand_in`` between two dates."""
+    grid = svc.session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(N_("Grid not found."))
+    require(actor, Permission.GRID_MANAGE, grid)
+    member, stand_in = svc.session.get(User, member_id or 0), svc.session.get(User, stand_in_id or 0)
+    if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
+        raise InvalidInput(N_("Choose the member who is away."), field="member_id")
+    if stand_in is None or stand_in.id == member.id or not stand_in.active \
+            or not holds_role(stand_in, Role.GRID_MEMBER, grid_id=grid.id):
+        raise InvalidInput(N_("Choose another member of grid %(grid)s to stand in."), field="stand_in_id",
+                           grid=grid.code)
+    if ends_on < starts_on:
+        raise InvalidInput(N_("The cover ends before it starts; check the dates."), field="ends_on")
+    if ends_on < local_today(svc):
+        raise InvalidInput(N_("The cover is already over; choose dates from today on."), field="ends_on")
+    overlap = svc.session.scalar(select(Cover.id).where(
+        Cover.grid_id == grid.id, Cover.member_id == member.id, Cover.cancelled_at.is_(None),
+        Cover.starts_on <= ends_on, Cover.ends_on >= starts_on))
+    if overlap is not None:
+        raise InvalidInput(N_("%(who)s already has a stand-in for some of these days; end that cover first."),
+                           field="starts_on", who=member.display_name)
+    cover = Cover(grid_id=grid.id, member_id=member.id, stand_in_id=stand_in.id, starts_on=starts_on,
+                  ends_on=ends_on, reason=reason.strip(), created_by_id=actor.id, created_at=utcnow())
+    svc.session.add(cover)
+    svc.session.flush()
+    return cover
+
+
+def end_cover(svc: Services, actor: User, cover_id: int) -> Cover:
+    """End a stand-in cover now; new work goes to the member again."""
+    cover = svc.session.get(Cover, cover_id)
+    if cover is None:
+        raise NotFound(N_("Stand-in cover not found."))
+    require(actor, Permission.GRID_MANAGE, cover.grid)
+    if cover.cancelled_at is None:
+        cover.cancelled_at = utcnow()
+    svc.session.flush()
+    return cover
+
+
+def stand_in(session: Session, member_id: int, grid_id: int, day: dt.date) -> int:
+    """Return who takes new work for ``member`` in the grid on ``day``: the stand-in, or the member."""
+    cover = session.scalar(select(Cover.stand_in_id).where(
+        Cover.member_id == member_id, Cover.grid_id == grid_id, Cover.cancelled_at.is_(None),
+        Cover.starts_on <= day, Cover.ends_on >= day).limit(1))
+    return cover or member_id
+
+
+def local_today(svc: Services) -> dt.date:
+    """Return today's date where the street office is."""
+    return utcnow().astimezone(ZoneInfo(svc.config["app"].get("timezone", "Asia/Shanghai"))).date()
+
+
+__all__ = ["HANDOVER_MODES", "Handover", "add_cover", "end_cover", "hand_over", "local_today", "plan_handover",
+           "reassign", "release", "stand_in"]

@@ -1,0 +1,232 @@
+"""Leaders move work: the workload board, reassign and release, bulk handover, stand-in cover."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import case as when
+from sqlalchemy import func, select
+
+from .. import clock
+from ..db import get_session
+from ..errors import ConflictError, DomainError
+from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_error, choices
+from ..models import Case, Cover, Grid, Membership, Role, Task, TaskStatus, User
+from ..permissions import Permission, PermissionDenied, can, grid_ids
+from ..services import assign
+from ..web import services
+from .tasks import _form_for, _load, _reassign_form, _render, members_of
+
+bp = Blueprint("leader", __name__)
+
+
+def _grid(grid_id: int) -> Grid:
+    """Load a grid the user leads: 404 if missing, 403 otherwise."""
+    grid = get_session().get(Grid, grid_id) or abort(404)
+    if not can(current_user, Permission.GRID_MANAGE, grid):
+        abort(403)
+    return grid
+
+
+@bp.route("/board")
+@login_required
+def board_home():
+    """Open the board of the (first) grid the user leads."""
+    grids = sorted(grid_ids(current_user, Role.GRID_LEADER))
+    if current_user.is_admin and not grids:
+        grids = list(get_session().scalars(select(Grid.id).order_by(Grid.code)))
+    if not grids:
+        abort(403, _("The workload board is for grid leaders."))
+    return redirect(url_for("leader.board", grid_id=grids[0]))
+
+
+@bp.route("/grids/<int:grid_id>/board")
+@login_required
+def board(grid_id: int):
+    """Workload per member (open, due soon, overdue), the pool, decisions waiting, stand-ins."""
+    grid = _grid(grid_id)
+    db = get_session()
+    now = clock.now()
+    soon = now + dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
+    open_in_grid = (Task.status == TaskStatus.OPEN, Task.grid_id == grid.id)
+    counts = {row.assignee_id: row for row in db.execute(
+        select(Task.assignee_id, func.count().label("open"),
+               func.count(when(((Task.due_at >= now) & (Task.due_at < soon), 1))).label("due_soon"),
+               func.count(when((Task.due_at < now, 1))).label("overdue"))
+        .where(*open_in_grid, Task.assignee_id.is_not(None)).group_by(Task.assignee_id))}
+    people = members_of(grid.id) + members_of(grid.id, Role.GRID_LEADER)
+    pool = db.scalar(select(func.count()).where(*open_in_grid, Task.assignee_id.is_(None),
+                                                Task.role.in_((Role.GRID_MEMBER, Role.GRID_LEADER))))
+    decisions = db.scalars(select(Task).join(Task.case).where(*open_in_grid, Task.role == Role.GRID_LEADER)
+                           .order_by(Task.created_at)).all()
+    covers = db.scalars(select(Cover).where(Cover.grid_id == grid.id, Cover.cancelled_at.is_(None),
+                                            Cover.ends_on >= assign.local_today(services()))
+                        .order_by(Cover.starts_on)).all()
+    cover_form = _cover_form(grid)
+    grids = db.scalars(select(Grid).where(Grid.id.in_(grid_ids(current_user, Role.GRID_LEADER)))
+                       .order_by(Grid.code)).all()
+    return render_template("leader/board.html", grid=grid, grids=grids, people=people, counts=counts, pool=pool,
+                           decisions=decisions, kinds=_decision_kinds(decisions), covers=covers,
+                           cover_form=cover_form, end_form=FlaskForm(), now=now)
+
+
+def _decision_kinds(tasks: list[Task]) -> dict[str, str]:
+    """Name what each leader-lane task waits for: a return (退单), an extension, supervision, ..."""
+    kinds = {}
+    for task in tasks:
+        if task.form_key == "dispatch" and task.case.dispatch_to:
+            kinds[task.id] = "return"
+        elif task.form_key == "review_extension":
+            kinds[task.id] = "extension"
+        else:
+            kinds[task.id] = task.form_key
+    return kinds
+
+
+def _cover_form(grid: Grid) -> CoverForm:
+    """Build the stand-in form with the grid's members."""
+    form = CoverForm()
+    people = choices([(NO_CHOICE, "—")] + [(u.id, u.display_name) for u in members_of(grid.id)])
+    form.member_id.choices = people
+    form.stand_in_id.choices = people
+    return form
+
+
+@bp.post("/grids/<int:grid_id>/covers")
+@login_required
+def add_cover(grid_id: int):
+    """Arrange a stand-in cover."""
+    grid = _grid(grid_id)
+    form = _cover_form(grid)
+    if form.validate():
+        try:
+            cover = assign.add_cover(services(), current_user, grid.id, form.member_id.data, form.stand_in_id.data,
+                                     form.starts_on.data, form.ends_on.data, form.reason.data or "")
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            get_session().rollback()
+            add_service_error(form, exc)
+        else:
+            flash(_("From %(start)s to %(end)s new work for %(member)s goes to %(stand_in)s.",
+                    start=cover.starts_on, end=cover.ends_on, member=cover.member.display_name,
+                    stand_in=cover.stand_in.display_name), "success")
+            return redirect(url_for("leader.board", grid_id=grid.id))
+    flash(_("The stand-in cover was not saved:") + " " + "; ".join(
+        str(e) for errors in [form.form_errors, *(f.errors for f in form)] for e in errors), "error")
+    return redirect(url_for("leader.board", grid_id=grid.id) + "#covers")
+
+
+@bp.post("/covers/<int:cover_id>/end")
+@login_required
+def end_cover(cover_id: int):
+    """End a stand-in cover now."""
+    cover = get_session().get(Cover, cover_id) or abort(404)
+    grid = _grid(cover.grid_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    assign.end_cover(services(), current_user, cover.id)
+    flash(_("Stand-in cover ended: new work goes to %(member)s again.", member=cover.member.display_name), "success")
+    return redirect(url_for("leader.board", grid_id=grid.id))
+
+
+# -- handover ------------------------------------------------------------------------------------
+
+def _handover_form(grid: Grid) -> HandoverForm:
+    """Build the handover form with the grid's members."""
+    form = HandoverForm()
+    members = [(u.id, u.display_name) for u in members_of(grid.id)]
+    form.member_id.choices = choices([(0, "—")] + members)
+    form.to_ids.choices = choices(members)
+    if not form.is_submitted() and request.args.get("member", type=int):
+        form.member_id.data = request.args.get("member", type=int)
+    return form
+
+
+@bp.route("/grids/<int:grid_id>/handover", methods=["GET", "POST"])
+@login_required
+def handover(grid_id: int):
+    """Hand one member's open tasks to others: fill in, preview every move, confirm."""
+    grid = _grid(grid_id)
+    form = _handover_form(grid)
+    if not form.is_submitted():
+        return render_template("leader/handover.html", grid=grid, form=form, plan=None)
+    if not form.validate():
+        return render_template("leader/handover.html", grid=grid, form=form, plan=None), 422
+    svc = services()
+    args = (current_user, grid.id, form.member_id.data, form.to_ids.data, form.mode.data)
+    try:
+        if request.form.get("confirm") and form.fingerprint.data:
+            plan = assign.hand_over(svc, *args, form.reason.data, form.fingerprint.data)
+            flash(_("%(count)s tasks of %(member)s handed over.", count=len(plan.moves),
+                    member=plan.member.display_name), "success")
+            return redirect(url_for("leader.board", grid_id=grid.id))
+        plan = assign.plan_handover(svc, *args)
+    except PermissionDenied:
+        abort(403)
+    except DomainError as exc:
+        get_session().rollback()
+        form.fingerprint.data = ""
+        add_service_error(form, exc)
+        return render_template("leader/handover.html", grid=grid, form=form, plan=None), (
+            409 if isinstance(exc, ConflictError) else 422)
+    form.fingerprint.data = plan.fingerprint
+    return render_template("leader/handover.html", grid=grid, form=form, plan=plan)
+
+
+# -- one task --------------------------------------------------------------------------------------
+
+@bp.post("/tasks/<task_id>/reassign")
+@login_required
+def reassign(task_id: str):
+    """Give an open task to a named person with a reason."""
+    task = _load(task_id)
+    if not can(current_user, Permission.TASK_REASSIGN, task):
+        abort(403)
+    form = _reassign_form(task)
+    if form.validate():
+        try:
+            assign.reassign(services(), current_user, task.id, int(form.version.data), form.assignee_id.data,
+                            form.reason.data)
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            get_session().rollback()
+            add_service_error(form, exc)
+            status = 409 if isinstance(exc, ConflictError) else 422
+        else:
+            flash(_("Task reassigned to %(who)s.", who=task.assignee.display_name), "success")
+            return redirect(url_for("tasks.detail", task_id=task.id))
+    else:
+        status = 422
+    task = _load(task_id)
+    return _render(task, _form_for(task), status, reassign=form)
+
+
+@bp.post("/tasks/<task_id>/release")
+@login_required
+def release(task_id: str):
+    """Put a claimed task back in its pool."""
+    task = _load(task_id)
+    form = ClaimForm()
+    if not form.validate():
+        abort(400)
+    try:
+        assign.release(services(), current_user, task.id, int(form.version.data))
+    except PermissionDenied:
+        abort(403)
+    except DomainError as exc:
+        get_session().rollback()
+        task = _load(task_id)
+        page_form = _form_for(task)
+        page_form.form_errors.append(exc.localized())
+        return _render(task, page_form, 409 if isinstance(exc, ConflictError) else 422)
+    flash(_("Task put back in the pool."), "success")
+    return redirect(url_for("tasks.detail", task_id=task.id))
+
+
+__all__ = ["bp"]
