@@ -1,6 +1,9 @@
-"""Flask commands: deploy definitions, load the demo, create users, verify audit chains."""
+"""Flask commands: deploy definitions, load the demo, create users, verify audit chains, export case bundles."""
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
@@ -8,6 +11,8 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from . import chain
+from .bundle import build_bundle, file_name
 from .db import get_session, init_db
 from .models import Case, Department, Grid, Membership, Role, User
 from .services.audit import verify_chain
@@ -16,7 +21,8 @@ from .services.definitions import deploy_definition
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (deploy_command, demo_command, create_user_command, verify_audit_command, scheduler_command):
+    for command in (deploy_command, demo_command, create_user_command, verify_audit_command, export_case_command,
+                    scheduler_command):
         app.cli.add_command(command)
 
 
@@ -120,6 +126,33 @@ def verify_audit_command(case_number: str | None) -> None:
             click.echo(f"{number}: BROKEN at event {report.broken_seq}: {report.problem}")
     click.echo("all chains intact" if not broken else f"{broken} broken chain(s)")
     if broken:
+        raise SystemExit(1)
+
+
+@click.command("export-case")
+@with_appcontext
+@click.argument("case_number")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="File to write (default: case-NUMBER-bundle.zip in the current directory).")
+def export_case_command(case_number: str, output: str | None) -> None:
+    """Write a case's bundle (events, fields, BPMN, stdlib verifier); print its path, chain head and verifier hash.
+
+    The bundle is written even when the chain does not verify (it is the evidence), but then the
+    problem is printed and the exit status is 1.
+    """
+    db = get_session()
+    case = db.scalar(select(Case).where(Case.number == case_number))
+    if case is None:
+        raise click.UsageError(f"no case numbered {case_number!r}")
+    path = Path(output or file_name(case))
+    path.write_bytes(build_bundle(db, case, exported_by="flask export-case"))
+    report = chain.verify_bundle(str(path))
+    click.echo(f"wrote {path}")
+    click.echo(f"chain head {report.head}")
+    click.echo(f"verifier sha256 {hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()}")
+    if not report.ok:
+        where = f"event {report.broken_seq}: " if report.broken_seq else ""
+        click.echo(f"BROKEN: {where}{report.problem}", err=True)
         raise SystemExit(1)
 
 
