@@ -137,7 +137,11 @@ def verify_bundle(path: str) -> Report:
             return Report(case_id, len(events), False, ev["seq"], f"events.csv differs from events.json at event {ev['seq']}")
     if len(rows) != len(events):
         return Report(case_id, len(events), False, None, "events.csv and events.json hold different numbers of events")
-    return check(case_id, events, case["audit_seq"], case["fields"])
+    report = check(case_id, events, case["audit_seq"], case["fields"])
+    if report.ok and case.get("audit_head") != report.head:
+        return Report(case_id, len(events), False, len(events) or None,
+                      "case.json names a different chain head than its last event", report.head)
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -269,13 +269,24 @@ class HandoverForm(FlaskForm):
             raise ValidationError(_l("Choose the member whose tasks are handed over."))
 
 
+class IsoDateField(DateField):
+    """A date typed as YYYY-MM-DD, with a message saying so when it is not one."""
+
+    def process_formdata(self, valuelist) -> None:
+        """Parse the date, replacing WTForms' generic message."""
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01.")) from None
+
+
 class CoverForm(FlaskForm):
     """Stand-in cover (代班): between two dates new work for one member goes to another."""
 
     member_id = SelectField(_l("Member away"), coerce=int, validate_choice=False)
     stand_in_id = SelectField(_l("Stand-in"), coerce=int, validate_choice=False)
-    starts_on = DateField(_l("From"), validators=[InputRequired(message=_l("Give the first day as YYYY-MM-DD."))])
-    ends_on = DateField(_l("To (included)"), validators=[InputRequired(message=_l("Give the last day as YYYY-MM-DD."))])
+    starts_on = IsoDateField(_l("From"), validators=[InputRequired(message=_l("Give the first day as YYYY-MM-DD."))])
+    ends_on = IsoDateField(_l("To (included)"), validators=[InputRequired(message=_l("Give the last day as YYYY-MM-DD."))])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
 
 

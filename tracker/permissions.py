@@ -107,7 +107,7 @@ def _can_read_task(user: User, task: Task) -> bool:
     return _can_read_case(user, task.case)
 
 
-def _in_lane(user: User, task: Task) -> bool:
+def in_lane(user: User, task: Task) -> bool:
     """Return whether the user holds the task's lane role in the task's scope."""
     community_id = task.case.grid.community_id if task.role == Role.STREET_OFFICE else None
     return holds_role(user, task.role, grid_id=task.grid_id, department_id=task.department_id,
@@ -118,14 +118,14 @@ def _can_complete(user: User, task: Task) -> bool:
     """Only the lane's role in the case's grid (or the referred department) acts, and only on open tasks."""
     if task.status != TaskStatus.OPEN or task.case.status == CaseStatus.ARCHIVED:
         return False
-    if not _in_lane(user, task):
+    if not in_lane(user, task):
         return False
     return task.assignee_id in (None, user.id)
 
 
 def _can_claim(user: User, task: Task) -> bool:
     """A pool task can be claimed by anyone in its lane."""
-    return task.status == TaskStatus.OPEN and task.assignee_id is None and _in_lane(user, task)
+    return task.status == TaskStatus.OPEN and task.assignee_id is None and in_lane(user, task)
 
 
 def _can_reassign(user: User, task: Task) -> bool:
@@ -222,4 +222,4 @@ def pool_filter(user: User):
 
 
 __all__ = ["Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
-           "holds_role", "pool_filter", "require", "visible_cases", "visible_households"]
+           "holds_role", "in_lane", "pool_filter", "require", "visible_cases", "visible_households"]

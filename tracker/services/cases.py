@@ -16,7 +16,7 @@ from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 from .. import deadlines
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
-from ..permissions import Permission, holds_role, require
+from ..permissions import Permission, PermissionDenied, holds_role, in_lane, require
 from . import Services, assign, notices, timers
 from .audit import AUDITED, audited_fields, record_event
 from .locks import check_fresh, flush, get_task, lock_task
@@ -127,6 +127,8 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     task = lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
     check_fresh(task.case, task, expected_version)
+    if not in_lane(actor, task):
+        raise PermissionDenied(f"{actor.username} does not work in the lane of task {task.name}")
     if task.assignee_id is not None and task.assignee_id != actor.id:
         raise ConflictError(N_("This task was already claimed by %(who)s; reload the page."),
                             who=task.assignee.display_name)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template, request, stream_template, url_for
 from flask_babel import gettext as _
@@ -11,7 +14,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from .. import labels
+from .. import chain, labels
 from ..db import get_session, write_intent
 from ..models import AuditEvent, Case
 from ..permissions import Permission, can, visible_cases
@@ -44,7 +47,13 @@ def history(case_id: int):
     events = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
     rows = [(e, json.loads(e.changes)) for e in events]
     return render_template("audit/history.html", case=case, timeline=rows, names=_referenced_names(rows),
-                           report=verify_chain(db, case.id))
+                           report=verify_chain(db, case.id), verifier_sha256=_verifier_sha256())
+
+
+@functools.cache
+def _verifier_sha256() -> str:
+    """Return the SHA-256 of the verifier bundles carry, so an auditor can check theirs is genuine."""
+    return hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()
 
 
 @bp.route("/cases/<int:case_id>/diagram")

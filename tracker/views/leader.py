@@ -49,6 +49,11 @@ def board_home():
 def board(grid_id: int):
     """Workload per member (open, due soon, overdue), the pool, decisions waiting, stand-ins."""
     grid = _grid(grid_id)
+    return _board_page(grid, _cover_form(grid))
+
+
+def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
+    """Render the board; a refused stand-in form comes back filled in, with its errors."""
     db = get_session()
     now = clock.now()
     soon = now + dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
@@ -66,12 +71,11 @@ def board(grid_id: int):
     covers = db.scalars(select(Cover).where(Cover.grid_id == grid.id, Cover.cancelled_at.is_(None),
                                             Cover.ends_on >= assign.local_today(services()))
                         .order_by(Cover.starts_on)).all()
-    cover_form = _cover_form(grid)
     grids = db.scalars(select(Grid).where(Grid.id.in_(grid_ids(current_user, Role.GRID_LEADER)))
                        .order_by(Grid.code)).all()
     return render_template("leader/board.html", grid=grid, grids=grids, people=people, counts=counts, pool=pool,
                            decisions=decisions, kinds=_decision_kinds(decisions), covers=covers,
-                           cover_form=cover_form, end_form=FlaskForm(), now=now)
+                           cover_form=cover_form, end_form=FlaskForm(), now=now), status
 
 
 def _decision_kinds(tasks: list[Task]) -> dict[str, str]:
@@ -116,9 +120,7 @@ def add_cover(grid_id: int):
                     start=cover.starts_on, end=cover.ends_on, member=cover.member.display_name,
                     stand_in=cover.stand_in.display_name), "success")
             return redirect(url_for("leader.board", grid_id=grid.id))
-    flash(_("The stand-in cover was not saved:") + " " + "; ".join(
-        str(e) for errors in [form.form_errors, *(f.errors for f in form)] for e in errors), "error")
-    return redirect(url_for("leader.board", grid_id=grid.id) + "#covers")
+    return _board_page(grid, form, 422)
 
 
 @bp.post("/covers/<int:cover_id>/end")
@@ -212,6 +214,8 @@ def reassign(task_id: str):
 def release(task_id: str):
     """Put a claimed task back in its pool."""
     task = _load(task_id)
+    if task.assignee_id != current_user.id and not can(current_user, Permission.TASK_REASSIGN, task):
+        abort(403)
     form = ClaimForm()
     if not form.validate():
         abort(400)
