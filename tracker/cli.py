@@ -103,9 +103,12 @@ def _membership(db, role: Role, grid_code: str | None, department_code: str | No
         if department is None:
             raise click.UsageError(f"--department: no department with code {department_code!r}")
         return Membership(role=role, department_id=department.id)
+    if role == Role.AUDITOR and not grid_code:
+        return Membership(role=role)  # a district auditor: every community
     grid = db.scalar(select(Grid).where(Grid.code == (grid_code or ""))) if grid_code else None
     if grid is None:
-        raise click.UsageError("--grid: auditors are scoped to the community of a grid; give a grid code")
+        raise click.UsageError(f"--grid: no grid with code {grid_code!r}; {role.value} is scoped to the community "
+                               f"of a grid (an auditor without --grid audits the whole district)")
     return Membership(role=role, community_id=grid.community_id)
 
 
@@ -124,6 +127,8 @@ def verify_audit_command(case_number: str | None) -> None:
         if not report.ok:
             broken += 1
             click.echo(f"{number}: BROKEN at event {report.broken_seq}: {report.problem}")
+        elif case_number:
+            click.echo(f"{number}: intact, {report.events} events, chain head {report.head}")
     click.echo("all chains intact" if not broken else f"{broken} broken chain(s)")
     if broken:
         raise SystemExit(1)

@@ -46,6 +46,11 @@ def community_ids(user: User, *roles: Role) -> set[int]:
     return {m.community_id for m in user.memberships if m.role in roles and m.community_id is not None}
 
 
+def audits_district(user: User) -> bool:
+    """Return whether the user is a district auditor (an auditor membership without a community)."""
+    return any(m.role == Role.AUDITOR and m.community_id is None for m in user.memberships)
+
+
 def holds_role(user: User, role: Role, *, grid_id: int | None = None,
                department_id: int | None = None, community_id: int | None = None) -> bool:
     """Return whether the user holds ``role`` in the given grid, department or community."""
@@ -93,7 +98,7 @@ def _can_create(user: User, grid: Grid) -> bool:
 
 def _can_read_case(user: User, case: Case) -> bool:
     """Admins, the grid's staff, the referred department and the community's auditors read a case."""
-    if user.is_admin or case.created_by_id == user.id:
+    if user.is_admin or case.created_by_id == user.id or audits_district(user):
         return True
     if case.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
         return True
@@ -142,7 +147,7 @@ def _can_manage_grid(user: User, grid: Grid) -> bool:
 
 def _can_read_household(user: User, household: Household) -> bool:
     """The grid's staff and the community's auditors and street office read a household's page."""
-    if user.is_admin or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
+    if user.is_admin or audits_district(user) or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
         return True
     return household.grid.community_id in community_ids(user)
 
@@ -180,7 +185,7 @@ _CHECKS = {
 
 def visible_households(user: User, query: Select) -> Select:
     """Restrict a household query to what the user may read (as ``_can_read_household``)."""
-    if user.is_admin:
+    if user.is_admin or audits_district(user):
         return query
     clauses = []
     if grids := grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
@@ -192,7 +197,7 @@ def visible_households(user: User, query: Select) -> Select:
 
 def visible_cases(user: User, query: Select) -> Select:
     """Restrict a case query to what the user may read."""
-    if user.is_admin:
+    if user.is_admin or audits_district(user):
         return query
     clauses = [Case.created_by_id == user.id]
     grids = grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER)
@@ -221,5 +226,5 @@ def pool_filter(user: User):
     return or_(*clauses) if clauses else false()
 
 
-__all__ = ["Permission", "PermissionDenied", "can", "department_ids", "grid_ids",
+__all__ = ["Permission", "PermissionDenied", "audits_district", "can", "department_ids", "grid_ids",
            "holds_role", "in_lane", "pool_filter", "require", "visible_cases", "visible_households"]

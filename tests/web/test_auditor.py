@@ -137,3 +137,38 @@ def test_auditor_reads_and_exports(login, db):
     for url in (f"/cases/{case.id}", f"/cases/{case.id}/history", f"/cases/{case.id}/diagram", "/audit",
                 f"/cases/{case.id}/bundle.zip", "/cases/export.csv", "/cases/export.xlsx", "/audit/verify"):
         assert auditor.get(url).status_code == 200, url
+
+
+def test_district_auditor_reads_every_community_and_community_auditor_only_its_own(app, login, db):
+    from tests.conftest import PASSWORD
+    from tracker.models import Community, Grid, Membership, Role, User
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", "district", "--name", "区审计员", "--password", PASSWORD,
+                                 "--role", "auditor"])
+    assert result.exit_code == 0, result.output
+    elsewhere = Community(name="别的社区")
+    db.add(elsewhere)
+    db.flush()
+    db.add(Grid(community_id=elsewhere.id, code="GX", name="X网格"))
+    db.flush()
+    result = runner.invoke(args=["create-user", "outsider", "--name", "外社区审计员", "--password", PASSWORD,
+                                 "--role", "auditor", "--grid", "GX"])
+    assert result.exit_code == 0, result.output
+    case = _handled_case(login, db)
+    district = login("district")
+    assert district.get(f"/cases/{case.id}/history").status_code == 200
+    assert case.number in district.get("/cases/").get_data(as_text=True)
+    assert case.number in district.get("/audit").get_data(as_text=True)
+    outsider = login("outsider")
+    assert outsider.get(f"/cases/{case.id}/history").status_code == 403
+    assert case.number not in outsider.get("/audit").get_data(as_text=True)
+    # Reading is all a district auditor does.
+    task = open_task(db, case.id)
+    assert district.submit(f"/tasks/{task.id}", {"satisfaction": "satisfied"}, page=f"/cases/{case.id}").status_code == 403
+
+
+def test_verify_audit_command_prints_the_chain_head_of_one_case(app, login, db):
+    case = _handled_case(login, db)
+    result = app.test_cli_runner().invoke(args=["verify-audit", case.number])
+    assert result.exit_code == 0
+    assert f"{case.number}: intact, 4 events, chain head {case.audit_head}" in result.output

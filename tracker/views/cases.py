@@ -15,8 +15,8 @@ from ..db import get_session
 from ..errors import DomainError
 from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
 from ..models import AuditEvent, Building, Case, CaseStatus, Department, Grid, Role, Task, TaskStatus, User
-from ..permissions import (Permission, PermissionDenied, can, community_ids, department_ids, grid_ids,
-                           pool_filter, visible_cases)
+from ..permissions import (Permission, PermissionDenied, audits_district, can, community_ids, department_ids,
+                           grid_ids, pool_filter, visible_cases)
 from ..services.cases import Intake, open_case
 from ..web import services
 
@@ -138,7 +138,7 @@ def _deadline_filter(query, which: str):
 def visible_grids():
     """Return a query for the grids the user may filter the case list by (from roles, not from cases)."""
     query = select(Grid).order_by(Grid.code)
-    if current_user.is_admin:
+    if current_user.is_admin or audits_district(current_user):
         return query
     clauses = [Grid.id.in_(grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER))]
     if communities := community_ids(current_user):

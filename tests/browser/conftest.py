@@ -1,0 +1,56 @@
+"""Browser fixtures: the app over real HTTP, Debian's chromium driven by Playwright, a logged-in page."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from tests.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:
+    """Serve the app over real HTTP on a free loopback port."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    """Launch Debian's chromium (never a downloaded browser)."""
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+def login_as(browser, base: str, username: str) -> Page:
+    """Open a fresh browser context and log in."""
+    page = browser.new_context(viewport={"width": 420, "height": 900}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator(".who")).to_be_visible()
+    return page
+
+
+def screenshots() -> Path:
+    """Return a folder for screenshots a person can look at after the run."""
+    folder = Path(__file__).resolve().parents[2] / "instance" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
