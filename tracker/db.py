@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from flask import Flask, current_app, g, request
@@ -70,6 +72,21 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["gridloop.sessionmaker"]()
     return g.db_session
+
+
+T = TypeVar("T")
+
+
+def read_while_streaming(chunks: Iterator[T]) -> Iterator[T]:
+    """Produce a streamed response body as a reader.
+
+    The request's teardown runs before a streamed body is produced: it closes the request's
+    session and resets the intent to writing. The body must therefore call ``get_session()``
+    itself (a fresh session, closed by the stream's own teardown) and read without SQLite's
+    write lock, or one long download would block every writer.
+    """
+    write_intent.set(False)
+    yield from chunks
 
 
 def _declare_intent() -> None:

@@ -175,12 +175,14 @@ def test_export_reads_in_batches_and_streams_chunk_by_chunk(app, login, monkeypa
 def test_a_download_in_progress_does_not_block_people_recording_cases(app, login, db, monkeypatch):
     record(app, "member_a", 3)
     monkeypatch.setattr(exports, "BATCH", 1)
+    # Log in first: a request made in this thread while the download is suspended would share its
+    # contexts (a real server runs each request in its own thread).
+    member, data, status = login("member_a"), intake(db), []
     response = login("leader_a").get("/cases/export.csv")
     chunks = iter(response.response)
     for _ in range(2):  # the header, then the first row: the query is open
         next(chunks)
 
-    member, data, status = login("member_a"), intake(db), []
     # Another request, as in another server thread: the suspended download keeps its contexts pushed here.
     writer = threading.Thread(target=lambda: status.append(member.submit("/cases/new", data).status_code))
     writer.start()

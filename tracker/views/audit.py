@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import chain, labels
-from ..db import get_session, write_intent
+from ..db import get_session, read_while_streaming
 from ..models import AuditEvent, Case
 from ..permissions import Permission, can, visible_cases
 from ..services.audit import AUDITED, verify_chain
@@ -111,11 +111,10 @@ def search():
 @login_required
 def verify_all():
     """Verify the chain of every case the user may read, streaming the result as it goes."""
-    session = get_session()
     ids = visible_cases(current_user, select(Case.id))
 
     def results():
-        write_intent.set(False)  # the body streams after the request's own hooks: read only
+        session = get_session()
         last = 0
         while True:
             batch = session.execute(ids.with_only_columns(Case.id, Case.number).where(Case.id > last)
@@ -127,7 +126,8 @@ def verify_all():
                 yield case_id, number, report
             last = batch[-1][0]
 
-    return Response(stream_template("audit/verify.html", results=results()), mimetype="text/html")
+    return Response(stream_template("audit/verify.html", results=read_while_streaming(results())),
+                    mimetype="text/html")
 
 
 __all__ = ["bp"]

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import clock, exports
-from ..db import get_session, write_intent
+from ..db import get_session, read_while_streaming
 from .cases import filtered_cases, filters
 
 bp = Blueprint("exports", __name__, url_prefix="/cases")
@@ -35,13 +35,6 @@ def _rows():
     return exports.rows(exports.batches(get_session(), filtered_cases(filters())), _zone())
 
 
-def _as_reader(chunks: Iterator[str]) -> Iterator[str]:
-    """Read as a GET does: the request teardown, run before streaming starts, reset the session to writing,
-    and on SQLite a writing transaction would hold the write lock for the whole download."""
-    write_intent.set(False)
-    yield from chunks
-
-
 def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
     """Send a file in pieces and close it (an anonymous temporary file is then gone)."""
     with file:
@@ -53,7 +46,11 @@ def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
 @login_required
 def cases_csv():
     """Stream the filtered case list as CSV while it is read."""
-    return _download(stream_with_context(_as_reader(exports.csv_chunks(_rows()))), exports.CSV_MIME, "csv")
+    def body() -> Iterator[str]:
+        # The session is opened while streaming: the request's own one is closed by then.
+        yield from exports.csv_chunks(_rows())
+
+    return _download(stream_with_context(read_while_streaming(body())), exports.CSV_MIME, "csv")
 
 
 @bp.route("/export.xlsx")
