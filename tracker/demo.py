@@ -81,7 +81,10 @@ def _places(db: Session) -> tuple[list[Grid], list[Department]]:
         grid = Grid(community=community, code=f"G{n}", name=f"第{n}网格")
         for b in range(1, 8):
             number = (n - 1) * 7 + b
-            grid.buildings.append(Building(name=f"{number}号楼院", address=f"幸福路{number * 2}号"))
+            # Grids side by side along 幸福路, compounds 150 m apart (a made-up spot in Beijing).
+            grid.buildings.append(Building(name=f"{number}号楼院", address=f"幸福路{number * 2}号",
+                                           latitude=round(39.9000 + (b - 1) * 0.00135, 6),
+                                           longitude=round(116.4000 + (n - 1) * 0.0035, 6)))
         grids.append(grid)
     departments = [Department(code=code, name=name) for code, name in DEPARTMENTS]
     db.add_all(grids + departments)

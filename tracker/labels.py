@@ -8,6 +8,7 @@ from flask_babel import get_locale, lazy_gettext as _l
 CHANNELS = {
     "walk_in": _l("Walk-in"), "phone": _l("Phone"), "wechat": _l("WeChat"), "app": _l("App"),
     "mobile_desk": _l("Mobile desk"), "visit": _l("Door-to-door visit"), "hotline_12345": _l("12345 hotline"),
+    "api": _l("Program (API)"), "open311": _l("Open311 app"),
 }
 URGENCIES = {"normal": _l("Normal"), "urgent": _l("Urgent"), "emergency": _l("Emergency")}
 GREEN_CHANNEL = {"": _l("None"), "elderly": _l("Elderly"), "disabled": _l("Disabled"), "sick": _l("Sick")}
@@ -56,6 +57,8 @@ FIELDS = {
     "answered_on_spot": _l("Answered on the spot"), "handle_action": _l("Outcome"), "text": _l("Result, or reason"),
     "satisfaction": _l("Resident's answer"), "note": _l("Note"), "comment": _l("Comment"),
     "extension_approved": _l("Extension approved"), "signed_at": _l("Signed for at"),
+    "resident_email": _l("E-mail"), "latitude": _l("Latitude"), "longitude": _l("Longitude"),
+    "media_url": _l("Photo link"),
     "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
 }
 #: Coded fields and the label table for their values.

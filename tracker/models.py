@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import Date as sa_Date
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -107,6 +107,9 @@ class Building(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(200), default="")
+    # WGS-84 position of the compound's gate: Open311 clients file requests by coordinates.
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     grid: Mapped[Grid] = relationship(back_populates="buildings")
 
 
@@ -185,6 +188,11 @@ class Case(Base):
     # Stored in E.164 after validation.
     resident_phone: Mapped[str] = mapped_column(String(32))
     address_detail: Mapped[str] = mapped_column(String(200), default="")
+    # From programs (Open311 apps): where the resident stood, an e-mail and a photo link; often empty.
+    resident_email: Mapped[str] = mapped_column(String(254), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    media_url: Mapped[str] = mapped_column(String(500), default="")
     category: Mapped[str] = mapped_column(String(40), index=True)
     description: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(20), index=True)
@@ -307,6 +315,26 @@ class AuditEvent(Base):
     actor: Mapped[User | None] = relationship()
 
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+
+class ApiToken(Base):
+    """A bearer token a program uses to act as one user through the API and Open311; stored hashed."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # What the token is for, e.g. "12345 hotline bridge".
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the secret: tokens are long random strings, so a plain digest is enough to look them up.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the secret, shown so people can tell their tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()
 
 
 class Cover(Base):
@@ -486,7 +514,7 @@ class DiaryNote(Base):
     case: Mapped[Case | None] = relationship()
 
 
-__all__ = ["AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover", "Department",
+__all__ = ["ApiToken", "AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover", "Department",
            "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
            "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
            "utcnow"]

@@ -13,7 +13,8 @@ from ..chain import GENESIS, Report, check, event_hash, jsonable, utc_text
 from ..models import AuditEvent, Case, User, utcnow
 
 #: Case columns whose changes the audit trail records; verification checks the case row against them.
-AUDITED = ("status", "resident_name", "resident_phone", "building_id", "address_detail", "category",
+AUDITED = ("status", "resident_name", "resident_phone", "resident_email", "building_id", "address_detail",
+           "latitude", "longitude", "media_url", "category",
            "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
            "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
            "callback_attempts", "extension_days", "archived_at", "signed_at")

@@ -50,6 +50,11 @@ class Intake:
     # None: leave the record-and-reply task for the grid; True/False: decided at intake.
     answered_on_spot: bool | None = None
     reply: str = ""
+    # From programs (the API, Open311): optional contact and position details.
+    resident_email: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    media_url: str = ""
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -69,7 +74,9 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     now = utcnow()
     case = Case(number=f"tmp-{now.timestamp()}-{actor.id}", grid_id=building.grid_id, building_id=building.id,
                 resident_name=intake.resident_name, resident_phone=intake.resident_phone,
-                address_detail=intake.address_detail, category=intake.category,
+                address_detail=intake.address_detail, resident_email=intake.resident_email,
+                latitude=intake.latitude, longitude=intake.longitude, media_url=intake.media_url,
+                category=intake.category,
                 description=intake.description, channel=intake.channel, urgency=intake.urgency,
                 green_channel=intake.green_channel, status=CaseStatus.RECORDING, created_by_id=actor.id,
                 created_at=now, definition_id=row.id, workflow_state=b"", version=1)

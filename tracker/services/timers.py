@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
 from workflows import WorkflowError
 
@@ -102,8 +102,11 @@ def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int | None:
     if timer is None or timer.due_at > now:
         return 0  # another scheduler got here first and moved it on
     model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
-    subject = session.scalar(select(model).where(model.id == subject_id)
-                             .with_for_update(of=model, skip_locked=True).execution_options(populate_existing=True))
+    query = select(model).where(model.id == subject_id).options(undefer(model.workflow_state))
+    if model is Case:  # firing reads the case's tasks and definition: load them with it
+        query = query.options(selectinload(Case.tasks), joinedload(Case.definition))
+    subject = session.scalar(query.with_for_update(of=model, skip_locked=True)
+                             .execution_options(populate_existing=True))
     if subject is None:
         return None
     session.refresh(timer)

@@ -1,0 +1,69 @@
+"""API tokens: created once (the secret is shown once), stored hashed, revocable, acting as their user."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import N_, InvalidInput, NotFound
+from ..models import ApiToken, User, utcnow
+
+#: Every secret starts with this, so a leaked one is easy to recognise (and to scan for).
+PREFIX = "glt_"
+#: How often last_used_at is written at most (it would otherwise be an UPDATE per API call).
+TOUCH_EVERY = dt.timedelta(minutes=5)
+
+
+def digest(secret: str) -> str:
+    """Return the stored form of a token secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; return the row and the secret, which is never stored or shown again."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(N_("Name the token (up to 100 characters), e.g. the program that will use it."),
+                           field="name")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=digest(secret), prefix=secret[:10],
+                     created_at=utcnow())
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def authenticate(session: Session, secret: str) -> User | None:
+    """Return the active user a live token belongs to, or None."""
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+        token.last_used_at = now
+    return token.user
+
+
+def revoke(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's tokens (an admin may revoke anyone's)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != user.id and not user.is_admin):
+        raise NotFound(N_("Token not found."))
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    session.flush()
+    return token
+
+
+def of(session: Session, user: User) -> list[ApiToken]:
+    """Return the user's tokens, newest first."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
+
+
+__all__ = ["PREFIX", "authenticate", "create", "digest", "of", "revoke"]
