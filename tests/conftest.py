@@ -79,7 +79,8 @@ def database_url(request, template_url, tmp_path) -> str:
 @pytest.fixture
 def app(database_url) -> Iterator[Flask]:
     """Create the app on a fresh copy of the seeded database."""
-    app = create_app({"app": {"database_url": database_url}})
+    # Rate limits are off here (tests log the same people in many times a minute); test_api turns them on.
+    app = create_app({"app": {"database_url": database_url}, "api": {"ratelimit_enabled": False}})
     app.config.update(TESTING=True)
     yield app
     app.extensions["gridloop.db"].dispose()

@@ -25,6 +25,8 @@ SCHEMA: dict[str, dict[str, type] | None] = {
     "calendar": {"extra_holidays": list, "extra_workdays": list},
     "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
     "demo": {"clock_hook": bool},
+    "api": {"rate_limit": str, "login_rate_limit": str, "ratelimit_storage": str, "ratelimit_enabled": bool,
+            "open311_jurisdiction": str},
     "categories": None,
 }
 REQUIRED = [("app", "secret_key"), ("app", "database_url"), ("app", "case_process")]

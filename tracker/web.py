@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import Engine
 
-from . import clock, labels
+from . import clock, labels, ratelimit
 from .config import ROOT
 from .db import get_session
 from .models import Role, User
@@ -30,15 +30,20 @@ LOCALES = ("zh_CN", "en")
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and hooks."""
     _init_engine(app)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
-    from .views import (audit, auth, bundle, cases, demo, exports, health, inbox, leader, notifications, tasks,
-                        visits)
-    for module in (auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, tasks, visits):
+    from .views import (api, audit, auth, bundle, cases, demo, exports, health, inbox, leader, notifications,
+                        open311, tasks, visits)
+    for module in (api, auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, open311,
+                   tasks, visits):
         app.register_blueprint(module.bp)
+    # Programs authenticate with a bearer token or api_key, never the session cookie: no CSRF to forge.
+    csrf.exempt(api.bp)
+    csrf.exempt(open311.bp)
+    ratelimit.init_app(app)
     app.before_request(_before_request)
     app.after_request(_commit)
     app.register_error_handler(403, _error_page)
