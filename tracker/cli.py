@@ -22,7 +22,7 @@ from .services.definitions import deploy_definition
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (deploy_command, demo_command, create_user_command, verify_audit_command, export_case_command,
-                    scheduler_command):
+                    scheduler_command, create_token_command, revoke_token_command):
         app.cli.add_command(command)
 
 
@@ -192,3 +192,41 @@ def scheduler_command(once: bool) -> None:
         return
     click.echo("Scheduler running (Ctrl-C to stop).")
     jobs.run_blocking(app)
+
+
+@click.command("create-token")
+@with_appcontext
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. the program using it.")
+def create_token_command(username: str, name: str) -> None:
+    """Create an API token acting as USERNAME; print the secret once (it is stored hashed)."""
+    from .errors import DomainError
+    from .services import tokens
+    db = get_session()
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.UsageError(f"no user {username!r}")
+    try:
+        token, secret = tokens.create(db, user, name)
+    except DomainError as exc:
+        raise click.UsageError(str(exc)) from None
+    db.commit()
+    click.echo(f"token {token.id} for {username} ({name}); copy it now, it is not shown again:")
+    click.echo(secret)
+
+
+@click.command("revoke-token")
+@with_appcontext
+@click.argument("token_id", type=int)
+def revoke_token_command(token_id: int) -> None:
+    """Revoke an API token by its id; programs using it get 401 from now on."""
+    from .models import ApiToken
+    db = get_session()
+    token = db.get(ApiToken, token_id)
+    if token is None:
+        raise click.UsageError(f"no token {token_id}")
+    if token.revoked_at is None:
+        from .models import utcnow
+        token.revoked_at = utcnow()
+    db.commit()
+    click.echo(f"token {token_id} ({token.name}) revoked")

@@ -55,6 +55,13 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
+class TokenForm(FlaskForm):
+    """Name a new API token after the program that will use it."""
+
+    name = StringField(_l("What the token is for"), validators=[
+        DataRequired(message=_l("Name the token after the program that will use it.")), Length(max=100)])
+
+
 class IntakeForm(FlaskForm):
     resident_name = StringField(_l("Resident name"), validators=[DataRequired(), Length(max=100)])
     resident_phone = StringField(_l("Resident phone"), validators=[DataRequired(), ChinesePhone()])

@@ -13,6 +13,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
 
 from workflows import Engine
 
@@ -46,9 +47,8 @@ def init_app(app: Flask) -> None:
     ratelimit.init_app(app)
     app.before_request(_before_request)
     app.after_request(_commit)
-    app.register_error_handler(403, _error_page)
-    app.register_error_handler(404, _error_page)
-    app.register_error_handler(409, _error_page)
+    for code in (400, 401, 403, 404, 405, 409, 413, 429):
+        app.register_error_handler(code, _error_page)
     app.register_error_handler(StaleDataError, _lost_race)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_template_globals)
@@ -137,7 +137,10 @@ def _unavailable_page():
 
 
 def _error_page(error):
-    """Render 403/404/409 in the site layout."""
+    """Render an HTTP error in the site layout; under /api/ as problem details."""
+    if request.path.startswith("/api/") and isinstance(error, HTTPException):
+        from .views.api import problem_for
+        return problem_for(error)
     code = getattr(error, "code", error)
     return render_template("error.html", code=code, description=getattr(error, "description", "")), code
 

@@ -1,7 +1,460 @@
-"""Placeholder: filled in by the work on issue 6."""
+"""The JSON API under /api/v1: everything the UI does, for programs, with bearer tokens and RFC 9457 errors."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+import binascii
+import datetime as dt
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
 
-bp = Blueprint("api", __name__)
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, url_for
+from flask_login import current_user
+from jsonschema import Draft202012Validator
+from sqlalchemy import and_, func, or_, select
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from .. import clock, labels, openapi
+from ..db import get_session
+from ..errors import ConflictError, DomainError, NotFound
+from ..forms import TASK_FORMS, IntakeForm, choices
+from ..models import AuditEvent, Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
+from ..permissions import Permission, PermissionDenied, can, grid_ids, pool_filter
+from ..services import assign, tokens
+from ..services.audit import verify_chain
+from ..services.cases import Intake, claim_task, complete_task, open_case, sign_for
+from ..web import services
+from .cases import filtered_cases
+from .leader import workload
+from .tasks import _form_for
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PAGE = 50
+MAX_PAGE = 200
+
+
+# -- errors: RFC 9457 problem details -------------------------------------------------------------
+
+def problem(status: int, title: str, detail: str = "", errors: list[dict] | None = None,
+            kind: str | None = None, headers: Mapping[str, str] | None = None) -> Response:
+    """Return an application/problem+json response."""
+    body: dict[str, Any] = {"type": f"urn:gridloop:problem:{kind}" if kind else "about:blank",
+                            "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+def problem_for(error: HTTPException) -> Response:
+    """Turn an HTTP error into problem details (unknown routes, wrong methods, rate limits, ...)."""
+    detail = error.description or ""
+    if error.code == 429:
+        detail = f"Rate limit exceeded ({detail}); wait and retry."
+    headers = {"Retry-After": error.response.headers.get("Retry-After", "60")} \
+        if error.code == 429 and error.response is not None else None
+    return problem(error.code or 500, error.name, detail, headers=headers)
+
+
+def _invalid(errors: list[dict], detail: str = "Some fields are wrong; see errors.") -> Response:
+    return problem(422, "Invalid input", detail, errors, kind="invalid-input")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    return problem_for(error)
+
+
+@bp.errorhandler(PermissionDenied)
+def _denied(error: PermissionDenied):
+    get_session().rollback()
+    return problem(403, "Forbidden", "Your role does not allow this.", kind="forbidden")
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    get_session().rollback()
+    message = error.localized()
+    if isinstance(error, ConflictError):
+        return problem(409, "Conflict", message, kind="conflict")
+    if isinstance(error, NotFound):
+        return problem(404, "Not Found", message)
+    return _invalid([{"field": error.field or "", "message": message}], message)
+
+
+# -- authentication ------------------------------------------------------------------------------
+
+@bp.before_request
+def _authenticate():
+    """Act as the token's user; the session cookie is never used here (so there is no CSRF to forge)."""
+    if request.endpoint == "api.openapi_document":
+        return None
+    header = request.headers.get("Authorization", "")
+    secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    user = tokens.authenticate(get_session(), secret) if secret else None
+    if user is None:
+        detail = ("This token is unknown or revoked; create a new one on your profile page."
+                  if secret else "Send Authorization: Bearer <token>; create a token on your profile page.")
+        return problem(401, "Unauthorized", detail, kind="unauthorized",
+                       headers={"WWW-Authenticate": 'Bearer realm="gridloop"'})
+    g._login_user = user  # Flask-Login's current_user for this request only; nothing goes in the session
+    return None
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API (public)."""
+    return jsonify(_document())
+
+
+@functools.cache
+def _document_for(categories: tuple[str, ...], channels: tuple[str, ...]) -> dict:
+    return openapi.document(list(categories), list(channels))
+
+
+def _document() -> dict:
+    return _document_for(tuple(current_app.config["GRIDLOOP"]["categories"]), tuple(labels.CHANNELS))
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+def _body(schema: str | dict) -> dict:
+    """Return the JSON body, checked against its schema in the OpenAPI document (422 names each field)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(problem(400, "Bad Request", "Send a JSON object with Content-Type: application/json.",
+                      kind="not-json"))
+    document = _document()
+    spec = document["components"]["schemas"][schema] if isinstance(schema, str) else schema
+    validator = Draft202012Validator({**spec, "$defs": {}, "components": document["components"]})
+    errors = [{"field": ".".join(str(p) for p in e.absolute_path) or _missing(e), "message": e.message}
+              for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))]
+    if errors:
+        abort(_invalid(errors))
+    return data
+
+
+def _missing(error) -> str:
+    """Name the field a 'required' or 'additionalProperties' error is about."""
+    if error.validator == "required" and error.message.startswith("'"):
+        return error.message.split("'")[1]
+    return ""
+
+
+def _form_errors(form) -> list[dict]:
+    """The WTForms errors of a form, as problem ``errors``."""
+    return [{"field": name, "message": str(message)} for name, messages in form.errors.items()
+            for message in messages]
+
+
+def _formdata(data: Mapping[str, Any]) -> MultiDict:
+    """Feed JSON values to a WTForms form the way a browser would post them."""
+    pairs = []
+    for key, value in data.items():
+        if isinstance(value, bool):
+            if value:
+                pairs.append((key, "y"))
+        elif isinstance(value, list):
+            pairs.extend((key, str(v)) for v in value)
+        elif value is not None:
+            pairs.append((key, str(value)))
+    return MultiDict(pairs)
+
+
+# -- representations ----------------------------------------------------------------------------------
+
+def _time(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _person(user: User | None) -> dict | None:
+    return {"id": user.id, "name": user.display_name} if user else None
+
+
+def _task(task: Task) -> dict:
+    return {"id": task.id, "case_id": task.case_id, "case_number": task.case.number, "name": task.name,
+            "title": task.title, "form_key": task.form_key, "lane": task.lane, "role": task.role,
+            "grid_id": task.grid_id, "department_id": task.department_id, "assignee": _person(task.assignee),
+            "status": task.status, "due_at": _time(task.due_at), "created_at": _time(task.created_at),
+            "completed_at": _time(task.completed_at)}
+
+
+def _case(case: Case) -> dict:
+    return {"id": case.id, "number": case.number, "status": case.status, "version": case.version,
+            "grid": {"id": case.grid.id, "code": case.grid.code},
+            "building": {"id": case.building.id, "name": case.building.name}, "category": case.category,
+            "channel": case.channel, "urgency": case.urgency, "green_channel": case.green_channel,
+            "resident_name": case.resident_name, "created_at": _time(case.created_at), "due_at": _time(case.due_at),
+            "outcome": case.outcome, "archived_at": _time(case.archived_at)}
+
+
+def _case_detail(case: Case) -> dict:
+    running = case.status in (CaseStatus.HANDLING, CaseStatus.EXTENSION_REVIEW)
+    return {**_case(case), "resident_phone": case.resident_phone, "address_detail": case.address_detail,
+            "description": case.description, "reply": case.reply, "result": case.result,
+            "dispatch_to": case.dispatch_to, "handler": _person(case.handler),
+            "department": {"id": case.department.id, "name": case.department.name} if case.department else None,
+            "deadline": {"class": case.deadline_class, "dispatched_at": _time(case.dispatched_at),
+                         "sign_for_at": _time(case.sign_for_at), "signed_at": _time(case.signed_at),
+                         "remind_at": _time(case.remind_at), "due_at": _time(case.due_at),
+                         "escalate_at": _time(case.escalate_at),
+                         "overdue": bool(running and case.due_at and case.due_at < clock.now())},
+            "reopen_count": case.reopen_count,
+            "tasks": [_task(t) for t in case.tasks if t.status == TaskStatus.OPEN],
+            "audit_head": case.audit_head}
+
+
+def _load_case(case_id: int) -> Case:
+    case = get_session().get(Case, case_id)
+    if case is None or not can(current_user, Permission.CASE_READ, case):
+        abort(problem(404, "Not Found", f"No case {case_id} you may read."))
+    return case
+
+
+def _load_task(task_id: str) -> Task:
+    task = get_session().get(Task, task_id)
+    if task is None or not can(current_user, Permission.TASK_READ, task):
+        abort(problem(404, "Not Found", f"No task {task_id} you may read."))
+    return task
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+@bp.get("/me")
+def me():
+    """Who the token acts as."""
+    user = current_user
+    return jsonify({"id": user.id, "username": user.username, "display_name": user.display_name,
+                    "is_admin": user.is_admin,
+                    "roles": [{"role": m.role, "grid_id": m.grid_id, "department_id": m.department_id,
+                               "community_id": m.community_id} for m in user.memberships]})
+
+
+@bp.get("/buildings")
+def buildings():
+    """The buildings where the user may record cases."""
+    rows = get_session().scalars(select(Building).join(Building.grid).where(
+        Building.grid_id.in_(grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)))
+        .order_by(Grid.code, Building.name)).all()
+    return jsonify({"items": [{"id": b.id, "name": b.name, "address": b.address, "grid_id": b.grid_id,
+                               "grid_code": b.grid.code} for b in rows]})
+
+
+@bp.get("/cases")
+def list_cases():
+    """The cases the user may read, with the UI's filters, newest first, in keyset pages."""
+    args = request.args
+    f = {k: args.get(k, "").strip() for k in ("status", "grid", "category", "channel", "date_from", "date_to",
+                                              "q", "deadline")}
+    errors = []
+    if f["status"] and f["status"] not in labels.STATUSES:
+        errors.append({"field": "status", "message": f"must be one of {', '.join(labels.STATUSES)}"})
+    if f["grid"] and not f["grid"].isdigit():
+        errors.append({"field": "grid", "message": "must be a grid id (an integer)"})
+    if f["deadline"] and f["deadline"] not in ("overdue", "due_soon", "mine"):
+        errors.append({"field": "deadline", "message": "must be overdue, due_soon or mine"})
+    for key in ("date_from", "date_to"):
+        if f[key]:
+            try:
+                dt.date.fromisoformat(f[key])
+            except ValueError:
+                errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
+    limit = args.get("limit", PAGE, type=int)
+    if not 1 <= limit <= MAX_PAGE:
+        errors.append({"field": "limit", "message": f"must be 1 to {MAX_PAGE}"})
+    after = _cursor(args.get("cursor", ""), errors)
+    if errors:
+        return problem(400, "Bad Request", "A filter is malformed; see errors.", errors, kind="bad-filter")
+    query = filtered_cases(f)
+    if after is not None:
+        created, case_id = after
+        query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
+    rows = get_session().scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": [_case(c) for c in rows],
+                    "next_cursor": _make_cursor(rows[-1]) if more and rows else None})
+
+
+def _make_cursor(case: Case) -> str:
+    raw = json.dumps([case.created_at.astimezone(dt.UTC).isoformat(), case.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(text: str, errors: list) -> tuple[dt.datetime, int] | None:
+    if not text:
+        return None
+    try:
+        created, case_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return dt.datetime.fromisoformat(created), int(case_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        errors.append({"field": "cursor", "message": "is not a cursor this API returned; start without one"})
+        return None
+
+
+@bp.post("/cases")
+def create_case():
+    """Record a case through the same intake as the UI (the same checks, the same loop)."""
+    data = _body("NewCase")
+    form = IntakeForm(formdata=_formdata({**data, "disposition": "on_spot" if data.get("answered_on_spot")
+                                          else "dispatch"}), meta={"csrf": False})
+    grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
+    form.building_id.choices = choices([(b, b) for b in get_session().scalars(
+        select(Building.id).where(Building.grid_id.in_(grids)))])
+    form.category.choices = choices(labels.category_choices())
+    form.channel.choices = choices((c, c) for c in labels.CHANNELS)
+    if not form.validate():
+        return _invalid(_form_errors(form))
+    fields = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
+    case = open_case(services(), current_user, Intake(**{**fields, "answered_on_spot": bool(data.get("answered_on_spot")),
+                                                         "reply": form.reply.data or ""}))
+    response = jsonify(_case_detail(case))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_case", case_id=case.id)
+    return response
+
+
+@bp.get("/cases/<int:case_id>")
+def get_case(case_id: int):
+    """A case with its open tasks, deadline and outcome."""
+    return jsonify(_case_detail(_load_case(case_id)))
+
+
+@bp.get("/cases/<int:case_id>/history")
+def case_history(case_id: int):
+    """Every audit event of the case, in order."""
+    case = _load_case(case_id)
+    events = get_session().scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
+                                   .order_by(AuditEvent.seq)).all()
+    return jsonify({"case_id": case.id, "number": case.number, "events": [{
+        "seq": e.seq, "at": _time(e.at), "actor": _person(e.actor), "actor_name": e.actor_name, "action": e.action,
+        "task_name": e.task_name, "changes": json.loads(e.changes), "prev_hash": e.prev_hash, "hash": e.hash}
+        for e in events]})
+
+
+@bp.get("/cases/<int:case_id>/verify")
+def verify_case(case_id: int):
+    """Verify the case's audit chain."""
+    case = _load_case(case_id)
+    report = verify_chain(get_session(), case.id)
+    return jsonify({"case_id": case.id, "ok": report.ok, "events": report.events, "broken_seq": report.broken_seq,
+                    "problem": report.problem, "head": report.head})
+
+
+@bp.get("/tasks")
+def list_tasks():
+    """My open tasks (scope=mine) or the unclaimed tasks of my lanes (scope=pool)."""
+    scope = request.args.get("scope", "mine")
+    if scope not in ("mine", "pool"):
+        return problem(400, "Bad Request", "scope must be mine or pool.", [{"field": "scope", "message": "mine or pool"}],
+                       kind="bad-filter")
+    query = select(Task).where(Task.status == TaskStatus.OPEN)
+    query = query.where(Task.assignee_id == current_user.id) if scope == "mine" else \
+        query.where(Task.assignee_id.is_(None), pool_filter(current_user))
+    rows = get_session().scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at).limit(500)).all()
+    return jsonify({"items": [_task(t) for t in rows]})
+
+
+@bp.get("/tasks/<task_id>")
+def get_task(task_id: str):
+    """One task."""
+    return jsonify(_task(_load_task(task_id)))
+
+
+def _version_action(task_id: str, action) -> Response:
+    task = _load_task(task_id)
+    data = _body("VersionBody")
+    action(services(), current_user, task.id, data["version"])
+    return jsonify(_task(get_session().get(Task, task.id)))
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str):
+    """Take a pool task."""
+    return _version_action(task_id, claim_task)
+
+
+@bp.post("/tasks/<task_id>/sign")
+def sign(task_id: str):
+    """Sign for (签收) a handling task."""
+    return _version_action(task_id, sign_for)
+
+
+@bp.post("/tasks/<task_id>/release")
+def release(task_id: str):
+    """Put a claimed task back in its pool."""
+    return _version_action(task_id, assign.release)
+
+
+@bp.post("/tasks/<task_id>/complete")
+def complete(task_id: str):
+    """Complete a task with the data its form asks for."""
+    task = _load_task(task_id)
+    body = _body("Completion")
+    data = body["data"]
+    schema = openapi.TASK_DATA[task.form_key]
+    errors = [{"field": "data." + (".".join(str(p) for p in e.absolute_path) or _missing(e)), "message": e.message}
+              for e in Draft202012Validator(schema).iter_errors(data)]
+    if errors:
+        return _invalid(errors, f"This task ({task.form_key}) takes other data; see errors.")
+    if not can(current_user, Permission.TASK_COMPLETE, task) and task.status == TaskStatus.OPEN:
+        raise PermissionDenied(task.id)
+    form = _form_for_api(task, data, body["version"])
+    if not form.validate():
+        return _invalid([{**e, "field": "data." + e["field"]} for e in _form_errors(form)])
+    case = complete_task(services(), current_user, task.id, body["version"], form.workflow_data())
+    return jsonify(_case_detail(case))
+
+
+def _form_for_api(task: Task, data: Mapping[str, Any], version: int):
+    """The task's web form, filled from JSON (so the API checks exactly what the UI checks)."""
+    form = TASK_FORMS[task.form_key](formdata=_formdata({**data, "version": version}), meta={"csrf": False})
+    if task.form_key == "dispatch":  # choices of member and department, as the page has them
+        page = _form_for(task)
+        form.handler_id.choices, form.department_id.choices = page.handler_id.choices, page.department_id.choices
+    return form
+
+
+@bp.post("/tasks/<task_id>/reassign")
+def reassign(task_id: str):
+    """Give a task to a named person (grid leaders)."""
+    task = _load_task(task_id)
+    data = _body("Reassignment")
+    assign.reassign(services(), current_user, task.id, data["version"], data["assignee_id"], data["reason"])
+    return jsonify(_task(get_session().get(Task, task.id)))
+
+
+@bp.post("/grids/<int:grid_id>/handover")
+def handover(grid_id: int):
+    """Preview a handover (no fingerprint), or carry it out (with the preview's fingerprint)."""
+    data = _body("Handover")
+    args = (services(), current_user, grid_id, data["member_id"], data["to_ids"], data["mode"])
+    if data.get("fingerprint"):
+        plan = assign.hand_over(*args, data["reason"], data["fingerprint"])
+    else:
+        plan = assign.plan_handover(*args)
+    return jsonify({"done": bool(data.get("fingerprint")), "fingerprint": plan.fingerprint,
+                    "moves": [{"task_id": t.id, "case_number": t.case.number, "to": _person(u)} for t, u in plan.moves]})
+
+
+@bp.get("/grids/<int:grid_id>/workload")
+def grid_workload(grid_id: int):
+    """Open, due soon and overdue tasks per person, the pool, and what waits for the leader."""
+    grid = get_session().get(Grid, grid_id)
+    if grid is None:
+        return problem(404, "Not Found", f"No grid {grid_id}.")
+    if not can(current_user, Permission.GRID_MANAGE, grid):
+        raise PermissionDenied(grid.code)
+    board = workload(grid)
+    return jsonify({"grid": {"id": grid.id, "code": grid.code, "name": grid.name},
+                    "people": [{"user": _person(p), **board.counts_of(p.id)} for p in board.people],
+                    "pool": board.pool, "waiting_for_decision": [_task(t) for t in board.decisions]})
+
+
+__all__ = ["bp", "problem", "problem_for"]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from ..db import get_session
-from ..forms import LoginForm
+from ..errors import DomainError
+from ..forms import LoginForm, TokenForm, add_service_error
 from ..models import User
+from ..services import tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -58,3 +61,37 @@ def set_language(code: str):
     if code in ("zh_CN", "en"):
         session["lang"] = code
     return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """My account: API tokens for programs acting as me (created here, shown once, revocable)."""
+    db = get_session()
+    form = TokenForm()
+    secret = None
+    if form.validate_on_submit():
+        try:
+            _token, secret = tokens.create(db, current_user, form.name.data)
+        except DomainError as exc:
+            db.rollback()
+            add_service_error(form, exc)
+        else:
+            form = TokenForm(formdata=None)
+    status = 422 if form.errors else 200
+    return render_template("auth/profile.html", form=form, secret=secret, tokens=tokens.of(db, current_user),
+                           revoke_form=FlaskForm()), status
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    """Revoke one of my API tokens: programs using it get 401 from now on."""
+    if not FlaskForm().validate_on_submit():
+        return redirect(url_for("auth.profile"))
+    try:
+        token = tokens.revoke(get_session(), current_user, token_id)
+    except DomainError:
+        abort(404)
+    flash(_("Token %(name)s revoked.", name=token.name), "success")
+    return redirect(url_for("auth.profile"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -52,8 +54,24 @@ def board(grid_id: int):
     return _board_page(grid, _cover_form(grid))
 
 
-def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
-    """Render the board; a refused stand-in form comes back filled in, with its errors."""
+@dataclass(frozen=True)
+class Workload:
+    """A grid's board: per person open / due soon / overdue, the pool, and what waits for the leader."""
+
+    people: list[User]
+    counts: dict[int, Any]
+    pool: int
+    decisions: list[Task]
+
+    def counts_of(self, user_id: int) -> dict[str, int]:
+        """Return one person's numbers (zeros when they hold nothing)."""
+        row = self.counts.get(user_id)
+        return {"open": row.open, "due_soon": row.due_soon, "overdue": row.overdue} if row else \
+            {"open": 0, "due_soon": 0, "overdue": 0}
+
+
+def workload(grid: Grid) -> Workload:
+    """Count the grid's open tasks per person (the board, and the API's workload)."""
     db = get_session()
     now = clock.now()
     soon = now + dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
@@ -68,14 +86,21 @@ def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
                                                 Task.role.in_((Role.GRID_MEMBER, Role.GRID_LEADER))))
     decisions = db.scalars(select(Task).join(Task.case).where(*open_in_grid, Task.role == Role.GRID_LEADER)
                            .order_by(Task.created_at)).all()
+    return Workload(people, counts, pool or 0, list(decisions))
+
+
+def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
+    """Render the board; a refused stand-in form comes back filled in, with its errors."""
+    db = get_session()
+    board = workload(grid)
     covers = db.scalars(select(Cover).where(Cover.grid_id == grid.id, Cover.cancelled_at.is_(None),
                                             Cover.ends_on >= assign.local_today(services()))
                         .order_by(Cover.starts_on)).all()
     grids = db.scalars(select(Grid).where(Grid.id.in_(grid_ids(current_user, Role.GRID_LEADER)))
                        .order_by(Grid.code)).all()
-    return render_template("leader/board.html", grid=grid, grids=grids, people=people, counts=counts, pool=pool,
-                           decisions=decisions, kinds=_decision_kinds(decisions), covers=covers,
-                           cover_form=cover_form, end_form=FlaskForm(), now=now), status
+    return render_template("leader/board.html", grid=grid, grids=grids, people=board.people, counts=board.counts,
+                           pool=board.pool, decisions=board.decisions, kinds=_decision_kinds(board.decisions),
+                           covers=covers, cover_form=cover_form, end_form=FlaskForm()), status
 
 
 def _decision_kinds(tasks: list[Task]) -> dict[str, str]:
@@ -233,4 +258,4 @@ def release(task_id: str):
     return redirect(url_for("tasks.detail", task_id=task.id))
 
 
-__all__ = ["bp"]
+__all__ = ["Workload", "bp", "workload"]

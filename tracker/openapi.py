@@ -1,0 +1,274 @@
+"""The OpenAPI 3.1 document of /api/v1. Its request schemas are also what the API validates bodies with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import labels
+
+VERSION = "1.0.0"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+ID = {"type": "integer", "minimum": 1}
+TIME = {"type": "string", "format": "date-time"}
+VERSION_FIELD = {"type": "integer", "minimum": 1,
+                 "description": "The case's `version` when you read it; a stale version gets 409."}
+
+
+def _body(properties: dict, required: list[str]) -> dict:
+    """A closed request object: unknown fields are refused."""
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+#: What completing each kind of task takes (the same fields as the web forms).
+TASK_DATA: dict[str, dict] = {
+    "record_reply": _body({"disposition": {"enum": ["dispatch", "on_spot"]},
+                           "reply": {"type": "string", "maxLength": 4000}}, ["disposition"]),
+    "dispatch": _body({"dispatch_to": {"enum": ["member", "department"]}, "handler_id": ID, "department_id": ID,
+                       "deadline_class": {"enum": list(labels.DEADLINE_CLASSES)}}, ["dispatch_to", "deadline_class"]),
+    "handle": _body({"handle_action": {"enum": list(labels.HANDLE_ACTIONS)},
+                     "text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                     "extension_days": {"type": "integer", "minimum": 1, "maximum": 30}}, ["handle_action", "text"]),
+    "review_extension": _body({"decision": {"enum": ["approve", "refuse"]},
+                               "comment": {"type": "string", "maxLength": 2000}}, ["decision"]),
+    "callback": _body({"satisfaction": {"enum": list(labels.OUTCOMES)},
+                       "note": {"type": "string", "maxLength": 2000}}, ["satisfaction"]),
+    "review_archive": _body({"confirm": {"const": True}, "comment": {"type": "string", "maxLength": 2000}},
+                            ["confirm"]),
+    "supervise": _body({"note": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["note"]),
+}
+
+
+def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
+    """Return the component schemas (categories and channels come from the configuration)."""
+    person = {"type": "object", "properties": {"id": INT, "name": STR}, "required": ["id", "name"]}
+    return {
+        "Problem": {
+            "type": "object", "description": "RFC 9457 problem details.",
+            "properties": {"type": STR, "title": STR, "status": INT, "detail": STR,
+                           "errors": {"type": "array", "items": {
+                               "type": "object", "properties": {"field": STR, "message": STR},
+                               "required": ["field", "message"]}}},
+            "required": ["type", "title", "status"]},
+        "Person": person,
+        "Me": {"type": "object", "properties": {
+            "id": INT, "username": STR, "display_name": STR, "is_admin": {"type": "boolean"},
+            "roles": {"type": "array", "items": {"type": "object", "properties": {
+                "role": STR, "grid_id": _nullable(INT), "department_id": _nullable(INT),
+                "community_id": _nullable(INT)}, "required": ["role"]}}},
+            "required": ["id", "username", "display_name", "is_admin", "roles"]},
+        "NewCase": _body({
+            "resident_name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "resident_phone": {"type": "string", "minLength": 1, "maxLength": 32,
+                               "description": "A mainland China number, e.g. 13812345678 or 010-12345678."},
+            "building_id": ID,
+            "address_detail": {"type": "string", "maxLength": 200},
+            "category": {"enum": categories},
+            "description": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "channel": {"enum": channels},
+            "urgency": {"enum": list(labels.URGENCIES)},
+            "green_channel": {"enum": list(labels.GREEN_CHANNEL)},
+            "answered_on_spot": {"type": "boolean"},
+            "reply": {"type": "string", "maxLength": 4000}},
+            ["resident_name", "resident_phone", "building_id", "category", "description", "channel"]),
+        "Task": {"type": "object", "properties": {
+            "id": STR, "case_id": INT, "case_number": STR, "name": STR, "title": STR,
+            "form_key": {"enum": list(TASK_DATA)}, "lane": STR, "role": STR, "grid_id": INT,
+            "department_id": _nullable(INT), "assignee": _nullable(_ref("Person")),
+            "status": {"enum": ["open", "done"]}, "due_at": _nullable(TIME), "created_at": TIME,
+            "completed_at": _nullable(TIME)},
+            "required": ["id", "case_id", "case_number", "name", "title", "form_key", "lane", "role", "grid_id",
+                         "assignee", "status", "due_at", "created_at"]},
+        "TaskList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Task")}},
+                     "required": ["items"]},
+        "Case": {"type": "object", "properties": {
+            "id": INT, "number": STR, "status": {"enum": list(labels.STATUSES)}, "version": INT,
+            "grid": {"type": "object", "properties": {"id": INT, "code": STR}, "required": ["id", "code"]},
+            "building": {"type": "object", "properties": {"id": INT, "name": STR}, "required": ["id", "name"]},
+            "category": STR, "channel": STR, "urgency": STR, "green_channel": STR, "resident_name": STR,
+            "created_at": TIME, "due_at": _nullable(TIME), "outcome": _nullable(STR),
+            "archived_at": _nullable(TIME)},
+            "required": ["id", "number", "status", "version", "grid", "building", "category", "channel",
+                         "urgency", "green_channel", "resident_name", "created_at", "due_at", "outcome",
+                         "archived_at"]},
+        "CaseList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("Case")},
+            "next_cursor": _nullable(STR)}, "required": ["items", "next_cursor"]},
+        "CaseDetail": {"allOf": [_ref("Case"), {"type": "object", "properties": {
+            "resident_phone": STR, "address_detail": STR, "description": STR, "reply": STR, "result": STR,
+            "dispatch_to": _nullable(STR), "handler": _nullable(_ref("Person")),
+            "department": _nullable({"type": "object", "properties": {"id": INT, "name": STR}}),
+            "deadline": {"type": "object", "properties": {
+                "class": _nullable(STR), "dispatched_at": _nullable(TIME), "sign_for_at": _nullable(TIME),
+                "signed_at": _nullable(TIME), "remind_at": _nullable(TIME), "due_at": _nullable(TIME),
+                "escalate_at": _nullable(TIME), "overdue": {"type": "boolean"}},
+                "required": ["class", "due_at", "overdue"]},
+            "reopen_count": INT, "tasks": {"type": "array", "items": _ref("Task")}, "audit_head": _nullable(STR)},
+            "required": ["description", "deadline", "tasks"]}]},
+        "Event": {"type": "object", "properties": {
+            "seq": INT, "at": TIME, "actor": _nullable(_ref("Person")), "actor_name": STR, "action": STR,
+            "task_name": _nullable(STR), "changes": {"type": "object"}, "prev_hash": STR, "hash": STR},
+            "required": ["seq", "at", "actor", "actor_name", "action", "task_name", "changes", "prev_hash", "hash"]},
+        "History": {"type": "object", "properties": {"case_id": INT, "number": STR,
+                                                     "events": {"type": "array", "items": _ref("Event")}},
+                    "required": ["case_id", "number", "events"]},
+        "Verification": {"type": "object", "properties": {
+            "case_id": INT, "ok": {"type": "boolean"}, "events": INT, "broken_seq": _nullable(INT),
+            "problem": STR, "head": STR}, "required": ["case_id", "ok", "events", "broken_seq", "problem", "head"]},
+        "VersionBody": _body({"version": VERSION_FIELD}, ["version"]),
+        "Completion": {"type": "object", "properties": {
+            "version": VERSION_FIELD,
+            "data": {"oneOf": list(TASK_DATA.values()),
+                     "description": "The fields of the task's form_key: " + ", ".join(TASK_DATA)}},
+            "required": ["version", "data"], "additionalProperties": False},
+        "Reassignment": _body({"version": VERSION_FIELD, "assignee_id": ID,
+                               "reason": {"type": "string", "minLength": 1, "maxLength": 200}},
+                              ["version", "assignee_id", "reason"]),
+        "Handover": _body({"member_id": ID, "to_ids": {"type": "array", "items": ID, "minItems": 1},
+                           "mode": {"enum": ["even", "least_loaded"]},
+                           "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "fingerprint": {"type": "string", "description":
+                                           "From the preview; send it back to carry the handover out."}},
+                          ["member_id", "to_ids", "mode", "reason"]),
+        "HandoverResult": {"type": "object", "properties": {
+            "done": {"type": "boolean"}, "fingerprint": STR,
+            "moves": {"type": "array", "items": {"type": "object", "properties": {
+                "task_id": STR, "case_number": STR, "to": _ref("Person")}, "required": ["task_id", "case_number", "to"]}}},
+            "required": ["done", "fingerprint", "moves"]},
+        "Workload": {"type": "object", "properties": {
+            "grid": {"type": "object", "properties": {"id": INT, "code": STR, "name": STR}},
+            "people": {"type": "array", "items": {"type": "object", "properties": {
+                "user": _ref("Person"), "open": INT, "due_soon": INT, "overdue": INT},
+                "required": ["user", "open", "due_soon", "overdue"]}},
+            "pool": INT, "waiting_for_decision": {"type": "array", "items": _ref("Task")}},
+            "required": ["grid", "people", "pool", "waiting_for_decision"]},
+        "Buildings": {"type": "object", "properties": {"items": {"type": "array", "items": {
+            "type": "object", "properties": {"id": INT, "name": STR, "address": STR, "grid_id": INT,
+                                             "grid_code": STR}}}}, "required": ["items"]},
+    }
+
+
+def _problem(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, responses: dict, *, body: str | None = None, params: list | None = None,
+        op_id: str) -> dict:
+    """One operation with the errors every call can get."""
+    op: dict[str, Any] = {"summary": summary, "operationId": op_id, "responses": {
+        **responses, "401": _problem("No valid token: send `Authorization: Bearer <token>`."),
+        "429": _problem("Too many requests for this token; wait and retry.")}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        op["responses"]["400"] = _problem("The body is not the JSON object described here.")
+        op["responses"]["422"] = _problem("The data breaks a rule; `errors` names each field.")
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def document(categories: list[str], channels: list[str]) -> dict:
+    """Return the whole OpenAPI 3.1 document."""
+    case_id = _path_param("case_id", ID)
+    task_id = _path_param("task_id", STR)
+    grid_id = _path_param("grid_id", ID)
+    not_found = _problem("No such object, or not yours to see.")
+    forbidden = _problem("Your role does not allow this.")
+    conflict = _problem("Someone changed it since you read it: read again and retry.")
+    task_action = {"200": _json("The task after the action.", _ref("Task")), "403": forbidden, "404": not_found,
+                   "409": conflict}
+    filters = [
+        _query("status", {"enum": list(labels.STATUSES)}), _query("grid", ID, "Grid id."),
+        _query("category", {"enum": categories}), _query("channel", {"enum": channels}),
+        _query("date_from", {"type": "string", "format": "date"}, "Recorded on or after, YYYY-MM-DD."),
+        _query("date_to", {"type": "string", "format": "date"}, "Recorded on or before, YYYY-MM-DD."),
+        _query("q", {"type": "string", "maxLength": 100}, "Number, resident name or description contains."),
+        _query("deadline", {"enum": ["overdue", "due_soon", "mine"]}),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size, default 50."),
+        _query("cursor", STR, "`next_cursor` of the previous page."),
+    ]
+    paths = {
+        "/me": {"get": _op("Who the token acts as", {"200": _json("The token's user.", _ref("Me"))}, op_id="me")},
+        "/buildings": {"get": _op("Buildings where I may record cases", {
+            "200": _json("Buildings of my grids.", _ref("Buildings"))}, op_id="buildings")},
+        "/cases": {
+            "get": _op("List the cases I may read, newest first (keyset pages)", {
+                "200": _json("One page.", _ref("CaseList")), "400": _problem("A filter or the cursor is malformed.")},
+                params=filters, op_id="listCases"),
+            "post": _op("Record a case (starts its closed loop)", {
+                "201": _json("The new case.", _ref("CaseDetail")), "403": forbidden}, body="NewCase",
+                op_id="createCase")},
+        "/cases/{case_id}": {"get": _op("A case with its tasks, deadline and outcome", {
+            "200": _json("The case.", _ref("CaseDetail")), "403": forbidden, "404": not_found},
+            params=[case_id], op_id="getCase")},
+        "/cases/{case_id}/history": {"get": _op("Every audit event of the case", {
+            "200": _json("The chain.", _ref("History")), "403": forbidden, "404": not_found},
+            params=[case_id], op_id="caseHistory")},
+        "/cases/{case_id}/verify": {"get": _op("Verify the case's audit chain", {
+            "200": _json("The result; `broken_seq` names the first broken event.", _ref("Verification")),
+            "403": forbidden, "404": not_found}, params=[case_id], op_id="verifyCase")},
+        "/tasks": {"get": _op("My open tasks, or the pool of my lanes", {
+            "200": _json("Tasks.", _ref("TaskList"))},
+            params=[_query("scope", {"enum": ["mine", "pool"]}, "Default: mine.")], op_id="listTasks")},
+        "/tasks/{task_id}": {"get": _op("One task", {
+            "200": _json("The task.", _ref("Task")), "403": forbidden, "404": not_found},
+            params=[task_id], op_id="getTask")},
+        "/tasks/{task_id}/claim": {"post": _op("Take a pool task", task_action, body="VersionBody",
+                                               params=[task_id], op_id="claimTask")},
+        "/tasks/{task_id}/sign": {"post": _op("Sign for (签收) a handling task", task_action, body="VersionBody",
+                                              params=[task_id], op_id="signTask")},
+        "/tasks/{task_id}/release": {"post": _op("Put a claimed task back in its pool", task_action,
+                                                 body="VersionBody", params=[task_id], op_id="releaseTask")},
+        "/tasks/{task_id}/complete": {"post": _op("Complete a task with its form's data", {
+            "200": _json("The case afterwards.", _ref("CaseDetail")), "403": forbidden, "404": not_found,
+            "409": conflict}, body="Completion", params=[task_id], op_id="completeTask")},
+        "/tasks/{task_id}/reassign": {"post": _op("Give a task to a named person (grid leaders)", task_action,
+                                                  body="Reassignment", params=[task_id], op_id="reassignTask")},
+        "/grids/{grid_id}/handover": {"post": _op(
+            "Hand a member's open tasks over: without `fingerprint` a preview, with it the handover", {
+                "200": _json("The moves (carried out when `done`).", _ref("HandoverResult")),
+                "403": forbidden, "404": not_found, "409": conflict}, body="Handover", params=[grid_id],
+            op_id="handover")},
+        "/grids/{grid_id}/workload": {"get": _op("Open, due soon and overdue tasks per person (grid leaders)", {
+            "200": _json("The board.", _ref("Workload")), "403": forbidden, "404": not_found},
+            params=[grid_id], op_id="workload")},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "GridLoop API", "version": VERSION,
+                 "description": "Everything the GridLoop web UI does, for programs. Authenticate with "
+                                "`Authorization: Bearer <token>` (create tokens on your profile page or with "
+                                "`flask create-token`); every call acts with that user's permissions. Errors "
+                                "are `application/problem+json` (RFC 9457)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas(categories, channels),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+__all__ = ["TASK_DATA", "document", "schemas"]
