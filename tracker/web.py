@@ -31,6 +31,7 @@ LOCALES = ("zh_CN", "en")
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and hooks."""
     _init_engine(app)
+    app.json.ensure_ascii = False  # JSON answers keep Chinese readable (UTF-8)
     csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     login = LoginManager(app)
