@@ -60,12 +60,16 @@ def demo_command(reset: bool) -> None:
         click.echo("Demo data already present (use --reset to start over).")
         return
     logins = demo.load(db)
+    from .services import tokens
+    hotline = db.scalar(select(User).where(User.username == "hotline"))
+    _token, secret = tokens.create(db, hotline, "demo: API and Open311")
     db.commit()
     fired = demo.catch_up(current_app._get_current_object())
     click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
     click.echo("Demo data loaded. Logins (username / password):")
     for username, password, what in logins:
         click.echo(f"  {username:<12} {password:<14} {what}")
+    click.echo(f"API / Open311 token of `hotline` (shown once): {secret}")
 
 
 @click.command("create-user")

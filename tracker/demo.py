@@ -68,6 +68,9 @@ def _people(db: Session, grids: list[Grid], departments: list[Department]) -> tu
     add("street", "街道办 street office (escalated cases)",
         Membership(role=Role.STREET_OFFICE, community_id=grids[0].community_id))
     add("admin", "系统管理员 administrator", admin=True)
+    # The account programs use (the 12345 hotline bridge, Open311 apps): it may record cases in every grid.
+    add("hotline", "12345 热线对接账号 account for programs (API / Open311 token below)",
+        *(Membership(role=Role.GRID_MEMBER, grid_id=grid.id) for grid in grids))
     db.flush()
     return staff, logins
 
