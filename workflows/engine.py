@@ -474,7 +474,8 @@ class Engine:
 
     def _snapshot(self, definition: Definition, workflow: BpmnWorkflow, finished_before: set[UUID]) -> Snapshot:
         """Build the plain snapshot of a workflow."""
-        ready = tuple(_ready(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True))
+        tasks = workflow.get_tasks()  # one walk of the task tree for everything below
+        ready = tuple(_ready(t) for t in tasks if t.state == TaskState.READY and t.task_spec.manual)
         completed = workflow.is_completed()
         if completed:
             data = dict(workflow.data)
@@ -482,10 +483,10 @@ class Engine:
             data = dict(ready[0].data)
         else:
             data = {}
-        path = tuple(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
-                     if getattr(t.task_spec, "bpmn_id", None))
+        path = tuple(t.task_spec.bpmn_id for t in tasks
+                     if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None))
         fired, due_times = [], []
-        for task in _timer_tasks(workflow):
+        for task in _timer_tasks(tasks):
             due = _timer_due(task)
             if task.state == TaskState.COMPLETED and task.id not in finished_before:
                 spec = task.task_spec
@@ -505,15 +506,14 @@ def _ready(task: Any) -> ReadyTask:
                      form_key, copy.deepcopy(task.data))
 
 
-def _timer_tasks(workflow: BpmnWorkflow) -> list[Any]:
-    """Return the workflow's timer event tasks, in any state."""
-    return [t for t in workflow.get_tasks()
-            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+def _timer_tasks(tasks: Iterable[Any]) -> list[Any]:
+    """Return the timer event tasks among ``tasks``, in any state."""
+    return [t for t in tasks if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
 
 
 def _finished_timers(workflow: BpmnWorkflow) -> set[UUID]:
     """Return the ids of timer tasks already finished (so a step reports only what it fired)."""
-    return {t.id for t in _timer_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+    return {t.id for t in _timer_tasks(workflow.get_tasks()) if t.state & TaskState.FINISHED_MASK}
 
 
 def _timer_due(task: Any) -> dt.datetime | None:

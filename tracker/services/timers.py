@@ -73,16 +73,18 @@ def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int
     someone is acting on is skipped and fired on a later tick.
     """
     session = svc.session
-    query = (select(Timer.id).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
-             .with_for_update(skip_locked=True))  # SQLite ignores it: its writers are serialized
+    query = (select(Timer).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
+             .with_for_update(skip_locked=True)  # SQLite ignores it: its writers are serialized
+             .execution_options(populate_existing=True))
     if exclude:
         query = query.where(Timer.id.not_in(exclude))
     result = TickResult()
-    for timer_id in session.scalars(query).all():
+    for timer in session.scalars(query).all():
         result.taken += 1
+        timer_id = timer.id
         try:
             with session.begin_nested():  # one subject failing must not undo the batch
-                fired = _fire_one(svc, timer_id, now)
+                fired = _fire_one(svc, timer, now)
         except (WorkflowError, SQLAlchemyError, ValueError, KeyError) as exc:
             result.failed.append(_reschedule(session, timer_id, now, exc))
             continue
@@ -93,14 +95,15 @@ def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int
     return result
 
 
-def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int | None:
-    """Lock the timer's subject, fire what is due; return how many fired, or None if it is busy."""
+def _fire_one(svc: Services, timer: Timer, now: dt.datetime) -> int | None:
+    """Lock the timer's subject, fire what is due; return how many fired, or None if it is busy.
+
+    The timer row is locked by the batch query already (on SQLite the whole batch holds the write
+    lock), so it cannot change under us; only its subject must still be taken.
+    """
     from . import cases, visits  # noqa: PLC0415 (they import this module)
 
     session = svc.session
-    timer = session.get(Timer, timer_id, populate_existing=True)
-    if timer is None or timer.due_at > now:
-        return 0  # another scheduler got here first and moved it on
     model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
     query = select(model).where(model.id == subject_id).options(undefer(model.workflow_state))
     if model is Case:  # firing reads the case's tasks and definition: load them with it
@@ -109,9 +112,6 @@ def _fire_one(svc: Services, timer_id: int, now: dt.datetime) -> int | None:
                              .execution_options(populate_existing=True))
     if subject is None:
         return None
-    session.refresh(timer)
-    if timer.due_at > now:
-        return 0
     if model is Case:
         return cases.fire_timers(svc, subject, now)
     return visits.fire_timers(svc, subject, now)
