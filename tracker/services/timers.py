@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload, selectinload, undefer
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from workflows import WorkflowError
 
@@ -106,8 +106,8 @@ def _fire_one(svc: Services, timer: Timer, now: dt.datetime) -> int | None:
     session = svc.session
     model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
     query = select(model).where(model.id == subject_id).options(undefer(model.workflow_state))
-    if model is Case:  # firing reads the case's tasks and definition: load them with it
-        query = query.options(selectinload(Case.tasks), joinedload(Case.definition))
+    if model is Case:  # firing reads the case's tasks: load them with it (its definition row is shared)
+        query = query.options(selectinload(Case.tasks))
     subject = session.scalar(query.with_for_update(of=model, skip_locked=True)
                              .execution_options(populate_existing=True))
     if subject is None:
