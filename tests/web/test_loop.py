@@ -183,3 +183,11 @@ def test_case_list_filters_and_pages(login, db, app):
     assert listed("q=诉求4") == 1
     assert listed("grid=999") == 0
     assert listed("date_from=2000-01-01&date_to=2000-01-02") == 0
+
+
+def test_a_grid_leader_records_a_case_and_sends_it_on(login, db):
+    response = login("leader_a").submit("/cases/new", intake(db))
+    assert response.status_code == 302
+    case = latest_case(db)
+    assert case.status == "dispatching" and case.created_by.username == "leader_a"
+    assert open_task(db, case.id).form_key == "dispatch"
