@@ -465,3 +465,19 @@ def test_xml_drops_characters_xml_cannot_carry(app, keys):
     number = file(app, keys, description="灯\x01坏了").get_json()[0]["service_request_id"]
     [request] = items(app.test_client().get(f"{BASE}/requests/{number}.xml"), "xml")
     assert request["description"] == "灯坏了"
+
+
+def test_cases_recorded_elsewhere_are_not_public(app, db, keys, login):
+    from tests.conftest import intake
+    login("member_a").submit("/cases/new", intake(db, description="独居老人申请低保，腰椎不好"))
+    counter = latest_case(db)
+    assert counter.channel == "phone"
+    client = app.test_client()
+    public = client.get("/open311/v2/requests.json").get_json()
+    assert counter.number not in [r["service_request_id"] for r in public]
+    assert client.get(f"/open311/v2/requests/{counter.number}.json").status_code == 404
+    # With a key: what its user may read, and no more.
+    mine = client.get(f"/open311/v2/requests.json?api_key={keys['member_a']}").get_json()
+    assert counter.number in [r["service_request_id"] for r in mine]
+    assert client.get(f"/open311/v2/requests/{counter.number}.json?api_key={keys['member_b']}").status_code == 404
+    assert client.get("/open311/v2/requests.json?api_key=glt_wrong").status_code == 401

@@ -28,7 +28,7 @@ from ..errors import DomainError
 from ..models import Building, Case, CaseStatus, Grid, User
 from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buildings_named_in, error_response,
                        iso_local, nearest_building, parse_w3c, render)
-from ..permissions import Permission, PermissionDenied, can
+from ..permissions import Permission, PermissionDenied, can, visible_cases
 from ..services import tokens
 from ..services.cases import Intake, open_case
 from ..web import services
@@ -166,6 +166,20 @@ def _token_user() -> User:
         raise Open311Error(401, "api_key is not valid: the token is unknown or revoked, or its user is disabled; "
                                 "ask the administrator for a new token")
     return user
+
+
+def _readable(query):
+    """Limit what a GET shows: with an api_key, the cases its user may read; without one, only the
+    requests the public filed through Open311 apps (other cases can hold a resident's circumstances)."""
+    auth = request.headers.get("Authorization", "")
+    secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("api_key", "").strip()
+    if not secret:
+        return query.where(Case.channel == "open311")
+    user = tokens.authenticate(get_session(), secret)
+    if user is None:
+        raise Open311Error(401, "api_key is not valid: the token is unknown or revoked; leave it out to read "
+                                "the requests filed through Open311, or ask the administrator for a new token")
+    return visible_cases(user, query)
 
 
 def _not_in_grid(user: User, building: Building) -> str:
@@ -335,7 +349,8 @@ def request_list(fmt: str) -> Response:
 
 def _request_query(args: Mapping[str, str]):
     """Turn the GET requests filters into a case query; raise 400 naming every bad filter."""
-    query = select(Case).options(selectinload(Case.department), joinedload(Case.grid).joinedload(Grid.community))
+    query = _readable(select(Case).options(selectinload(Case.department),
+                                           joinedload(Case.grid).joinedload(Grid.community)))
     numbers = [n.strip() for n in args.get("service_request_id", "").split(",") if n.strip()]
     if numbers:  # the specification: service_request_id overrides every other filter
         if len(numbers) > MAX_RESULTS:
@@ -403,7 +418,7 @@ def not_found(unknown: str) -> Response:
 
 def _case(number: str) -> Case:
     """Load a case by its number (the service_request_id), or answer 404."""
-    case = get_session().scalar(select(Case).where(Case.number == number))
+    case = get_session().scalar(_readable(select(Case).where(Case.number == number)))
     if case is None:
         raise Open311Error(404, f"service_request_id {number[:40]!r} is not a request here")
     return case
