@@ -62,6 +62,7 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
             row.update(id=next_id, number=f"B{number:08d}", grid_id=grid_id, building_id=building_id,
                        created_by_id=recorder,
                        status=status.value, created_at=created, updated_at=created, version=1, audit_seq=0,
+                       audit_head=None,
                        archived_at=created if status == CaseStatus.ARCHIVED else None)
             cases.append(row)
             if status in TASK_FOR:
