@@ -7,6 +7,8 @@ from typing import Any
 from . import labels
 
 VERSION = "1.0.0"
+#: The largest row id (PostgreSQL's integer); bigger ids are refused before they reach the database.
+MAX_ID = 2**31 - 1
 
 
 def _ref(name: str) -> dict:
@@ -19,7 +21,7 @@ def _nullable(schema: dict) -> dict:
 
 STR = {"type": "string"}
 INT = {"type": "integer"}
-ID = {"type": "integer", "minimum": 1}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 TIME = {"type": "string", "format": "date-time"}
 VERSION_FIELD = {"type": "integer", "minimum": 1,
                  "description": "The case's `version` when you read it; a stale version gets 409."}
@@ -70,8 +72,9 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
         "NewCase": _body({
             "resident_name": {"type": "string", "minLength": 1, "maxLength": 100},
             "resident_phone": {"type": "string", "minLength": 1, "maxLength": 32,
-                               "description": "A mainland China number, e.g. 13812345678 or 010-12345678."},
-            "building_id": ID,
+                               "description": "A mainland China number, e.g. 13812345678 or 010-12345678.",
+                               "examples": ["13812345678", "010-12345678"]},
+            "building_id": {**ID, "description": "One of GET /buildings."},
             "address_detail": {"type": "string", "maxLength": 200},
             "category": {"enum": categories},
             "description": {"type": "string", "minLength": 1, "maxLength": 4000},
@@ -211,6 +214,9 @@ def document(categories: list[str], channels: list[str]) -> dict:
         _query("cursor", STR, "`next_cursor` of the previous page."),
     ]
     paths = {
+        "/openapi.json": {"get": {"summary": "This document (public: no token needed)", "operationId": "openapi",
+                                  "security": [], "responses": {"200": _json("The OpenAPI 3.1 document.", {
+                                      "type": "object", "required": ["openapi", "paths"]})}}},
         "/me": {"get": _op("Who the token acts as", {"200": _json("The token's user.", _ref("Me"))}, op_id="me")},
         "/buildings": {"get": _op("Buildings where I may record cases", {
             "200": _json("Buildings of my grids.", _ref("Buildings"))}, op_id="buildings")},
@@ -231,7 +237,7 @@ def document(categories: list[str], channels: list[str]) -> dict:
             "200": _json("The result; `broken_seq` names the first broken event.", _ref("Verification")),
             "403": forbidden, "404": not_found}, params=[case_id], op_id="verifyCase")},
         "/tasks": {"get": _op("My open tasks, or the pool of my lanes", {
-            "200": _json("Tasks.", _ref("TaskList"))},
+            "200": _json("Tasks.", _ref("TaskList")), "400": _problem("`scope` is neither mine nor pool.")},
             params=[_query("scope", {"enum": ["mine", "pool"]}, "Default: mine.")], op_id="listTasks")},
         "/tasks/{task_id}": {"get": _op("One task", {
             "200": _json("The task.", _ref("Task")), "403": forbidden, "404": not_found},
@@ -271,4 +277,4 @@ def document(categories: list[str], channels: list[str]) -> dict:
     }
 
 
-__all__ = ["TASK_DATA", "document", "schemas"]
+__all__ = ["MAX_ID", "TASK_DATA", "document", "schemas"]

@@ -7,22 +7,23 @@ import binascii
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, url_for
 from flask_login import current_user
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from sqlalchemy import and_, func, or_, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from .. import clock, labels, openapi
 from ..db import get_session
-from ..errors import ConflictError, DomainError, NotFound
+from ..errors import ConflictError, DomainError, InvalidInput, NotFound
 from ..forms import TASK_FORMS, IntakeForm, choices
 from ..models import AuditEvent, Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
-from ..permissions import Permission, PermissionDenied, can, grid_ids, pool_filter
+from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane, pool_filter
 from ..services import assign, tokens
 from ..services.audit import verify_chain
 from ..services.cases import Intake, claim_task, complete_task, open_case, sign_for
@@ -34,6 +35,8 @@ from .tasks import _form_for
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PAGE = 50
 MAX_PAGE = 200
+#: The list filters, as the UI's case list has them.
+FILTERS = ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")
 
 
 # -- errors: RFC 9457 problem details -------------------------------------------------------------
@@ -57,8 +60,10 @@ def problem_for(error: HTTPException) -> Response:
     detail = error.description or ""
     if error.code == 429:
         detail = f"Rate limit exceeded ({detail}); wait and retry."
-    headers = {"Retry-After": error.response.headers.get("Retry-After", "60")} \
-        if error.code == 429 and error.response is not None else None
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
+    if error.code == 429:
+        retry = error.response.headers.get("Retry-After") if error.response is not None else None
+        headers["Retry-After"] = retry or "60"
     return problem(error.code or 500, error.name, detail, headers=headers)
 
 
@@ -133,18 +138,39 @@ def _body(schema: str | dict) -> dict:
     document = _document()
     spec = document["components"]["schemas"][schema] if isinstance(schema, str) else schema
     validator = Draft202012Validator({**spec, "$defs": {}, "components": document["components"]})
-    errors = [{"field": ".".join(str(p) for p in e.absolute_path) or _missing(e), "message": e.message}
-              for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))]
+    errors = _schema_errors(validator, data)
+    errors += [{"field": field, "message": "must not contain NUL characters"} for field in _nul_fields(data)]
     if errors:
         abort(_invalid(errors))
     return data
 
 
-def _missing(error) -> str:
-    """Name the field a 'required' or 'additionalProperties' error is about."""
+def _nul_fields(value: Any, path: str = "") -> list[str]:
+    """Name the strings holding a NUL character, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [field for key, item in items for field in _nul_fields(item, f"{path}.{key}" if path else str(key))]
+
+
+def _schema_errors(validator: Draft202012Validator, data: Any, prefix: str = "") -> list[dict]:
+    """The schema errors of ``data`` as problem ``errors``, each naming its field (dotted, after ``prefix``)."""
+    return [{"field": field, "message": e.message}
+            for e in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+            for field in _fields(e, prefix)]
+
+
+def _fields(error: ValidationError, prefix: str = "") -> list[str]:
+    """Name the fields an error is about: its place, the missing property, or each unexpected one."""
+    path = [prefix] if prefix else []
+    path += [str(p) for p in error.absolute_path]
     if error.validator == "required" and error.message.startswith("'"):
-        return error.message.split("'")[1]
-    return ""
+        names = [error.message.split("'")[1]]
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        names = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+    else:
+        return [".".join(path)]
+    return [".".join([*path, name]) for name in names]
 
 
 def _form_errors(form) -> list[dict]:
@@ -210,15 +236,21 @@ def _case_detail(case: Case) -> dict:
             "audit_head": case.audit_head}
 
 
+def _row(model: type, key: int | str) -> Any:
+    """Return the row with this primary key, or None; keys no column can hold never reach the database."""
+    fits = 0 < key <= openapi.MAX_ID if isinstance(key, int) else len(key) <= 36 and "\x00" not in key
+    return get_session().get(model, key) if fits else None
+
+
 def _load_case(case_id: int) -> Case:
-    case = get_session().get(Case, case_id)
+    case = _row(Case, case_id)
     if case is None or not can(current_user, Permission.CASE_READ, case):
         abort(problem(404, "Not Found", f"No case {case_id} you may read."))
     return case
 
 
 def _load_task(task_id: str) -> Task:
-    task = get_session().get(Task, task_id)
+    task = _row(Task, task_id)
     if task is None or not can(current_user, Permission.TASK_READ, task):
         abort(problem(404, "Not Found", f"No task {task_id} you may read."))
     return task
@@ -250,24 +282,12 @@ def buildings():
 def list_cases():
     """The cases the user may read, with the UI's filters, newest first, in keyset pages."""
     args = request.args
-    f = {k: args.get(k, "").strip() for k in ("status", "grid", "category", "channel", "date_from", "date_to",
-                                              "q", "deadline")}
-    errors = []
-    if f["status"] and f["status"] not in labels.STATUSES:
-        errors.append({"field": "status", "message": f"must be one of {', '.join(labels.STATUSES)}"})
-    if f["grid"] and not f["grid"].isdigit():
-        errors.append({"field": "grid", "message": "must be a grid id (an integer)"})
-    if f["deadline"] and f["deadline"] not in ("overdue", "due_soon", "mine"):
-        errors.append({"field": "deadline", "message": "must be overdue, due_soon or mine"})
-    for key in ("date_from", "date_to"):
-        if f[key]:
-            try:
-                dt.date.fromisoformat(f[key])
-            except ValueError:
-                errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
-    limit = args.get("limit", PAGE, type=int)
-    if not 1 <= limit <= MAX_PAGE:
-        errors.append({"field": "limit", "message": f"must be 1 to {MAX_PAGE}"})
+    f = {k: args.get(k, "") for k in FILTERS}
+    f["q"] = f["q"].strip()
+    errors = _filter_errors(f, args)
+    limit = args.get("limit", str(PAGE))
+    if not _is_int(limit, MAX_PAGE):
+        errors.append({"field": "limit", "message": f"must be an integer from 1 to {MAX_PAGE}"})
     after = _cursor(args.get("cursor", ""), errors)
     if errors:
         return problem(400, "Bad Request", "A filter is malformed; see errors.", errors, kind="bad-filter")
@@ -275,11 +295,43 @@ def list_cases():
     if after is not None:
         created, case_id = after
         query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
-    rows = get_session().scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    size = int(limit)
+    rows = get_session().scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)).all()
+    more = len(rows) > size
+    rows = rows[:size]
     return jsonify({"items": [_case(c) for c in rows],
                     "next_cursor": _make_cursor(rows[-1]) if more and rows else None})
+
+
+def _filter_errors(f: Mapping[str, str], given: Mapping[str, str]) -> list[dict]:
+    """Check the filters sent as the document describes them (the UI's list ignores what it cannot use)."""
+    allowed = {"status": labels.STATUSES, "category": current_app.config["GRIDLOOP"]["categories"],
+               "channel": labels.CHANNELS, "deadline": ("overdue", "due_soon", "mine")}
+    errors = [{"field": key, "message": f"must be one of {', '.join(values)}"}
+              for key, values in allowed.items() if key in given and f[key] not in values]
+    if "grid" in given and not _is_int(f["grid"], openapi.MAX_ID):
+        errors.append({"field": "grid", "message": "must be a grid id (an integer)"})
+    for key in ("date_from", "date_to"):
+        if key in given and not _is_date(f[key]):
+            errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
+    if len(f["q"]) > 100 or "\x00" in f["q"]:
+        errors.append({"field": "q", "message": "must be text of at most 100 characters"})
+    return errors
+
+
+def _is_int(text: str, maximum: int) -> bool:
+    """Whether ``text`` is an integer from 1 to ``maximum`` (ASCII digits: "²".isdigit() is true too)."""
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= maximum
+
+
+def _is_date(text: str) -> bool:
+    """Whether ``text`` is a YYYY-MM-DD date the list can search from and to (the day after must exist)."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        return dt.date.fromisoformat(text) < dt.date.max
+    except ValueError:
+        return False
 
 
 def _make_cursor(case: Case) -> str:
@@ -288,12 +340,16 @@ def _make_cursor(case: Case) -> str:
 
 
 def _cursor(text: str, errors: list) -> tuple[dt.datetime, int] | None:
+    """Decode a cursor this API returned: [created_at with its zone, case id]."""
     if not text:
         return None
     try:
         created, case_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return dt.datetime.fromisoformat(created), int(case_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        moment = dt.datetime.fromisoformat(created)
+        if moment.tzinfo is None or not isinstance(case_id, int) or not 0 < case_id <= openapi.MAX_ID:
+            raise ValueError("not a cursor")
+        return moment.astimezone(dt.UTC), case_id
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         errors.append({"field": "cursor", "message": "is not a cursor this API returned; start without one"})
         return None
 
@@ -301,10 +357,12 @@ def _cursor(text: str, errors: list) -> tuple[dt.datetime, int] | None:
 @bp.post("/cases")
 def create_case():
     """Record a case through the same intake as the UI (the same checks, the same loop)."""
+    grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
+    if not grids:
+        raise PermissionDenied(current_user.username)  # only grid staff record cases
     data = _body("NewCase")
     form = IntakeForm(formdata=_formdata({**data, "disposition": "on_spot" if data.get("answered_on_spot")
                                           else "dispatch"}), meta={"csrf": False})
-    grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
     form.building_id.choices = choices([(b, b) for b in get_session().scalars(
         select(Building.id).where(Building.grid_id.in_(grids)))])
     form.category.choices = choices(labels.category_choices())
@@ -371,7 +429,8 @@ def _version_action(task_id: str, action) -> Response:
     task = _load_task(task_id)
     data = _body("VersionBody")
     action(services(), current_user, task.id, data["version"])
-    return jsonify(_task(get_session().get(Task, task.id)))
+    get_session().refresh(task)  # the service changed assignee_id; reload the assignee it points at
+    return jsonify(_task(task))
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -388,7 +447,10 @@ def sign(task_id: str):
 
 @bp.post("/tasks/<task_id>/release")
 def release(task_id: str):
-    """Put a claimed task back in its pool."""
+    """Put a claimed task back in its pool (its holder's lane, or a leader of its grid)."""
+    task = _load_task(task_id)
+    if not (in_lane(current_user, task) or can(current_user, Permission.TASK_REASSIGN, task)):
+        raise PermissionDenied(task.id)  # say so before the service says an unclaimed task is in the pool
     return _version_action(task_id, assign.release)
 
 
@@ -399,8 +461,7 @@ def complete(task_id: str):
     body = _body("Completion")
     data = body["data"]
     schema = openapi.TASK_DATA[task.form_key]
-    errors = [{"field": "data." + (".".join(str(p) for p in e.absolute_path) or _missing(e)), "message": e.message}
-              for e in Draft202012Validator(schema).iter_errors(data)]
+    errors = _schema_errors(Draft202012Validator(schema), data, "data")
     if errors:
         return _invalid(errors, f"This task ({task.form_key}) takes other data; see errors.")
     if not can(current_user, Permission.TASK_COMPLETE, task) and task.status == TaskStatus.OPEN:
@@ -408,7 +469,11 @@ def complete(task_id: str):
     form = _form_for_api(task, data, body["version"])
     if not form.validate():
         return _invalid([{**e, "field": "data." + e["field"]} for e in _form_errors(form)])
-    case = complete_task(services(), current_user, task.id, body["version"], form.workflow_data())
+    try:
+        case = complete_task(services(), current_user, task.id, body["version"], form.workflow_data())
+    except InvalidInput as error:
+        error.field = f"data.{error.field}" if error.field else error.field  # the form's fields sit under data
+        raise
     return jsonify(_case_detail(case))
 
 
@@ -433,6 +498,8 @@ def reassign(task_id: str):
 @bp.post("/grids/<int:grid_id>/handover")
 def handover(grid_id: int):
     """Preview a handover (no fingerprint), or carry it out (with the preview's fingerprint)."""
+    if _row(Grid, grid_id) is None:
+        return problem(404, "Not Found", f"No grid {grid_id}.")
     data = _body("Handover")
     args = (services(), current_user, grid_id, data["member_id"], data["to_ids"], data["mode"])
     if data.get("fingerprint"):
@@ -446,7 +513,7 @@ def handover(grid_id: int):
 @bp.get("/grids/<int:grid_id>/workload")
 def grid_workload(grid_id: int):
     """Open, due soon and overdue tasks per person, the pool, and what waits for the leader."""
-    grid = get_session().get(Grid, grid_id)
+    grid = _row(Grid, grid_id)
     if grid is None:
         return problem(404, "Not Found", f"No grid {grid_id}.")
     if not can(current_user, Permission.GRID_MANAGE, grid):
