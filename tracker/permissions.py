@@ -196,19 +196,28 @@ def visible_households(user: User, query: Select) -> Select:
 
 
 def visible_cases(user: User, query: Select) -> Select:
-    """Restrict a case query to what the user may read."""
+    """Restrict a case query to what the user may read (as ``_can_read_case``).
+
+    The scope is written as few conditions as possible: an OR of index conditions makes the
+    database collect every matching case before it can sort and cut a page (seconds at 1M cases
+    for a community auditor), while a single ``grid_id IN (...)`` walks the (grid, created) index.
+    """
     if user.is_admin or audits_district(user):
         return query
-    clauses = [Case.created_by_id == user.id]
     grids = grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER)
-    if grids:
-        clauses.append(Case.grid_id.in_(grids))
-    departments = department_ids(user)
-    if departments:
-        clauses.append(Case.department_id.in_(departments))
     communities = community_ids(user)
-    if communities:
+    clauses = []
+    if grids and communities:
+        clauses.append(Case.grid_id.in_(select(Grid.id).where(or_(Grid.id.in_(grids),
+                                                                    Grid.community_id.in_(communities)))))
+    elif grids:
+        clauses.append(Case.grid_id.in_(grids))
+    elif communities:
         clauses.append(Case.grid_id.in_(select(Grid.id).where(Grid.community_id.in_(communities))))
+    if departments := department_ids(user):
+        clauses.append(Case.department_id.in_(departments))
+    if grids:  # only members and leaders record cases; they keep reading them after moving grids
+        clauses.append(Case.created_by_id == user.id)
     return query.where(or_(*clauses) if clauses else false())
 
 
