@@ -30,10 +30,13 @@ def init_app(app: Flask) -> Limiter:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings["ratelimit_storage"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=get_remote_address, app=app)
-    from .views import api, auth, open311
+    app.extensions["gridloop.limiter"] = limiter  # the limit wrappers only hold it weakly
+    from .views import api, open311
     for blueprint in (api.bp, open311.bp):
         limiter.limit(settings["rate_limit"], key_func=_token_or_address)(blueprint)
-    limiter.limit(settings["login_rate_limit"], key_func=_login_key, methods=["POST"])(auth.login)
+    # A decorated limit is checked inside the decorator's wrapper: the registered view must be that wrapper.
+    app.view_functions["auth.login"] = limiter.limit(settings["login_rate_limit"], key_func=_login_key,
+                                                     methods=["POST"])(app.view_functions["auth.login"])
     return limiter
 
 

@@ -628,10 +628,6 @@ def test_the_fourth_call_in_a_minute_gets_429_with_retry_after(limited_app):
     assert other.get("/me").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracker/ratelimit.py decorates auth.login after the blueprint registered it, so Flask-Limiter's wrapper "
-    "never runs (decorated limits are only checked inside the wrapper); it should replace "
-    "app.view_functions['auth.login'] with the limited wrapper"))
 def test_login_attempts_are_limited(limited_app):
     browser = Browser(limited_app.test_client())
     wrong = {"username": "member_a", "password": "wrong-password"}

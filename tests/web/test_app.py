@@ -128,3 +128,11 @@ def test_database_outage_gives_a_503_page_even_for_a_logged_in_user(app, login):
     response = member.get("/")
     assert response.status_code == 503
     assert "数据库暂时不可用" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["grid=%C2%B2", "grid=99999999999999999999", "date_to=9999-12-31",
+                                   "date_from=20260105", "q=a%00b", "status=nonsense&deadline=x"])
+def test_odd_case_list_filters_are_ignored_not_errors(login, query):
+    response = login("leader_a").get(f"/cases/?{query}")
+    assert response.status_code == 200
+    assert login("auditor").get(f"/audit?actor=a%00b&date_to=9999-12-31").status_code == 200

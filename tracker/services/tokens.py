@@ -6,9 +6,11 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ..db import write_intent
 from ..errors import N_, InvalidInput, NotFound
 from ..models import ApiToken, User, utcnow
 
@@ -46,8 +48,24 @@ def authenticate(session: Session, secret: str) -> User | None:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-        token.last_used_at = now
+        if write_intent.get():
+            token.last_used_at = now  # a writing request commits it with its own work
+        else:
+            _touch(session, token.id, now)
     return token.user
+
+
+def _touch(session: Session, token_id: int, now: dt.datetime) -> None:
+    """Note when a token was last used, in a short transaction of its own, for a reading request.
+
+    On SQLite a read snapshot cannot always turn into a write; and the note is best effort: a busy
+    database skips it rather than failing the call.
+    """
+    try:
+        with session.get_bind().connect() as connection, connection.begin():
+            connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    except OperationalError:
+        return
 
 
 def revoke(session: Session, user: User, token_id: int) -> ApiToken:

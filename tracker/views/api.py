@@ -296,7 +296,10 @@ def list_cases():
         created, case_id = after
         query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
     size = int(limit)
-    rows = get_session().scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(size + 1)).all()
+    order = (Case.created_at.desc(), Case.id.desc())
+    # The page's ids first (index-only), then their rows: see the case list in views/cases.py.
+    ids = get_session().scalars(query.with_only_columns(Case.id).order_by(*order).limit(size + 1)).all()
+    rows = get_session().scalars(select(Case).where(Case.id.in_(ids)).order_by(*order)).all() if ids else []
     more = len(rows) > size
     rows = rows[:size]
     return jsonify({"items": [_case(c) for c in rows],

@@ -74,7 +74,8 @@ def diagram(case_id: int):
 
 def _search_filters() -> dict[str, str]:
     """Read the search form from the query string."""
-    return {k: request.args.get(k, "").strip() for k in ("actor", "action", "field", "date_from", "date_to", "number")}
+    return {k: request.args.get(k, "").replace("\x00", "").strip()
+            for k in ("actor", "action", "field", "date_from", "date_to", "number")}
 
 
 @bp.route("/audit")

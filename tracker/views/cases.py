@@ -62,18 +62,24 @@ def new():
 
 
 def filters() -> dict:
-    """Read list filters from the query string."""
+    """Read list filters from the query string (NUL characters dropped: no database stores them)."""
     args = request.args
-    return {k: args.get(k, "").strip()
+    return {k: args.get(k, "").replace("\x00", "").strip()
             for k in ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")}
 
 
 def _parse_date(value: str) -> dt.datetime | None:
-    """Parse YYYY-MM-DD into a UTC midnight, or None."""
+    """Parse YYYY-MM-DD into a UTC midnight, or None (also for dates a day can't be added to)."""
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
+    return day if day.year < 9999 else None
+
+
+def _grid_filter(value: str) -> int | None:
+    """Return the grid id a filter names, or None (ASCII digits of a sane size only: '²' is a digit too)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def filtered_cases(f: dict) -> Select:
@@ -81,8 +87,8 @@ def filtered_cases(f: dict) -> Select:
     query = visible_cases(current_user, select(Case))
     if f["status"]:
         query = query.where(Case.status == f["status"])
-    if f["grid"].isdigit():
-        query = query.where(Case.grid_id == int(f["grid"]))
+    if (grid := _grid_filter(f["grid"])) is not None:
+        query = query.where(Case.grid_id == grid)
     if f["category"]:
         query = query.where(Case.category == f["category"])
     if f["channel"]:
