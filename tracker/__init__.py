@@ -27,6 +27,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_TIMEZONE=config["app"].get("timezone", "Asia/Shanghai"),
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "tracker" / "translations"),
     )
+    if proxies := config["app"].get("trusted_proxies", 0):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     from . import db, web
     db.init_app(app)
     web.init_app(app)

@@ -16,7 +16,7 @@ ENV_PREFIX = "GRIDLOOP_"
 #: Known keys per section with their type; sections marked free take any key.
 SCHEMA: dict[str, dict[str, type] | None] = {
     "app": {"secret_key": str, "database_url": str, "bpmn_dir": str, "default_locale": str,
-            "page_size": int, "case_process": str, "timezone": str},
+            "page_size": int, "case_process": str, "timezone": str, "trusted_proxies": int},
     "lanes": None,
     "loop": {"max_callback_attempts": int},
     "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": int,
@@ -25,7 +25,8 @@ SCHEMA: dict[str, dict[str, type] | None] = {
     "calendar": {"extra_holidays": list, "extra_workdays": list},
     "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
     "demo": {"clock_hook": bool},
-    "api": {"rate_limit": str, "login_rate_limit": str, "ratelimit_storage": str, "ratelimit_enabled": bool,
+    "api": {"rate_limit": str, "login_rate_limit": str, "login_address_rate_limit": str, "ratelimit_storage": str,
+            "ratelimit_enabled": bool,
             "open311_jurisdiction": str},
     "categories": None,
 }

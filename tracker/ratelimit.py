@@ -1,4 +1,4 @@
-"""Rate limits (Flask-Limiter): per API token on /api/v1 and /open311/v2, per address and name on login."""
+"""Rate limits (Flask-Limiter): per API token on /api/v1 and /open311/v2, per address (and name) on login."""
 
 from __future__ import annotations
 
@@ -6,21 +6,24 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from .services.tokens import digest
 
 
 def _token_or_address() -> str:
-    """Count an API caller by its token (each program its own budget), else by its address."""
-    auth = request.headers.get("Authorization", "")
-    key = request.args.get("api_key") or request.form.get("api_key") or ""
-    if auth.lower().startswith("bearer "):
-        key = auth[7:].strip()
-    return f"token:{digest(key)[:16]}" if key else f"addr:{get_remote_address()}"
+    """Count a program by its token's user once the token is valid (each program its own budget);
+    anything else — no token, a wrong one, a made-up one per call — by its address."""
+    from .views import token_user
+    user = token_user(api_key_field=request.blueprint == "open311")
+    return f"user:{user.id}" if user is not None else f"addr:{get_remote_address()}"
 
 
 def _login_key() -> str:
-    """Count login attempts per address and user name (guessing one account, or many from one place)."""
+    """Count login attempts per address and user name (guessing one account)."""
     return f"login:{get_remote_address()}:{(request.form.get('username') or '').strip().lower()[:64]}"
+
+
+def _login_address_key() -> str:
+    """Count login attempts per address (trying one password on many accounts)."""
+    return f"login:{get_remote_address()}"
 
 
 def init_app(app: Flask) -> Limiter:
@@ -35,8 +38,10 @@ def init_app(app: Flask) -> Limiter:
     for blueprint in (api.bp, open311.bp):
         limiter.limit(settings["rate_limit"], key_func=_token_or_address)(blueprint)
     # A decorated limit is checked inside the decorator's wrapper: the registered view must be that wrapper.
-    app.view_functions["auth.login"] = limiter.limit(settings["login_rate_limit"], key_func=_login_key,
-                                                     methods=["POST"])(app.view_functions["auth.login"])
+    login = app.view_functions["auth.login"]
+    login = limiter.limit(settings["login_rate_limit"], key_func=_login_key, methods=["POST"])(login)
+    login = limiter.limit(settings["login_address_rate_limit"], key_func=_login_address_key, methods=["POST"])(login)
+    app.view_functions["auth.login"] = login
     return limiter
 
 

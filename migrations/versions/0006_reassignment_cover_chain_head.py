@@ -54,17 +54,30 @@ def upgrade() -> None:
 def _backfill() -> None:
     """Give existing cases their chain head, and existing tasks the events that opened and closed them.
 
-    Events are stamped to the second and tasks to the microsecond, so a task belongs to the first
-    event of its case in or after the second it opened (closed).
+    Events are stamped to the second and tasks to the microsecond. A task a person completed was
+    closed by its own event (``task.<form>`` naming it, in or after the second it was completed); one
+    the process closed, by the first event of that second. A task was opened by the event that closed
+    the task completed just before it (the step that led to it), a supervision task by its timer's
+    event, the first task of a case by the case's opening (event 1).
     """
     op.execute('UPDATE "case" SET audit_head = (SELECT e.hash FROM audit_event e '
                'WHERE e.case_id = "case".id AND e.seq = "case".audit_seq)')
     second = ("date_trunc('second', {})" if op.get_bind().dialect.name == "postgresql"
               else "substr({}, 1, 19)")
-    for column, moment in (("opened_seq", "created_at"), ("closed_seq", "completed_at")):
-        op.execute(f"UPDATE task SET {column} = (SELECT MIN(e.seq) FROM audit_event e "
-                   f"WHERE e.case_id = task.case_id AND e.at >= {second.format('task.' + moment)}) "
-                   f"WHERE task.{moment} IS NOT NULL")
+    closed, created = second.format("task.completed_at"), second.format("task.created_at")
+    op.execute(f"""UPDATE task SET closed_seq = COALESCE(
+        (SELECT MIN(e.seq) FROM audit_event e WHERE e.case_id = task.case_id AND e.task_name = task.name
+           AND e.action = 'task.' || task.form_key AND e.at >= {closed}),
+        (SELECT MIN(e.seq) FROM audit_event e WHERE e.case_id = task.case_id AND e.at >= {closed}))
+        WHERE task.completed_at IS NOT NULL""")
+    op.execute(f"""UPDATE task SET opened_seq = COALESCE(
+        CASE WHEN task.form_key = 'supervise' THEN
+          (SELECT MIN(e.seq) FROM audit_event e WHERE e.case_id = task.case_id AND e.action LIKE 'timer.%'
+             AND e.at >= {created}) END,
+        (SELECT p.closed_seq FROM task p WHERE p.case_id = task.case_id AND p.id <> task.id
+           AND p.completed_at IS NOT NULL AND p.completed_at <= task.created_at
+           ORDER BY p.completed_at DESC LIMIT 1),
+        1)""")
 
 
 def downgrade() -> None:

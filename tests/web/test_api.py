@@ -695,3 +695,35 @@ def test_cli_creates_a_working_token_and_revokes_it(app, db):
     assert_problem(api.get("/me"), 401)
     assert runner.invoke(args=["create-token", "nobody", "--name", "x"]).exit_code != 0
     assert runner.invoke(args=["revoke-token", "999999"]).exit_code != 0
+
+
+def test_made_up_tokens_share_the_address_budget(limited_app):
+    client = limited_app.test_client()
+    codes = [client.get("/api/v1/me", headers={"Authorization": f"Bearer glt_made-up-{i}"}).status_code
+             for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_one_address_trying_many_accounts_is_limited(database_url):
+    app = create_app({"app": {"database_url": database_url}, "api": {
+        "ratelimit_enabled": True, "login_rate_limit": "100 per minute", "login_address_rate_limit": "3 per minute"}})
+    app.config.update(TESTING=True)
+    try:
+        codes = []
+        for name in ("member_a", "member_b", "leader_a", "leader_b"):
+            browser = Browser(app.test_client())
+            codes.append(browser.submit("/login", {"username": name, "password": "wrong-password"}).status_code)
+        assert codes == [401, 401, 401, 429]
+    finally:
+        app.extensions["gridloop.db"].dispose()
+
+
+def test_a_program_filed_case_is_called_back_by_a_person_from_the_pool(api, db):
+    program, leader, member = api("member_a"), api("leader_a"), api("member_a2")
+    case = program.post("/cases", new_case(db, channel="api")).get_json()
+    complete(leader, case["id"], {"dispatch_to": "member", "handler_id": user_id(db, "member_a2"),
+                                  "deadline_class": "general"})
+    assert complete(member, case["id"], {"handle_action": "done", "text": "已修好"}).status_code == 200
+    task = the_task(leader, case["id"])
+    assert (task["name"], task["assignee"]) == ("callback", None)
+    assert task["id"] in [t["id"] for t in member.get("/tasks", scope="pool").get_json()["items"]]

@@ -64,3 +64,25 @@ def test_upgrade_compresses_existing_workflow_states_and_cases_keep_running(app,
     upgrade(engine)
     assert dispatch(login("leader_a"), db, case.id).status_code == 302
     assert open_task(db, case.id).name == "handle_member"
+
+
+def test_backfill_stamps_existing_tasks_as_live_stamping_does(app, db, login):
+    """Tasks and chain heads of cases from before 0006 get the event numbers the app would have given."""
+    from sqlalchemy import select
+
+    from tests.conftest import dispatch, intake, latest_case, open_task
+    from tracker.models import Case, Task
+    for _ in range(2):
+        login("member_a").submit("/cases/new", intake(db))
+        case = latest_case(db)
+        dispatch(login("leader_a"), db, case.id)
+        login("member_a").submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "修好了"})
+    live = db.execute(select(Task.id, Task.opened_seq, Task.closed_seq).order_by(Task.id)).all()
+    heads = db.execute(select(Case.id, Case.audit_head).order_by(Case.id)).all()
+    assert all(row.opened_seq for row in live) and len(live) == 8
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0005")
+    upgrade(engine)
+    db.expire_all()
+    assert db.execute(select(Task.id, Task.opened_seq, Task.closed_seq).order_by(Task.id)).all() == live
+    assert db.execute(select(Case.id, Case.audit_head).order_by(Case.id)).all() == heads

@@ -123,7 +123,8 @@ def plan_handover(svc: Services, actor: User, grid_id: int, member_id: int, to_i
                                            Task.grid_id == grid.id, Task.role == Role.GRID_MEMBER)
         .order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)).all()
     moves = _share(svc.session, tasks, targets, mode)
-    digest = hashlib.sha256(",".join(sorted(t.id for t in tasks)).encode()).hexdigest()[:16]
+    # The fingerprint covers every move (task and receiver): confirming anything but the preview is refused.
+    digest = hashlib.sha256(",".join(sorted(f"{t.id}>{u.id}" for t, u in moves)).encode()).hexdigest()[:16]
     return Handover(grid, member, moves, digest)
 
 
@@ -151,6 +152,10 @@ def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: 
     reason = reason.strip()
     if not reason:
         raise InvalidInput(N_("Write why the tasks are handed over."), field="reason")
+    grid = svc.session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(N_("Grid not found."))
+    require(actor, Permission.GRID_MANAGE, grid)  # before taking any lock
     case_ids = svc.session.scalars(
         select(Task.case_id).where(Task.status == TaskStatus.OPEN, Task.assignee_id == member_id,
                                    Task.grid_id == grid_id).distinct()).all()
@@ -160,8 +165,8 @@ def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: 
     svc.session.expire_all()
     plan = plan_handover(svc, actor, grid_id, member_id, to_ids, mode)
     if plan.fingerprint != fingerprint:
-        raise ConflictError(N_("%(who)s's tasks changed since the preview; review the handover again."),
-                            who=plan.member.display_name)
+        raise ConflictError(N_("The handover differs from the preview (%(who)s's tasks or who takes them changed); "
+                               "review it again."), who=plan.member.display_name)
     if not plan.moves:
         raise InvalidInput(N_("%(who)s has no open tasks to hand over."), who=plan.member.display_name)
     received: dict[int, int] = {}

@@ -62,12 +62,17 @@ def audited_fields(case: Case) -> dict[str, Any]:
 
 
 def verify_chain(session: Session, case_id: int) -> Report:
-    """Check a case's chain and its current fields; name the first broken link."""
-    events = [as_record(e) for e in session.scalars(
-        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))]
-    case = session.get(Case, case_id)
+    """Check a case's chain and its current fields; name the first broken link.
+
+    The case row is read first, fresh, and only the events it counts are checked: on PostgreSQL
+    each statement sees the latest commits, so an event appended meanwhile must not look like a
+    break. An event beyond the count that the case does not know of is still caught (see below).
+    """
+    case = session.get(Case, case_id, populate_existing=True)
+    query = select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
     if case is None:
-        return check(case_id, events)
+        return check(case_id, [as_record(e) for e in session.scalars(query)])
+    events = [as_record(e) for e in session.scalars(query.where(AuditEvent.seq <= case.audit_seq))]
     report = check(case_id, events, case.audit_seq, audited_fields(case))
     if report.ok and case.audit_head not in (None, report.head):
         return Report(case_id, len(events), False, len(events),

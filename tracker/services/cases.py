@@ -22,6 +22,8 @@ from .audit import AUDITED, audited_fields, record_event
 from .locks import check_fresh, flush, get_task, lock_task
 from .definitions import as_definition, current_definition
 
+#: Channels through which programs (the API, Open311 apps) file cases with a token.
+PROGRAM_CHANNELS = ("api", "open311")
 #: Case status while a given user task is waiting.
 STATUS_BY_TASK = {
     "record_reply": CaseStatus.RECORDING,
@@ -233,8 +235,10 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
             assignee_id = case.handler_id
     elif ready.form_key == "record_reply" and actor is not None and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
-    elif ready.form_key == "callback" and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
-        # The member who recorded the request follows it up with the resident.
+    elif ready.form_key == "callback" and case.channel not in PROGRAM_CHANNELS \
+            and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
+        # The member who recorded the request follows it up with the resident (a program's account
+        # cannot phone anyone: its cases' callbacks wait in the grid's pool).
         assignee_id = case.created_by_id
     task = Task(id=ready.id, name=ready.name, title=ready.title, form_key=ready.form_key, lane=ready.lane,
                 role=role, grid_id=case.grid_id,

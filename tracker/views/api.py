@@ -28,6 +28,7 @@ from ..services import assign, tokens
 from ..services.audit import verify_chain
 from ..services.cases import Intake, claim_task, complete_task, open_case, sign_for
 from ..web import services
+from . import presented_token, token_user
 from .cases import filtered_cases
 from .leader import workload
 from .tasks import _form_for
@@ -100,9 +101,8 @@ def _authenticate():
     """Act as the token's user; the session cookie is never used here (so there is no CSRF to forge)."""
     if request.endpoint == "api.openapi_document":
         return None
-    header = request.headers.get("Authorization", "")
-    secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    user = tokens.authenticate(get_session(), secret) if secret else None
+    secret = presented_token()
+    user = token_user()
     if user is None:
         detail = ("This token is unknown or revoked; create a new one on your profile page."
                   if secret else "Send Authorization: Bearer <token>; create a token on your profile page.")

@@ -29,9 +29,9 @@ from ..models import Building, Case, CaseStatus, Grid, User
 from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buildings_named_in, error_response,
                        iso_local, nearest_building, parse_w3c, render)
 from ..permissions import Permission, PermissionDenied, can, visible_cases
-from ..services import tokens
 from ..services.cases import Intake, open_case
 from ..web import services
+from . import presented_token, token_user
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FMT = "<any(json, xml):fmt>"
@@ -156,12 +156,10 @@ def create_request(fmt: str) -> Response:
 
 def _token_user() -> User:
     """Return the user of the request's API token (bearer header, else the api_key field), or refuse."""
-    auth = request.headers.get("Authorization", "")
-    secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.form.get("api_key", "").strip()
-    if not secret:
+    if not presented_token(api_key_field=True):
         raise Open311Error(401, "api_key is required to file a request: send the API token as the api_key field "
                                 "(or an Authorization: Bearer header); the administrator issues tokens")
-    user = tokens.authenticate(get_session(), secret)
+    user = token_user(api_key_field=True)
     if user is None:
         raise Open311Error(401, "api_key is not valid: the token is unknown or revoked, or its user is disabled; "
                                 "ask the administrator for a new token")
@@ -171,11 +169,9 @@ def _token_user() -> User:
 def _readable(query):
     """Limit what a GET shows: with an api_key, the cases its user may read; without one, only the
     requests the public filed through Open311 apps (other cases can hold a resident's circumstances)."""
-    auth = request.headers.get("Authorization", "")
-    secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.args.get("api_key", "").strip()
-    if not secret:
+    if not presented_token(api_key_field=True):
         return query.where(Case.channel == "open311")
-    user = tokens.authenticate(get_session(), secret)
+    user = token_user(api_key_field=True)
     if user is None:
         raise Open311Error(401, "api_key is not valid: the token is unknown or revoked; leave it out to read "
                                 "the requests filed through Open311, or ask the administrator for a new token")
