@@ -7,6 +7,7 @@ itself as ``verify_bundle.py``: checking a bundle needs Python's standard librar
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import chain, clock
+from .exports import csv_safe
 from .models import AuditEvent, Case
 from .services.audit import as_record, audited_fields
 
@@ -26,7 +28,6 @@ RECORD_KEYS = ("case_id", "seq", "at", "actor_id", "actor_name", "action", "task
 #: Record columns a spreadsheet shows as plain text; ``changes`` and the hashes stay byte-exact.
 _TEXT_COLUMNS = ("actor_name", "action", "task_name")
 #: A spreadsheet runs a cell starting with these as a formula (as in the case list export).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 README = """\
 GridLoop 案件证据包 / case bundle: {number}
@@ -164,9 +165,15 @@ def _cell(key: str, value: Any) -> Any:
     """Render a CSV cell; text a spreadsheet would run as a formula gets a leading apostrophe."""
     if value is None:
         return ""
-    if key in _TEXT_COLUMNS and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
+    if key in _TEXT_COLUMNS and isinstance(value, str):
+        return csv_safe(value)
     return value
 
 
-__all__ = ["build_bundle", "file_name"]
+def verifier_sha256() -> str:
+    """Return the SHA-256 of the verifier bundles carry (tracker/chain.py), to check a bundle's copy by."""
+    return hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()
+
+
+__all__ = ["build_bundle", "file_name", "verifier_sha256"]
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from . import chain
-from .bundle import build_bundle, file_name
+from .bundle import build_bundle, file_name, verifier_sha256
 from .db import get_session, init_db
 from .models import Case, Department, Grid, Membership, Role, User
 from .services.audit import verify_chain
@@ -81,7 +80,9 @@ def demo_command(reset: bool) -> None:
 @click.option("--grid", "grid_code", help="Grid code for member/leader roles.")
 @click.option("--department", "department_code", help="Department code for department handlers.")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
-def create_user_command(username, display_name, password, role, grid_code, department_code, admin) -> None:
+@click.option("--district", is_flag=True, help="With --role auditor: audit every community (the district).")
+def create_user_command(username, display_name, password, role, grid_code, department_code, admin,
+                        district) -> None:
     """Create a user, optionally with one role membership."""
     db = get_session()
     if db.scalar(select(User).where(User.username == username)):
@@ -89,13 +90,14 @@ def create_user_command(username, display_name, password, role, grid_code, depar
     user = User(username=username, display_name=display_name, is_admin=admin,
                 password_hash=generate_password_hash(password))
     if role:
-        user.memberships.append(_membership(db, Role(role), grid_code, department_code))
+        user.memberships.append(_membership(db, Role(role), grid_code, department_code, district))
     db.add(user)
     db.commit()
     click.echo(f"Created user {username}.")
 
 
-def _membership(db, role: Role, grid_code: str | None, department_code: str | None) -> Membership:
+def _membership(db, role: Role, grid_code: str | None, department_code: str | None,
+                district: bool = False) -> Membership:
     """Build a membership, checking that its scope exists."""
     if role in (Role.GRID_MEMBER, Role.GRID_LEADER):
         grid = db.scalar(select(Grid).where(Grid.code == (grid_code or "")))
@@ -107,12 +109,12 @@ def _membership(db, role: Role, grid_code: str | None, department_code: str | No
         if department is None:
             raise click.UsageError(f"--department: no department with code {department_code!r}")
         return Membership(role=role, department_id=department.id)
-    if role == Role.AUDITOR and not grid_code:
+    if role == Role.AUDITOR and district:
         return Membership(role=role)  # a district auditor: every community
     grid = db.scalar(select(Grid).where(Grid.code == (grid_code or ""))) if grid_code else None
     if grid is None:
         raise click.UsageError(f"--grid: no grid with code {grid_code!r}; {role.value} is scoped to the community "
-                               f"of a grid (an auditor without --grid audits the whole district)")
+                               f"of a grid (or, for an auditor, --district: every community)")
     return Membership(role=role, community_id=grid.community_id)
 
 
@@ -158,7 +160,7 @@ def export_case_command(case_number: str, output: str | None) -> None:
     report = chain.verify_bundle(str(path))
     click.echo(f"wrote {path}")
     click.echo(f"chain head {report.head}")
-    click.echo(f"verifier sha256 {hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()}")
+    click.echo(f"verifier sha256 {verifier_sha256()}")
     if not report.ok:
         where = f"event {report.broken_seq}: " if report.broken_seq else ""
         click.echo(f"BROKEN: {where}{report.problem}", err=True)

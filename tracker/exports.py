@@ -89,7 +89,12 @@ def _csv_cell(value: Value) -> str:
         return ""
     if isinstance(value, dt.datetime):
         return f"{value:%Y-%m-%d %H:%M}"
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return csv_safe(value)
+
+
+def csv_safe(text: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula (a leading apostrophe)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_chunks(values: Iterable[list[Value]]) -> Iterator[str]:

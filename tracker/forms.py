@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from . import labels
 
@@ -34,6 +34,16 @@ def add_service_error(form: FlaskForm, exc) -> None:
 
 #: Value of the "—" placeholder option in select fields.
 NO_CHOICE = -1
+#: The largest id a database row can have (32-bit integer keys).
+MAX_ID = 2**31 - 1
+
+
+def id_value(value) -> int:
+    """Coerce a posted id: an integer a row can have (or the placeholder); anything else is not a choice."""
+    number = int(value)
+    if not NO_CHOICE <= number <= MAX_ID:
+        raise ValueError(f"{value!r} is not an id")
+    return number
 
 
 class ChinesePhone:
@@ -65,7 +75,7 @@ class TokenForm(FlaskForm):
 class IntakeForm(FlaskForm):
     resident_name = StringField(_l("Resident name"), validators=[DataRequired(), Length(max=100)])
     resident_phone = StringField(_l("Resident phone"), validators=[DataRequired(), ChinesePhone()])
-    building_id = SelectField(_l("Building"), coerce=int, validate_choice=True,
+    building_id = SelectField(_l("Building"), coerce=id_value, validate_choice=True,
                               validators=[InputRequired(message=_l("Choose the building the request is about."))])
     address_detail = StringField(_l("Unit / room"), validators=[Optional(), Length(max=200)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
@@ -94,7 +104,8 @@ class IntakeForm(FlaskForm):
 class TaskForm(FlaskForm):
     """Every task form carries the case version it was loaded with."""
 
-    version = HiddenField(validators=[DataRequired()])
+    version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$", message=_l(
+        "The form is damaged; reload the page and try again."))])
 
 
 class RecordReplyForm(TaskForm):
@@ -115,8 +126,8 @@ class RecordReplyForm(TaskForm):
 class DispatchForm(TaskForm):
     dispatch_to = RadioField(_l("Send to"), default="member", choices=choices([
         ("member", _l("A grid member")), ("department", _l("Refer to a department"))]))
-    handler_id = SelectField(_l("Grid member"), coerce=int, validate_choice=False, validators=[Optional()])
-    department_id = SelectField(_l("Department"), coerce=int, validate_choice=False, validators=[Optional()])
+    handler_id = SelectField(_l("Grid member"), coerce=id_value, validate_choice=False, validators=[Optional()])
+    department_id = SelectField(_l("Department"), coerce=id_value, validate_choice=False, validators=[Optional()])
     deadline_class = SelectField(_l("Time limit"), choices=_choices(labels.DEADLINE_CLASSES), default="general")
 
     def validate_handler_id(self, field) -> None:
@@ -219,7 +230,7 @@ class NoteForm(FlaskForm):
 class HouseholdForm(FlaskForm):
     """Register a household for visits."""
 
-    building_id = SelectField(_l("Building"), coerce=int, validate_choice=False)
+    building_id = SelectField(_l("Building"), coerce=id_value, validate_choice=False)
     address_detail = StringField(_l("Unit and room"), validators=[DataRequired(), Length(max=200)])
     head_name = StringField(_l("Person visited"), validators=[DataRequired(), Length(max=100)])
     phone = StringField(_l("Phone"), validators=[Optional(), ChinesePhone()])
@@ -234,8 +245,8 @@ WEEKDAY_CHOICES = [(1, _l("Mon")), (2, _l("Tue")), (3, _l("Wed")), (4, _l("Thu")
 class PlanForm(FlaskForm):
     """Plan visits: fixed person, fixed weekdays, fixed time."""
 
-    member_id = SelectField(_l("Grid member"), coerce=int, validate_choice=False)
-    weekdays = SelectMultipleField(_l("Weekdays"), coerce=int, choices=choices(WEEKDAY_CHOICES),
+    member_id = SelectField(_l("Grid member"), coerce=id_value, validate_choice=False)
+    weekdays = SelectMultipleField(_l("Weekdays"), coerce=id_value, choices=choices(WEEKDAY_CHOICES),
                                    option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
                                    validators=[DataRequired(message=_l("Choose at least one weekday."))])
     time_of_day = StringField(_l("Time (HH:MM)"), default="09:30", validators=[DataRequired()])
@@ -246,7 +257,7 @@ class PlanForm(FlaskForm):
 class ReassignForm(TaskForm):
     """A leader gives an open task to a named person, with a reason."""
 
-    assignee_id = SelectField(_l("Give the task to"), coerce=int, validate_choice=False)
+    assignee_id = SelectField(_l("Give the task to"), coerce=id_value, validate_choice=False)
     reason = StringField(_l("Reason"), validators=[
         DataRequired(message=_l("Write why the task is reassigned.")), Length(max=200)])
 
@@ -259,8 +270,8 @@ class ReassignForm(TaskForm):
 class HandoverForm(FlaskForm):
     """Hand every open task of one member over to one or several others."""
 
-    member_id = SelectField(_l("Hand over the tasks of"), coerce=int, validate_choice=False)
-    to_ids = SelectMultipleField(_l("To"), coerce=int, validate_choice=False, option_widget=CheckboxInput(),
+    member_id = SelectField(_l("Hand over the tasks of"), coerce=id_value, validate_choice=False)
+    to_ids = SelectMultipleField(_l("To"), coerce=id_value, validate_choice=False, option_widget=CheckboxInput(),
                                  widget=ListWidget(prefix_label=False),
                                  validators=[DataRequired(message=_l("Choose at least one member to take the tasks."))])
     mode = RadioField(_l("Share out"), default="even", choices=choices([
@@ -290,8 +301,8 @@ class IsoDateField(DateField):
 class CoverForm(FlaskForm):
     """Stand-in cover (代班): between two dates new work for one member goes to another."""
 
-    member_id = SelectField(_l("Member away"), coerce=int, validate_choice=False)
-    stand_in_id = SelectField(_l("Stand-in"), coerce=int, validate_choice=False)
+    member_id = SelectField(_l("Member away"), coerce=id_value, validate_choice=False)
+    stand_in_id = SelectField(_l("Stand-in"), coerce=id_value, validate_choice=False)
     starts_on = IsoDateField(_l("From"), validators=[InputRequired(message=_l("Give the first day as YYYY-MM-DD."))])
     ends_on = IsoDateField(_l("To (included)"), validators=[InputRequired(message=_l("Give the last day as YYYY-MM-DD."))])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])

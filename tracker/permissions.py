@@ -18,6 +18,7 @@ class Permission(StrEnum):
     TASK_COMPLETE = "task:complete"
     TASK_CLAIM = "task:claim"
     TASK_REASSIGN = "task:reassign"
+    TASK_RELEASE = "task:release"
     GRID_MANAGE = "grid:manage"
     HOUSEHOLD_READ = "household:read"
     HOUSEHOLD_MANAGE = "household:manage"
@@ -140,6 +141,13 @@ def _can_reassign(user: User, task: Task) -> bool:
             and (user.is_admin or task.grid_id in grid_ids(user, Role.GRID_LEADER)))
 
 
+def _can_release(user: User, task: Task) -> bool:
+    """Whoever holds an open task may put it back in its pool, and so may the grid's leaders."""
+    if task.status != TaskStatus.OPEN or task.assignee_id is None:
+        return False
+    return (task.assignee_id == user.id and in_lane(user, task)) or _can_reassign(user, task)
+
+
 def _can_manage_grid(user: User, grid: Grid) -> bool:
     """A grid's leaders hand work over, arrange stand-ins and watch the workload board."""
     return user.is_admin or grid.id in grid_ids(user, Role.GRID_LEADER)
@@ -175,6 +183,7 @@ _CHECKS = {
     Permission.TASK_COMPLETE: _can_complete,
     Permission.TASK_CLAIM: _can_claim,
     Permission.TASK_REASSIGN: _can_reassign,
+    Permission.TASK_RELEASE: _can_release,
     Permission.GRID_MANAGE: _can_manage_grid,
     Permission.HOUSEHOLD_READ: _can_read_household,
     Permission.HOUSEHOLD_MANAGE: _can_manage_households,

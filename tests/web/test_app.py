@@ -136,3 +136,31 @@ def test_odd_case_list_filters_are_ignored_not_errors(login, query):
     response = login("leader_a").get(f"/cases/?{query}")
     assert response.status_code == 200
     assert login("auditor").get(f"/audit?actor=a%00b&date_to=9999-12-31").status_code == 200
+
+
+def test_damaged_forms_and_huge_ids_are_refused_not_errors(login, db):
+    from tests.conftest import dispatch, intake, latest_case, open_task
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    dispatch(login("leader_a"), db, case.id)
+    task = open_task(db, case.id)
+    leader = login("leader_a")
+    page = f"/tasks/{task.id}"
+    assert leader.submit(f"/tasks/{task.id}/reassign", {"version": "abc", "assignee_id": "2", "reason": "x"},
+                         page=page).status_code == 422
+    assert leader.submit(f"/tasks/{task.id}/reassign", {"assignee_id": "99999999999999999999", "reason": "x"},
+                         page=page).status_code == 422
+    assert leader.submit(f"/tasks/{task.id}/release", {"version": "abc"}, page=page).status_code == 400
+    assert leader.submit(f"/grids/{case.grid_id}/handover", {"member_id": "99999999999999999999", "to_ids": ["1"],
+                                                             "mode": "even", "reason": "x"}).status_code == 422
+    assert leader.get("/cases/?page=99999999999999999999").status_code == 200
+    assert login("auditor").get("/audit?before=99999999999999999999").status_code == 200
+    assert open_task(db, case.id).assignee_id == task.assignee_id
+
+
+def test_open311_odd_dates_and_nul_are_400(app):
+    client = app.test_client()
+    assert client.get("/open311/v2/requests.json?start_date=0001-01-01T00:00:00Z").status_code == 400
+    assert client.get("/open311/v2/requests.json?service_request_id=a%00b").status_code == 200
+    assert client.get("/open311/v2/requests/a%00b.json").status_code == 404
+    assert client.post("/open311/v2/requests.json", data={"api_key": "glt_x", "description": "a\x00b"}).status_code in (400, 401)

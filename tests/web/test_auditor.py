@@ -144,7 +144,7 @@ def test_district_auditor_reads_every_community_and_community_auditor_only_its_o
     from tracker.models import Community, Grid, Membership, Role, User
     runner = app.test_cli_runner()
     result = runner.invoke(args=["create-user", "district", "--name", "区审计员", "--password", PASSWORD,
-                                 "--role", "auditor"])
+                                 "--role", "auditor", "--district"])
     assert result.exit_code == 0, result.output
     elsewhere = Community(name="别的社区")
     db.add(elsewhere)

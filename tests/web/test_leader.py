@@ -282,3 +282,27 @@ def test_permission_matrix_for_leader_actions(login, db, app):
     assert login("mixed").get(f"/grids/{grid_a}/board").status_code == 200
     assert open_task(db, case.id).assignee_id == user_id(db, "member_a")
     assert db.scalar(select(func.count()).select_from(Cover)) == 0
+
+
+def test_confirming_other_receivers_than_previewed_is_refused(login, db):
+    third = _add_member(db, "member_a3")
+    cases = [_handling_case(login, db) for _ in range(2)]
+    leader = login("leader_a")
+    grid = cases[0].grid_id
+    form = {"member_id": str(user_id(db, "member_a")), "to_ids": [str(user_id(db, "member_a2"))],
+            "mode": "even", "reason": "休假"}
+    html = leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True)
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+    response = leader.submit(f"/grids/{grid}/handover", {**form, "to_ids": [str(third)],
+                                                         "fingerprint": fingerprint, "confirm": "1"})
+    assert response.status_code == 409
+    assert db.scalar(select(func.count()).where(AuditEvent.action == "task.handed_over")) == 0
+
+
+def test_a_stand_in_who_left_the_grid_takes_nothing(login, db):
+    leader = login("leader_a")
+    grid = db.scalar(select(Grid.id).where(Grid.code == "GA"))
+    assert leader.submit(f"/grids/{grid}/covers", _cover_form(db), page=f"/grids/{grid}/board").status_code == 302
+    db.execute(text("DELETE FROM membership WHERE user_id = :u"), {"u": user_id(db, "member_a2")})
+    case = _handling_case(login, db, handler="member_a")
+    assert open_task(db, case.id).assignee_id == user_id(db, "member_a")

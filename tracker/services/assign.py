@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import N_, ConflictError, InvalidInput, NotFound
-from ..models import Case, Cover, Grid, Role, Task, TaskStatus, User, utcnow
+from ..models import Case, Cover, Grid, Membership, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, holds_role, require
 from . import Services, notices
 from .audit import record_event
@@ -51,8 +51,7 @@ def release(svc: Services, actor: User, task_id: str, expected_version: int) -> 
     check_fresh(task.case, task, expected_version)
     if task.assignee_id is None:
         raise ConflictError(N_("This task is already in the pool; reload the page."))
-    if task.assignee_id != actor.id:
-        require(actor, Permission.TASK_REASSIGN, task)
+    require(actor, Permission.TASK_RELEASE, task)
     case = task.case
     changes = {"assignee": (task.assignee.display_name, None)}
     if task.form_key == "handle" and case.handler_id == task.assignee_id:
@@ -228,10 +227,13 @@ def end_cover(svc: Services, actor: User, cover_id: int) -> Cover:
 
 def stand_in(session: Session, member_id: int, grid_id: int, day: dt.date) -> int:
     """Return who takes new work for ``member`` in the grid on ``day``: the stand-in, or the member."""
-    cover = session.scalar(select(Cover.stand_in_id).where(
+    covering = session.scalar(select(Cover.stand_in_id).join(User, User.id == Cover.stand_in_id).join(
+        Membership, (Membership.user_id == User.id) & (Membership.role == Role.GRID_MEMBER)
+        & (Membership.grid_id == Cover.grid_id)).where(
         Cover.member_id == member_id, Cover.grid_id == grid_id, Cover.cancelled_at.is_(None),
-        Cover.starts_on <= day, Cover.ends_on >= day).limit(1))
-    return cover or member_id
+        Cover.starts_on <= day, Cover.ends_on >= day, User.active).limit(1))
+    # A stand-in who left the grid or was disabled since takes nothing: the work stays with the member.
+    return covering or member_id
 
 
 def local_today(svc: Services) -> dt.date:

@@ -256,10 +256,11 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
 def _cover_changes(svc: Services, case: Case) -> dict[str, tuple[Any, Any]]:
     """Return the audit change naming the stand-in for tasks just opened under a cover."""
     for task in case.tasks:
-        if getattr(task, "covered_for", None):
+        if covered_for := getattr(task, "covered_for", None):
+            del task.covered_for  # said once, by the event that opened the task
             names = dict(svc.session.execute(select(User.id, User.display_name)
-                                             .where(User.id.in_((task.covered_for, task.assignee_id)))).all())
-            return {"stand_in": (names.get(task.covered_for), names.get(task.assignee_id))}
+                                             .where(User.id.in_((covered_for, task.assignee_id)))).all())
+            return {"stand_in": (names.get(covered_for), names.get(task.assignee_id))}
     return {}
 
 

@@ -62,8 +62,19 @@ def _touch(session: Session, token_id: int, now: dt.datetime) -> None:
     database skips it rather than failing the call.
     """
     try:
-        with session.get_bind().connect() as connection, connection.begin():
-            connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        with session.get_bind().connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # wait a moment for the write lock, not the usual half minute
+                waited = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                connection.exec_driver_sql("PRAGMA busy_timeout = 200")
+            try:
+                connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+                connection.commit()
+            finally:
+                connection.rollback()
+                if sqlite:
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(waited)}")
+                    connection.commit()
     except OperationalError:
         return
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
 import json
-from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template, request, stream_template, url_for
 from flask_babel import gettext as _
@@ -14,7 +11,8 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from .. import chain, labels
+from .. import labels
+from ..bundle import verifier_sha256
 from ..db import get_session, read_while_streaming
 from ..models import AuditEvent, Case
 from ..permissions import Permission, can, visible_cases
@@ -49,13 +47,7 @@ def history(case_id: int):
     events = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
     rows = [(e, json.loads(e.changes)) for e in events]
     return render_template("audit/history.html", case=case, timeline=rows, names=_referenced_names(rows),
-                           report=verify_chain(db, case.id), verifier_sha256=_verifier_sha256())
-
-
-@functools.cache
-def _verifier_sha256() -> str:
-    """Return the SHA-256 of the verifier bundles carry, so an auditor can check theirs is genuine."""
-    return hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()
+                           report=verify_chain(db, case.id), verifier_sha256=verifier_sha256())
 
 
 @bp.route("/cases/<int:case_id>/diagram")
@@ -98,7 +90,8 @@ def search():
         query = query.where(AuditEvent.at < end + dt.timedelta(days=1))
     if f["number"]:
         query = query.where(AuditEvent.case_id == (db.scalar(select(Case.id).where(Case.number == f["number"])) or 0))
-    rows, last = _visible_events(query, request.args.get("before", type=int))
+    before = request.args.get("before", type=int)
+    rows, last = _visible_events(query, before if before and 0 < before < 2**62 else None)
     next_url = url_for("audit.search", **{**f, "before": last}) if last else None
     fields = {name: labels.FIELDS.get(name, name) for name in (*AUDITED, "assignee", "reason", "stand_in")}
     return render_template("audit/search.html", filters=f, rows=[(e, n, json.loads(e.changes)) for e, n in rows],

@@ -239,7 +239,7 @@ def reassign(task_id: str):
 def release(task_id: str):
     """Put a claimed task back in its pool."""
     task = _load(task_id)
-    if task.assignee_id != current_user.id and not can(current_user, Permission.TASK_REASSIGN, task):
+    if task.assignee_id is not None and not can(current_user, Permission.TASK_RELEASE, task):
         abort(403)
     form = ClaimForm()
     if not form.validate():

@@ -193,6 +193,7 @@ def _read_filing(form: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
               if (problem := check(fields))]
     errors += _read_attributes(form, fields)
     errors += _read_place(fields)
+    errors += [f"{key} contains a NUL character; remove it" for key, value in form.items() if "\x00" in value]
     return fields, errors
 
 
@@ -347,7 +348,7 @@ def _request_query(args: Mapping[str, str]):
     """Turn the GET requests filters into a case query; raise 400 naming every bad filter."""
     query = _readable(select(Case).options(selectinload(Case.department),
                                            joinedload(Case.grid).joinedload(Grid.community)))
-    numbers = [n.strip() for n in args.get("service_request_id", "").split(",") if n.strip()]
+    numbers = [n.strip() for n in args.get("service_request_id", "").replace("\x00", "").split(",") if n.strip()]
     if numbers:  # the specification: service_request_id overrides every other filter
         if len(numbers) > MAX_RESULTS:
             raise Open311Error(400, f"service_request_id lists {len(numbers)} ids; ask for at most {MAX_RESULTS}")
@@ -380,8 +381,12 @@ def _window(args: Mapping[str, str], errors: list[str]) -> tuple[dt.datetime, dt
         if value := args.get(name, "").strip():
             try:
                 given[name] = parse_w3c(value, zone)
-            except ValueError:
-                errors.append(f"{name} {value[:40]!r} is not a W3C datetime; use e.g. 2026-01-01T00:00:00+08:00")
+                if not 1900 <= given[name].year <= 9000:
+                    raise ValueError(value)
+            except (ValueError, OverflowError):
+                given.pop(name, None)
+                errors.append(f"{name} {value[:40]!r} is not a W3C datetime from 1900 to 9000; "
+                              "use e.g. 2026-01-01T00:00:00+08:00")
     end = given.get("end_date") or clock.now()
     start = given.get("start_date") or end - WINDOW
     if start > end:
@@ -414,7 +419,7 @@ def not_found(unknown: str) -> Response:
 
 def _case(number: str) -> Case:
     """Load a case by its number (the service_request_id), or answer 404."""
-    case = get_session().scalar(_readable(select(Case).where(Case.number == number)))
+    case = None if "\x00" in number else get_session().scalar(_readable(select(Case).where(Case.number == number)))
     if case is None:
         raise Open311Error(404, f"service_request_id {number[:40]!r} is not a request here")
     return case

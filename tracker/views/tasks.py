@@ -44,8 +44,7 @@ def _render(task: Task, form: TaskForm, status: int = 200, reassign: ReassignFor
     """Render the task page for its form key; leaders also get the reassign form."""
     if reassign is None and task.status == TaskStatus.OPEN and can(current_user, Permission.TASK_REASSIGN, task):
         reassign = _reassign_form(task)
-    may_release = task.status == TaskStatus.OPEN and task.assignee_id is not None and (
-        task.assignee_id == current_user.id or can(current_user, Permission.TASK_REASSIGN, task))
+    may_release = can(current_user, Permission.TASK_RELEASE, task)
     return render_template(f"tasks/{task.form_key}.html", task=task, case=task.case, form=form,
                            may_act=can(current_user, Permission.TASK_COMPLETE, task),
                            claim_form=ClaimForm(version=str(task.case.version)), reassign_form=reassign,
