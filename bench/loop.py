@@ -32,7 +32,7 @@ def drive(base: str, grid: int, cases: int, queue) -> None:
     handler = WebUser(base).login(f"member{grid}b", PASSWORD)
     leader = WebUser(base).login(f"leader{grid}", PASSWORD)
     building = next(b for b, g in BUILDING.findall(member.request("/cases/new").body) if int(g) == grid)
-    handler_name = re.search(r'<span class="who">([^<]+)</span>', handler.request("/").body).group(1)
+    handler_name = re.search(r'class="who"[^>]*>([^<]+)<', handler.request("/").body).group(1)
     handler_id = None
     intake_times, completion_times = [], []
     for i in range(cases):
