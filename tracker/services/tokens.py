@@ -63,18 +63,18 @@ def _touch(session: Session, token_id: int, now: dt.datetime) -> None:
     """
     try:
         with session.get_bind().connect() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:  # wait a moment for the write lock, not the usual half minute
-                waited = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-                connection.exec_driver_sql("PRAGMA busy_timeout = 200")
+            # On SQLite wait a moment for the write lock, not the usual half minute (set on the driver
+            # connection, so no transaction begins before ours).
+            raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+            waited = raw.execute("PRAGMA busy_timeout").fetchone()[0] if raw is not None else None
+            if raw is not None:
+                raw.execute("PRAGMA busy_timeout = 200")
             try:
-                connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-                connection.commit()
+                with connection.begin():
+                    connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
             finally:
-                connection.rollback()
-                if sqlite:
-                    connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(waited)}")
-                    connection.commit()
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {int(waited)}")
     except OperationalError:
         return
 
