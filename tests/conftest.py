@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
+from werkzeug.serving import make_server
 
 from tests.pgcluster import Cluster
 from tracker import create_app
@@ -141,6 +143,18 @@ def csrf_token(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "page has no CSRF token"
     return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:
+    """Serve the app over real HTTP on a free loopback port (browsers, third-party clients)."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+    httpd.server_close()
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import warnings
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from lxml import etree
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from tests.conftest import building_id, dispatch, latest_case, open_task, user_id
 from tracker import create_app
@@ -383,18 +380,6 @@ def test_rate_limit_answers_in_open311_format(database_url):
 
 
 # -- a third-party Open311 client over real HTTP ---------------------------------------------------
-
-@pytest.fixture
-def server(app) -> Iterator[str]:
-    """Serve the app over real HTTP on a free loopback port."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=10)
-    httpd.server_close()
-
 
 def _three():
     """Import the `three` Open311 client (0.8.0, from the Python 2 days).
