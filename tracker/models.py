@@ -171,7 +171,8 @@ class ProcessDefinition(Base):
     file_name: Mapped[str] = mapped_column(String(200))
     # SHA-256 of the BPMN source: the version's identity.
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    source: Mapped[str] = mapped_column(Text)
+    # Read once per process by content hash (services.definitions.as_definition), not with every case.
+    source: Mapped[str] = mapped_column(Text, deferred=True)
     deployed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -108,30 +108,33 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
     or a leader of the grid, already checked by ``open_case``) may do whatever the step's lane.
     """
     task = lock_task(svc, task_id)
-    case = task.case
-    require(actor, Permission.TASK_READ, task)
-    check_fresh(case, task, expected_version)
-    if not (recording and task.form_key == "record_reply" and case.created_by_id == actor.id):
-        require(actor, Permission.TASK_COMPLETE, task)
-    before = audited_fields(case)
-    workflow_data = _APPLY_FORM[task.form_key](svc, case, actor, dict(data))
-    try:
-        snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
-                                            task.id, workflow_data)
-    except TaskNotReady:
-        raise ConflictError(N_("This task was already completed by someone else; reload the case.")) from None
-    except WorkflowError as exc:
-        raise InvalidInput(N_("The process could not continue: %(problem)s"), problem=str(exc)) from None
-    task.status = TaskStatus.DONE
-    task.completed_at = utcnow()
-    task.completed_by_id = actor.id
-    case.version += 1
-    _apply(svc, case, actor, snapshot, completed_task=task)
-    record_event(svc.session, case, actor, f"task.{task.form_key}", {
-        **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "") and k not in AUDITED},
-        **_diff(before, audited_fields(case)),
-        **_cover_changes(svc, case),
-    }, task_name=task.name)
+    # Everything below reads what the lock loaded; one flush at the end writes it all (no autoflush
+    # halfway: a stale version surfaces there, as a conflict).
+    with svc.session.no_autoflush:
+        case = task.case
+        require(actor, Permission.TASK_READ, task)
+        check_fresh(case, task, expected_version)
+        if not (recording and task.form_key == "record_reply" and case.created_by_id == actor.id):
+            require(actor, Permission.TASK_COMPLETE, task)
+        before = audited_fields(case)
+        workflow_data = _APPLY_FORM[task.form_key](svc, case, actor, dict(data))
+        try:
+            snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
+                                                task.id, workflow_data)
+        except TaskNotReady:
+            raise ConflictError(N_("This task was already completed by someone else; reload the case.")) from None
+        except WorkflowError as exc:
+            raise InvalidInput(N_("The process could not continue: %(problem)s"), problem=str(exc)) from None
+        task.status = TaskStatus.DONE
+        task.completed_at = utcnow()
+        task.completed_by_id = actor.id
+        case.version += 1
+        _apply(svc, case, actor, snapshot, completed_task=task)
+        record_event(svc.session, case, actor, f"task.{task.form_key}", {
+            **{f"form.{k}": (None, v) for k, v in data.items() if v not in (None, "") and k not in AUDITED},
+            **_diff(before, audited_fields(case)),
+            **_cover_changes(svc, case),
+        }, task_name=task.name)
     flush(svc.session)
     return case
 

@@ -41,9 +41,17 @@ def current_definition(session: Session, engine_definitions: dict[str, Definitio
     return deploy_definition(session, definition)
 
 
+#: Content hash -> Definition: a version never changes, so its (deferred) source is read once per process.
+_BY_HASH: dict[str, Definition] = {}
+
+
 def as_definition(row: ProcessDefinition) -> Definition:
     """Turn a stored version back into the engine's Definition value."""
-    return Definition(row.process_id, row.name, row.file_name, row.content_hash, row.source)
+    found = _BY_HASH.get(row.content_hash)
+    if found is None:
+        found = _BY_HASH[row.content_hash] = Definition(row.process_id, row.name, row.file_name,
+                                                        row.content_hash, row.source)
+    return found
 
 
 __all__ = ["Engine", "as_definition", "current_definition", "deploy_definition"]

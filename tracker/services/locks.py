@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..errors import N_, ConflictError, NotFound
 from ..models import Case, Task, TaskStatus
 from . import Services
+
+
+#: Loader options for a case about to change (see lock_task; the scheduler uses them too).
+CASE_FOR_CHANGE = (undefer(Case.workflow_state), selectinload(Case.tasks),
+                   joinedload(Case.definition, innerjoin=True))
 
 
 def get_task(svc: Services, task_id: str) -> Task:
@@ -24,9 +31,14 @@ def lock_task(svc: Services, task_id: str) -> Task:
     On PostgreSQL this is SELECT ... FOR UPDATE; SQLite already serializes writers (BEGIN IMMEDIATE).
     """
     task = get_task(svc, task_id)
-    # OF case: lock only the case row, not the joined grid/building rows every case shares.
-    svc.session.get(Case, task.case_id, with_for_update={"of": Case}, populate_existing=True)
-    svc.session.refresh(task)
+    # One query takes the lock and loads afresh what completing a task reads: the workflow state,
+    # the case's tasks (this one among them) and its definition version. Nothing is loaded lazily
+    # afterwards, so nothing autoflushes half-done changes before the one flush at the end.
+    # OF case: lock only the case row, not the joined grid/building/definition rows cases share.
+    case = svc.session.scalar(select(Case).where(Case.id == task.case_id).options(*CASE_FOR_CHANGE)
+                              .with_for_update(of=Case).execution_options(populate_existing=True))
+    # The session holds rows weakly: tie the case to its task, or it is dropped and read again.
+    set_committed_value(task, "case", case)
     return task
 
 
@@ -48,4 +60,4 @@ def flush(session: Session) -> None:
         raise ConflictError(N_("This case was changed by someone else at the same moment; reload and try again.")) from None
 
 
-__all__ = ["check_fresh", "flush", "get_task", "lock_task"]
+__all__ = ["CASE_FOR_CHANGE", "check_fresh", "flush", "get_task", "lock_task"]

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session, undefer
 
 from workflows import WorkflowError
 
 from ..models import Case, Timer, Visit
 from . import Services
+from .locks import CASE_FOR_CHANGE
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,9 @@ def _fire_one(svc: Services, timer: Timer, now: dt.datetime) -> int | None:
 
     session = svc.session
     model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
-    query = select(model).where(model.id == subject_id).options(undefer(model.workflow_state))
-    if model is Case:  # firing reads the case's tasks: load them with it (its definition row is shared)
-        query = query.options(selectinload(Case.tasks))
+    query = select(model).where(model.id == subject_id)
+    # Firing reads the case's state, tasks and definition: load them with the lock.
+    query = query.options(*CASE_FOR_CHANGE) if model is Case else query.options(undefer(Visit.workflow_state))
     subject = session.scalar(query.with_for_update(of=model, skip_locked=True)
                              .execution_options(populate_existing=True))
     if subject is None:
