@@ -1,10 +1,17 @@
-"""Drive cases through the whole loop over HTTP with concurrent client processes."""
+"""Drive cases through the whole loop over HTTP with concurrent client processes.
+
+Two ways in: the JSON API (a program, one request per step: what "a completion" costs the server)
+and the web pages (a person: open the case, open the form, post it, follow the redirect).
+"""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import re
 import time
+import urllib.error
+import urllib.request
 
 from tests.webclient import WebUser
 
@@ -64,11 +71,62 @@ def _option_value(html: str, select_name: str, label: str) -> str:
     return re.search(r'<option value="(\d+)">' + re.escape(label) + "<", block).group(1)
 
 
-def run_loop(base: str, clients: int, cases_per_client: int) -> dict:
-    """Run ``clients`` processes in parallel; return throughput and latency figures."""
+class ApiClient:
+    """A program calling /api/v1 with one bearer token (a new connection per call, as the page walk makes)."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.token = base, token
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[float, dict]:
+        """Send a request; return (seconds, JSON answer); anything but 2xx raises."""
+        request = urllib.request.Request(
+            self.base + "/api/v1" + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                answer = json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"{method} {path} answered {error.code}: {error.read()[:300]!r}") from None
+        return time.perf_counter() - start, answer
+
+
+def drive_api(base: str, grid: int, cases: int, tokens: dict[str, str], queue) -> None:
+    """One program: record ``cases`` cases through the API and take each through the whole loop."""
+    member, handler, leader = (ApiClient(base, tokens[f"{who}{grid}{suffix}"]) for who, suffix in
+                               (("member", "a"), ("member", "b"), ("leader", "")))
+    handler_id = handler.call("GET", "/me")[1]["id"]
+    building = member.call("GET", "/buildings")[1]["items"][0]["id"]  # the member's own grid
+    intake_times, completion_times = [], []
+    for i in range(cases):
+        seconds, case = member.call("POST", "/cases", {
+            "resident_name": f"居民{i}", "resident_phone": "13812345678", "building_id": building,
+            "category": "property_repair", "description": "基准测试：楼道灯不亮", "channel": "phone"})
+        intake_times.append(seconds)
+        for client, data in ((leader, {"dispatch_to": "member", "handler_id": handler_id, "deadline_class": "general"}),
+                             (handler, {"handle_action": "done", "text": "已处理"}),
+                             (member, {"satisfaction": "satisfied"}),
+                             (leader, {"confirm": True})):
+            task = case["tasks"][0]  # the one open task: each answer says what comes next
+            seconds, case = client.call("POST", f"/tasks/{task['id']}/complete",
+                                        {"version": case["version"], "data": data})
+            completion_times.append(seconds)
+        if case["status"] != "archived":
+            raise RuntimeError(f"case {case['number']} ended {case['status']}, not archived")
+    queue.put((intake_times, completion_times))
+
+
+def run_loop(base: str, clients: int, cases_per_client: int, via: str = "api",
+             tokens: dict[str, str] | None = None) -> dict:
+    """Run ``clients`` processes in parallel through the API or the pages; return throughput and latency."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    procs = [context.Process(target=drive, args=(base, 1 + i % 4, cases_per_client, queue)) for i in range(clients)]
+    if via == "api":
+        procs = [context.Process(target=drive_api, args=(base, 1 + i % 4, cases_per_client, tokens, queue))
+                 for i in range(clients)]
+    else:
+        procs = [context.Process(target=drive, args=(base, 1 + i % 4, cases_per_client, queue))
+                 for i in range(clients)]
     start = time.perf_counter()
     for p in procs:
         p.start()

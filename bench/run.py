@@ -18,10 +18,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import select
+
 from tests.pgcluster import Cluster
 from tests.webclient import ROOT, Gunicorn
+from tracker import create_app
+from tracker.db import get_session
+from tracker.models import User
+from tracker.services import tokens
 
-from .floor import run_floor
+from .floor import run_floor, run_timer_floor
 from .loop import percentile, run_loop
 from .procstat import tree_cpu_seconds
 from .scale import grow, time_pages
@@ -33,6 +39,20 @@ def _prepare(url: str) -> None:
     env = {**os.environ, "GRIDLOOP_APP_DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "flask", "--app", "tracker", "demo"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def _tokens(url: str) -> dict[str, str]:
+    """Create an API token for each demo member and leader the programs act as."""
+    app = create_app({"app": {"database_url": url}})
+    try:
+        with app.app_context():
+            db = get_session()
+            users = db.scalars(select(User).where(User.username.like("member%") | User.username.like("leader%"))).all()
+            secrets = {u.username: tokens.create(db, u, "benchmark")[1] for u in users}
+            db.commit()
+    finally:
+        app.extensions["gridloop.db"].dispose()
+    return secrets
 
 
 def _backend(name: str, args, workdir: Path) -> dict:
@@ -49,21 +69,27 @@ def _backend(name: str, args, workdir: Path) -> dict:
     figures: dict = {"backend": name}
     try:
         _prepare(url)
+        secrets = _tokens(url)
         server.start()
         pids = [server.process.pid] + ([_postmaster(cluster)] if cluster else [])
-        cpu0 = sum(tree_cpu_seconds(p) for p in pids)
-        loop = run_loop(server.base, args.clients, args.cases)
-        cpu = sum(tree_cpu_seconds(p) for p in pids) - cpu0
-        completions = loop["completions"]
-        figures.update(
-            cases=loop["cases"], completions=completions, wall_s=loop["wall_s"],
-            cases_per_s=loop["cases"] / loop["wall_s"], completions_per_s=completions / loop["wall_s"],
-            p50_ms=1000 * percentile(loop["completion"], 50), p95_ms=1000 * percentile(loop["completion"], 95),
-            p99_ms=1000 * percentile(loop["completion"], 99),
-            intake_p95_ms=1000 * percentile(loop["intake"], 95),
-            server_cpu_per_completion_ms=1000 * cpu / completions)
+        figures["loops"] = {}
+        for via in args.loops:
+            cpu0 = sum(tree_cpu_seconds(p) for p in pids)
+            loop = run_loop(server.base, args.clients, args.cases, via, secrets)
+            cpu = sum(tree_cpu_seconds(p) for p in pids) - cpu0
+            completions = loop["completions"]
+            figures["loops"][via] = dict(
+                cases=loop["cases"], completions=completions, wall_s=loop["wall_s"],
+                cases_per_s=loop["cases"] / loop["wall_s"], completions_per_s=completions / loop["wall_s"],
+                p50_ms=1000 * percentile(loop["completion"], 50), p95_ms=1000 * percentile(loop["completion"], 95),
+                p99_ms=1000 * percentile(loop["completion"], 99),
+                intake_p95_ms=1000 * percentile(loop["intake"], 95),
+                server_cpu_per_completion_ms=1000 * cpu / completions)
         server.stop()  # the tick runs alone, as a scheduler process would
         figures["ticks"] = [measure_tick(url, args.tick_due, pending) for pending in args.tick_pending]
+        if cluster and args.tick_schedulers > 1:  # SQLite has one writer: parallel schedulers only queue
+            figures["ticks"].append(measure_tick(url, args.tick_due, args.tick_pending[-1],
+                                                 schedulers=args.tick_schedulers))
         server.start()
         figures["pages"] = {}
         for size in args.sizes:
@@ -83,7 +109,7 @@ def _postmaster(cluster: Cluster) -> int:
     return int((cluster.data / "postmaster.pid").read_text().split()[0])
 
 
-def _print(results: list[dict], floor: dict, args) -> None:
+def _print(results: list[dict], floor: dict, timer_floor: dict, args) -> None:
     """Print the figures as a Markdown report."""
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
@@ -91,14 +117,17 @@ def _print(results: list[dict], floor: dict, args) -> None:
           f"{platform.python_version()}")
     print(f"clients={args.clients} cases/client={args.cases}; PostgreSQL durable (fsync on), "
           f"{args.pg_workers} gunicorn workers; SQLite WAL, 1 worker x {args.sqlite_threads} threads\n")
-    print("| backend | cases/s | completions/s | completion p50 / p95 / p99 ms | intake p95 ms "
+    print("The loop through the JSON API (a program: one request per step) and through the web pages "
+          "(a person: case page, form, post, redirect; CPU counts every page of the walk).\n")
+    print("| backend | via | cases/s | completions/s | completion p50 / p95 / p99 ms | intake p95 ms "
           "| server+DB CPU per completion ms | ratio to floor |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        ratio = r["server_cpu_per_completion_ms"] / floor["cpu_per_completion_ms"]
-        print(f"| {r['backend']} | {r['cases_per_s']:.1f} | {r['completions_per_s']:.1f} | "
-              f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} / {r['p99_ms']:.0f} | {r['intake_p95_ms']:.0f} | "
-              f"{r['server_cpu_per_completion_ms']:.2f} | {ratio:.1f}x |")
+        for via, loop in r["loops"].items():
+            ratio = loop["server_cpu_per_completion_ms"] / floor["cpu_per_completion_ms"]
+            print(f"| {r['backend']} | {via} | {loop['cases_per_s']:.1f} | {loop['completions_per_s']:.1f} | "
+                  f"{loop['p50_ms']:.0f} / {loop['p95_ms']:.0f} / {loop['p99_ms']:.0f} | {loop['intake_p95_ms']:.0f} | "
+                  f"{loop['server_cpu_per_completion_ms']:.2f} | {ratio:.1f}x |")
     print(f"\nBare-engine floor (SpiffWorkflow in-process, serialized after each step): "
           f"{floor['cpu_per_completion_ms']:.2f} ms CPU per completion, {floor['completions_per_s']:.0f} "
           f"completions/s on one core, final state {floor['final_state_bytes']} bytes compressed.")
@@ -107,18 +136,22 @@ def _print(results: list[dict], floor: dict, args) -> None:
         for size, pages in r["pages"].items():
             cells = ", ".join(f"{k} {v:.1f}" for k, v in pages.items() if k != "generate_s")
             print(f"- {r['backend']} {size:,} cases (generated in {pages['generate_s']:.0f} s): {cells}")
-    print("\nScheduler tick (one `flask scheduler` process, batches of 100, one due timer per case):")
+    print("\nScheduler tick (`flask scheduler` processes, batches of 100, one due timer per case):")
     for r in results:
         for t in r.get("ticks", []):
-            print(f"- {r['backend']}: {t['due']:,} due among {t['pending']:,} pending -> {t['taken']:,} taken, "
-                  f"{t['fired']:,} timers fired, {t['failed']} failed, in {t['seconds']:.2f} s "
+            print(f"- {r['backend']}, {t['schedulers']} scheduler(s): {t['due']:,} due among {t['pending']:,} pending "
+                  f"-> {t['taken']:,} taken, {t['fired']:,} timers fired, {t['failed']} failed, in {t['seconds']:.2f} s "
                   f"({t['taken'] / t['seconds']:.0f} cases/s)")
+    print(f"\nBare-engine floor for timers (SpiffWorkflow alone: restore, fire, serialize; no database): "
+          f"{timer_floor['timers']:,} due timers in {timer_floor['cpu_s']:.2f} s CPU "
+          f"({timer_floor['cpu_per_timer_ms']:.2f} ms each) on one core.")
 
 
 def main() -> None:
     """Parse options, run every part, print the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--loops", default="api,ui", help="ways through the loop: api (JSON API), ui (web pages)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--cases", type=int, default=50, help="cases per client")
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -129,6 +162,8 @@ def main() -> None:
     parser.add_argument("--sqlite-threads", type=int, default=4)
     parser.add_argument("--tick-due", type=int, default=1000, help="due timers per scheduler tick")
     parser.add_argument("--tick-pending", default="10000,100000", help="pending timer rows per tick run")
+    parser.add_argument("--tick-schedulers", type=int, default=2,
+                        help="PostgreSQL: also tick with this many scheduler processes at once")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for a quick check")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     args = parser.parse_args()
@@ -136,8 +171,12 @@ def main() -> None:
         args.clients, args.cases, args.sizes, args.repeats, args.floor_cases = 2, 2, "200", 3, 5
         args.tick_due, args.tick_pending = 5, "50"
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.loops = [v for v in args.loops.split(",") if v]
+    if set(args.loops) - {"api", "ui"}:
+        parser.error("--loops takes api, ui or both")
     args.tick_pending = [int(s) for s in args.tick_pending.split(",") if s]
     floor = run_floor(args.floor_cases)
+    timer_floor = run_timer_floor(args.tick_due)
     workdir = Path(tempfile.mkdtemp(prefix="gridloop-bench-"))
     workdir.chmod(0o755)  # the postgres user must reach the cluster directory inside it
     try:
@@ -147,7 +186,7 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept {workdir}")
-    _print(results, floor, args)
+    _print(results, floor, timer_floor, args)
 
 
 if __name__ == "__main__":

@@ -432,7 +432,7 @@ class Engine:
             workflow.do_engine_steps()
             # do_engine_steps ends by refreshing timers: one that came due is READY but not run yet.
             for _ in range(20):
-                if not workflow.get_tasks(state=TaskState.READY, manual=False):
+                if not any(t.state == TaskState.READY and not t.task_spec.manual for t in _every_task(workflow)):
                     break
                 workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
@@ -511,9 +511,20 @@ def _timer_tasks(tasks: Iterable[Any]) -> list[Any]:
     return [t for t in tasks if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
 
 
+def _every_task(workflow: BpmnWorkflow) -> Iterator[Any]:
+    """Every task of the workflow and its subprocesses, in no particular order.
+
+    Spiff keeps them in a dict by id; reading it is much cheaper than walking the task tree
+    (``get_tasks``), where order matters only for what a snapshot lists.
+    """
+    yield from workflow.tasks.values()
+    for subprocess in workflow.subprocesses.values():
+        yield from subprocess.tasks.values()
+
+
 def _finished_timers(workflow: BpmnWorkflow) -> set[UUID]:
     """Return the ids of timer tasks already finished (so a step reports only what it fired)."""
-    return {t.id for t in _timer_tasks(workflow.get_tasks()) if t.state & TaskState.FINISHED_MASK}
+    return {t.id for t in _timer_tasks(_every_task(workflow)) if t.state & TaskState.FINISHED_MASK}
 
 
 def _timer_due(task: Any) -> dt.datetime | None:

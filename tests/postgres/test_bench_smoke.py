@@ -17,5 +17,7 @@ def test_benchmark_smoke_run_prints_every_figure():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    for line in ("| postgresql |", "| sqlite |", "Bare-engine floor", "postgresql 200 cases", "sqlite 200 cases"):
+    for line in ("| postgresql | api |", "| postgresql | ui |", "| sqlite | api |", "| sqlite | ui |",
+                 "Bare-engine floor (", "Bare-engine floor for timers", "postgresql 200 cases", "sqlite 200 cases",
+                 "postgresql, 2 scheduler(s)", "sqlite, 1 scheduler(s)"):
         assert line in out, out

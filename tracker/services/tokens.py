@@ -8,7 +8,7 @@ import secrets
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..db import write_intent
 from ..errors import N_, InvalidInput, NotFound
@@ -43,7 +43,9 @@ def authenticate(session: Session, secret: str) -> User | None:
     """Return the active user a live token belongs to, or None."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+    # The user (and, by its selectin, their memberships) comes with the token: every request asks.
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret))
+                           .options(joinedload(ApiToken.user, innerjoin=True)))
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = utcnow()
