@@ -196,7 +196,6 @@ def fire_timers(svc: Services, case: Case, now: dt.datetime) -> int:
     """Fire the case's due workflow timers as of ``now`` (the scheduler holds the case's lock)."""
     snapshot = svc.engine.fire_timers(as_definition(case.definition), case.workflow_state, now)
     _apply(svc, case, None, snapshot, completed_task=None)
-    svc.session.flush()
     return len(snapshot.fired)
 
 

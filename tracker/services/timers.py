@@ -52,8 +52,13 @@ def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
          visit: Visit | None = None) -> None:
     """Store the subject's next due moment (or remove its timer row when nothing waits)."""
     column, subject_id = (Timer.case_id, case.id) if case is not None else (Timer.visit_id, visit.id)
-    with session.no_autoflush:
-        timer = session.scalar(select(Timer).where(column == subject_id))
+    batch = session.info.get(_BATCH_TIMERS, {})  # a scheduler batch has the rows already
+    key = ("case" if case is not None else "visit", subject_id)
+    if key in batch:
+        timer = batch.pop(key)
+    else:
+        with session.no_autoflush:
+            timer = session.scalar(select(Timer).where(column == subject_id))
     if due is None:
         if timer is not None:
             session.delete(timer)
@@ -65,13 +70,23 @@ def sync(session: Session, due: dt.datetime | None, *, case: Case | None = None,
     timer.due_at, timer.attempts, timer.last_error = due, 0, ""
 
 
+#: session.info key: the timer rows a scheduler batch took, by subject (so sync need not read them again).
+_BATCH_TIMERS = "gridloop.batch_timers"
+#: What a subject's firing may raise; anything else is a bug and stops the tick loudly.
+_FIRING_ERRORS = (WorkflowError, SQLAlchemyError, ValueError, KeyError)
+
+
 def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int] = frozenset()) -> TickResult:
     """Fire the timers of up to ``limit`` due subjects as of ``now``, in the caller's transaction.
 
-    Lock order: the timer rows are taken with SKIP LOCKED (schedulers split the work), then each
-    subject row with SKIP LOCKED too. A person completing a task locks the case first and the timer
-    row second; because the scheduler never *waits* for a case, the two cannot deadlock: a case
-    someone is acting on is skipped and fired on a later tick.
+    Lock order: the timer rows are taken with SKIP LOCKED (schedulers split the work), then their
+    subject rows, in one query, with SKIP LOCKED too. A person completing a task locks the case
+    first and the timer row second; because the scheduler never *waits* for a case, the two cannot
+    deadlock: a case someone is acting on is skipped and fired on a later tick.
+
+    The batch is fired as a whole with one flush; if any subject fails, that attempt is rolled
+    back and the batch is fired again one subject at a time, each in its own savepoint, so the
+    failing one is kept for a retry and the others fire.
     """
     session = svc.session
     query = (select(Timer).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id).limit(limit)
@@ -79,14 +94,64 @@ def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int
              .execution_options(populate_existing=True))
     if exclude:
         query = query.where(Timer.id.not_in(exclude))
+    taken = session.scalars(query).all()
+    ids = [t.id for t in taken]
+    try:
+        with session.begin_nested():
+            return _fire_batch(svc, taken, now)
+    except _FIRING_ERRORS:
+        log.info("a batch of %d timers failed as a whole; firing them one by one", len(ids))
+    finally:
+        session.info.pop(_BATCH_TIMERS, None)
+    return _fire_each(svc, ids, now)
+
+
+def _fire_batch(svc: Services, taken: list[Timer], now: dt.datetime) -> TickResult:
+    """Lock every subject of ``taken`` at once, fire them all, flush once."""
+    from . import cases, visits  # noqa: PLC0415 (they import this module)
+
+    session = svc.session
+    result = TickResult(taken=len(taken))
+    subjects = {**_lock(session, Case, [t.case_id for t in taken if t.case_id is not None]),
+                **_lock(session, Visit, [t.visit_id for t in taken if t.visit_id is not None])}
+    session.info[_BATCH_TIMERS] = {("case", t.case_id) if t.case_id is not None else ("visit", t.visit_id): t
+                                   for t in taken}
+    for timer in taken:
+        key = ("case", timer.case_id) if timer.case_id is not None else ("visit", timer.visit_id)
+        subject = subjects.get(key)
+        if subject is None:
+            result.skipped.append(timer.id)
+        elif key[0] == "case":
+            result.fired += cases.fire_timers(svc, subject, now)
+        else:
+            result.fired += visits.fire_timers(svc, subject, now)
+    session.flush()
+    return result
+
+
+def _lock(session: Session, model: type[Case] | type[Visit], ids: list[int]) -> dict[tuple[str, int], Case | Visit]:
+    """Lock the subjects with these ids that nobody else holds, loading what firing reads."""
+    if not ids:
+        return {}
+    options = CASE_FOR_CHANGE if model is Case else (undefer(Visit.workflow_state),)
+    rows = session.scalars(select(model).where(model.id.in_(ids)).options(*options)
+                           .with_for_update(of=model, skip_locked=True)
+                           .execution_options(populate_existing=True)).unique().all()
+    kind = "case" if model is Case else "visit"
+    return {(kind, row.id): row for row in rows}
+
+
+def _fire_each(svc: Services, ids: list[int], now: dt.datetime) -> TickResult:
+    """Fire the batch's timers one subject at a time, each in a savepoint: one failing keeps its timer."""
+    session = svc.session
     result = TickResult()
-    for timer in session.scalars(query).all():
+    for timer_id in ids:
         result.taken += 1
-        timer_id = timer.id
         try:
-            with session.begin_nested():  # one subject failing must not undo the batch
-                fired = _fire_one(svc, timer, now)
-        except (WorkflowError, SQLAlchemyError, ValueError, KeyError) as exc:
+            with session.begin_nested():
+                fired = _fire_one(svc, session.get(Timer, timer_id), now)
+                session.flush()
+        except _FIRING_ERRORS as exc:
             result.failed.append(_reschedule(session, timer_id, now, exc))
             continue
         if fired is None:
@@ -104,13 +169,8 @@ def _fire_one(svc: Services, timer: Timer, now: dt.datetime) -> int | None:
     """
     from . import cases, visits  # noqa: PLC0415 (they import this module)
 
-    session = svc.session
     model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
-    query = select(model).where(model.id == subject_id)
-    # Firing reads the case's state, tasks and definition: load them with the lock.
-    query = query.options(*CASE_FOR_CHANGE) if model is Case else query.options(undefer(Visit.workflow_state))
-    subject = session.scalar(query.with_for_update(of=model, skip_locked=True)
-                             .execution_options(populate_existing=True))
+    subject = _lock(svc.session, model, [subject_id]).get(("case" if model is Case else "visit", subject_id))
     if subject is None:
         return None
     if model is Case:

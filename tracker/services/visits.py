@@ -142,7 +142,6 @@ def fire_timers(svc: Services, visit: Visit, now: dt.datetime) -> int:
     """Fire the visit's due timers as of ``now`` (the scheduler holds the visit's lock)."""
     snapshot = svc.engine.fire_timers(as_definition(visit.definition), visit.workflow_state, now)
     _apply(svc, visit, snapshot)
-    svc.session.flush()
     return len(snapshot.fired)
 
 
