@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
@@ -221,3 +221,24 @@ def dispatch(leader: Browser, db, case_id: int, handler: str = "member_a", deadl
     return leader.submit(f"/tasks/{open_task(db, case_id).id}", {
         "dispatch_to": "member", "handler_id": str(user_id(db, handler)), "department_id": "0",
         "deadline_class": deadline_class})
+
+
+def refuse_audit(db, case_id: int, action: str = "task.handed_over") -> None:
+    """Install a database trigger that aborts inserting one case's audit event of ``action`` (a fault)."""
+    if db.bind.dialect.name == "postgresql":
+        db.execute(text("CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN "
+                        "RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql"))
+        db.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON audit_event FOR EACH ROW WHEN "
+                        f"(NEW.case_id = {case_id} AND NEW.action = '{action}') EXECUTE FUNCTION refuse_event()"))
+    else:
+        db.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON audit_event WHEN NEW.case_id = {case_id} "
+                        f"AND NEW.action = '{action}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"))
+
+
+def allow_audit(db) -> None:
+    """Remove the trigger of ``refuse_audit``."""
+    if db.bind.dialect.name == "postgresql":
+        db.execute(text("DROP TRIGGER refuse ON audit_event"))
+        db.execute(text("DROP FUNCTION refuse_event()"))
+    else:
+        db.execute(text("DROP TRIGGER refuse"))

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.conftest import dispatch, intake, latest_case, open_task, user_id
+from tests.conftest import allow_audit, dispatch, intake, latest_case, open_task, refuse_audit, user_id
 from tracker import create_app, jobs
 from tracker.config import ConfigError
 from tracker.models import AuditEvent, Case, Notification, Task, TaskStatus, Timer
@@ -243,6 +243,35 @@ def test_a_timer_that_cannot_fire_is_kept_and_retried_and_others_still_fire(app,
     assert _actions(db, healthy.id)[-1] == "timer.sign_for"
     health = app.test_client().get("/healthz").json
     assert health["timers"]["pending"] == 2
+
+
+def test_a_database_failure_in_a_batch_keeps_that_timer_and_fires_the_others(app, login, db):
+    # The batch fires as a whole; a row the database refuses (here: the sign-for audit event of one
+    # case) undoes that attempt, and the batch is fired again case by case: nothing half-written.
+    _, _, refused = _dispatched(login, db, local(2026, 11, 2, 10, 0))
+    _, _, healthy = _dispatched(login, db, local(2026, 11, 2, 10, 5))
+    state_before = db.scalar(select(Case.workflow_state).where(Case.id == refused.id))
+    refuse_audit(db, refused.id, "timer.sign_for")
+    db.commit()
+    totals = _tick(app, local(2026, 11, 3, 11, 0))
+    assert totals.taken == 2 and totals.fired == 1 and len(totals.failed) == 1
+    assert f"case {refused.id}" in totals.failed[0] and "injected failure" in totals.failed[0]
+    db.expire_all()
+    assert _actions(db, healthy.id)[-1] == "timer.sign_for"
+    assert db.scalar(select(func.count()).select_from(Notification).where(Notification.case_id == healthy.id)) > 0
+    # The refused case is exactly as it was: same workflow state, no notice, no event; its timer waits.
+    assert db.scalar(select(Case.workflow_state).where(Case.id == refused.id)) == state_before
+    assert db.scalar(select(func.count()).select_from(Notification).where(Notification.case_id == refused.id)) == 0
+    assert "timer.sign_for" not in _actions(db, refused.id)
+    timer = db.scalar(select(Timer).where(Timer.case_id == refused.id))
+    assert timer.attempts == 1 and "injected failure" in timer.last_error
+    allow_audit(db)
+    db.commit()
+    retried = _tick(app, timer.due_at + dt.timedelta(seconds=1))
+    assert retried.fired >= 1 and not retried.failed
+    db.expire_all()
+    assert "timer.sign_for" in _actions(db, refused.id)
+    assert verify_chain(db, refused.id).ok and verify_chain(db, healthy.id).ok
 
 
 def test_scheduler_command_once_fires_due_timers(app, login, db, database_url):

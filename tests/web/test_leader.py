@@ -8,7 +8,7 @@ import re
 from sqlalchemy import func, select, text, update
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import PASSWORD, dispatch, intake, latest_case, open_task, user_id
+from tests.conftest import PASSWORD, allow_audit, dispatch, intake, latest_case, open_task, refuse_audit, user_id
 from tracker.models import AuditEvent, Case, Cover, Grid, Membership, Notification, Role, Task, TaskStatus, User
 from tracker.services.audit import verify_chain
 
@@ -153,7 +153,7 @@ def test_handover_of_500_tasks_is_one_transaction(app, login, db):
     html = leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True)
     fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
     # The database refuses the audit event of the very last task: nothing may move.
-    _fail_on_audit_of(db, ids[-1])
+    refuse_audit(db, ids[-1])
     app.config["PROPAGATE_EXCEPTIONS"] = False
     failed = leader.submit(f"/grids/{grid}/handover", {**form, "fingerprint": fingerprint, "confirm": "1"})
     assert failed.status_code == 500
@@ -161,7 +161,7 @@ def test_handover_of_500_tasks_is_one_transaction(app, login, db):
     assert db.scalar(select(func.count()).where(Task.assignee_id == user_id(db, "member_a"),
                                                 Task.status == TaskStatus.OPEN)) == 500
     assert db.scalar(select(func.count()).where(AuditEvent.action == "task.handed_over")) == 0
-    _drop_failure(db)
+    allow_audit(db)
     done = leader.submit(f"/grids/{grid}/handover", {**form, "fingerprint": fingerprint, "confirm": "1"})
     assert done.status_code == 302
     db.expire_all()
@@ -170,27 +170,6 @@ def test_handover_of_500_tasks_is_one_transaction(app, login, db):
     assert db.scalar(select(func.count()).where(AuditEvent.action == "task.handed_over")) == 500
     assert db.scalar(select(func.count(func.distinct(AuditEvent.case_id)))
                      .where(AuditEvent.action == "task.handed_over")) == 500
-
-
-def _fail_on_audit_of(db, case_id: int) -> None:
-    """Install a trigger that aborts inserting a handover audit event for one case."""
-    if db.bind.dialect.name == "postgresql":
-        db.execute(text("CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN "
-                        "RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql"))
-        db.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON audit_event FOR EACH ROW WHEN "
-                        f"(NEW.case_id = {case_id} AND NEW.action = 'task.handed_over') EXECUTE FUNCTION refuse_event()"))
-    else:
-        db.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON audit_event WHEN NEW.case_id = {case_id} "
-                        f"AND NEW.action = 'task.handed_over' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"))
-
-
-def _drop_failure(db) -> None:
-    """Remove the injected failure."""
-    if db.bind.dialect.name == "postgresql":
-        db.execute(text("DROP TRIGGER refuse ON audit_event"))
-        db.execute(text("DROP FUNCTION refuse_event()"))
-    else:
-        db.execute(text("DROP TRIGGER refuse"))
 
 
 def _cover_form(db, **overrides) -> dict:
