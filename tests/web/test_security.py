@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import func, select
 
 from tests.conftest import building_id, dispatch, intake, latest_case, open_task, user_id
-from tracker.models import AuditEvent, Case, Task
+from tracker.models import AuditEvent, Case, Grid, Task
 
 
 def _case_in_grid(login, db, grid: str = "GA"):
@@ -182,3 +182,12 @@ def test_archived_case_is_read_only(login, db):
     response = leader.submit(f"/tasks/{last.id}", {"confirm": "y", "version": str(case.version)})
     assert response.status_code == 409
     assert db.scalar(select(func.count()).select_from(Task).where(Task.case_id == case.id, Task.status == "open")) == 0
+
+
+def test_grid_filter_options_escape_grid_names_and_keep_the_chosen_grid(login, db):
+    grid = db.scalar(select(Grid).where(Grid.code == "GA"))
+    grid.name = '<b onmouseover="x()">A</b>'
+    db.commit()
+    html = login("leader_a").get(f"/cases/?grid={grid.id}").get_data(as_text=True)
+    assert f'<option value="{grid.id}" selected>GA &lt;b onmouseover=&#34;x()&#34;&gt;A&lt;/b&gt;</option>' in html
+    assert "<b onmouseover" not in html

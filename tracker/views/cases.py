@@ -8,6 +8,7 @@ import json
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import Select, func, or_, select
 
 from .. import clock, labels
@@ -123,9 +124,8 @@ def index():
     counted = query.with_only_columns(Case.id).limit(COUNT_CAP + 1)  # index-only where possible
     total = db.scalar(select(func.count()).select_from(counted.subquery()))
     pages = -(-total // size) if total <= COUNT_CAP else None
-    grids = db.scalars(visible_grids()).all()
     return render_template("cases/index.html", cases=rows[:size], filters=f, page=page, pages=pages,
-                           has_next=len(rows) > size, grids=grids,
+                           has_next=len(rows) > size, grid_options=_grid_options(f["grid"]),
                            total=total if total <= COUNT_CAP else f"{COUNT_CAP:,}+")
 
 
@@ -142,6 +142,15 @@ def _deadline_filter(query, which: str):
         Task.status == TaskStatus.OPEN, Task.due_at < now,
         or_(Task.assignee_id == current_user.id, Task.assignee_id.is_(None) & pool_filter(current_user)))
     return query.where(Case.id.in_(mine))
+
+
+def _grid_options(selected: str) -> Markup:
+    """The grid filter's <option>s. A district or community auditor sees hundreds of grids: built
+    here from plain rows, this is a few times cheaper than a template loop over ORM objects."""
+    option = Markup('<option value="{}"{}>{} {}</option>')
+    rows = get_session().execute(visible_grids().with_only_columns(Grid.id, Grid.code, Grid.name))
+    return Markup("").join(option.format(i, Markup(" selected") if str(i) == selected else "", code, name)
+                           for i, code, name in rows)
 
 
 def visible_grids():
