@@ -95,12 +95,15 @@ def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int
     if exclude:
         query = query.where(Timer.id.not_in(exclude))
     taken = session.scalars(query).all()
+    if not taken:
+        return TickResult()
     ids = [t.id for t in taken]
     try:
         with session.begin_nested():
             return _fire_batch(svc, taken, now)
-    except _FIRING_ERRORS:
-        log.info("a batch of %d timers failed as a whole; firing them one by one", len(ids))
+    except _FIRING_ERRORS as exc:
+        log.warning("a batch of %d timers failed as a whole (%s: %s); firing them one by one", len(ids),
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
     finally:
         session.info.pop(_BATCH_TIMERS, None)
     return _fire_each(svc, ids, now)
