@@ -520,6 +520,10 @@ def test_task_bodies_are_checked_too(api, db):
     assert {e["field"] for e in body["errors"]} >= {"data.handle_action", "data.text"}
     assert_problem(member.post(f"/tasks/{task['id']}/complete", {
         "version": v, "data": {"handle_action": "extend", "text": "等配件"}}), 422, "data.extension_days")
+    # Data that fits no form at all still names what this task's form misses.
+    assert_problem(member.post(f"/tasks/{task['id']}/complete", {
+        "version": v, "data": {"handle_action": "done"}}), 422, "data.text")
+    assert_problem(member.post(f"/tasks/{task['id']}/complete", {"version": v, "data": "done"}), 422, "data")
     assert_problem(member.post(f"/tasks/{task['id']}/complete", {
         "version": v, "data": {"handle_action": "done", "text": "x" * 4001}}), 422)
     assert_problem(leader.post(f"/tasks/{task['id']}/reassign", {"version": v, "reason": ""}), 422,

@@ -461,7 +461,10 @@ def release(task_id: str):
 def complete(task_id: str):
     """Complete a task with the data its form asks for."""
     task = _load_task(task_id)
-    body = _body("Completion")
+    # The envelope first; then the data against this task's own form, so each error names its field
+    # (the document's oneOf over every form could only say "matches none of them").
+    envelope = _document()["components"]["schemas"]["Completion"]
+    body = _body({**envelope, "properties": {**envelope["properties"], "data": {"type": "object"}}})
     data = body["data"]
     schema = openapi.TASK_DATA[task.form_key]
     errors = _schema_errors(Draft202012Validator(schema), data, "data")
