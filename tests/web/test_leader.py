@@ -13,6 +13,11 @@ from tracker.models import AuditEvent, Case, Cover, Grid, Membership, Notificati
 from tracker.services.audit import verify_chain
 
 
+def _preview_fingerprint(html: str) -> str:
+    """Return the fingerprint a handover preview page carries (to send back with the confirmation)."""
+    return re.search(r'id="fingerprint" name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+
+
 def _handling_case(login, db, handler: str = "member_a") -> Case:
     """Record a case in grid A and dispatch it to ``handler``."""
     login("member_a").submit("/cases/new", intake(db))
@@ -111,7 +116,7 @@ def test_handover_preview_then_confirm_moves_every_task(login, db):
     preview = leader.submit(f"/grids/{grid}/handover", form)
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200 and html.count("<tr><td>") == 4
-    fingerprint = re.search(r'id="fingerprint" name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+    fingerprint = _preview_fingerprint(html)
     # Nothing moved by the preview.
     db.expire_all()
     assert db.scalar(select(func.count()).where(Task.assignee_id == user_id(db, "member_a"),
@@ -134,8 +139,7 @@ def test_handover_refuses_a_task_set_changed_since_the_preview(login, db):
     grid = cases[0].grid_id
     form = {"member_id": str(user_id(db, "member_a")), "to_ids": [str(user_id(db, "member_a2"))],
             "mode": "least_loaded", "reason": "休假"}
-    html = leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True)
-    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+    fingerprint = _preview_fingerprint(leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True))
     _handling_case(login, db)  # a third task reaches member_a after the preview
     response = leader.submit(f"/grids/{grid}/handover", {**form, "fingerprint": fingerprint, "confirm": "1"})
     assert response.status_code == 409 and "预览" in response.get_data(as_text=True)
@@ -150,8 +154,7 @@ def test_handover_of_500_tasks_is_one_transaction(app, login, db):
     grid = db.scalar(select(Case.grid_id).where(Case.id == ids[0]))
     form = {"member_id": str(user_id(db, "member_a")), "to_ids": [str(user_id(db, "member_a2"))],
             "mode": "even", "reason": "整体移交"}
-    html = leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True)
-    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+    fingerprint = _preview_fingerprint(leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True))
     # The database refuses the audit event of the very last task: nothing may move.
     refuse_audit(db, ids[-1])
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -270,8 +273,7 @@ def test_confirming_other_receivers_than_previewed_is_refused(login, db):
     grid = cases[0].grid_id
     form = {"member_id": str(user_id(db, "member_a")), "to_ids": [str(user_id(db, "member_a2"))],
             "mode": "even", "reason": "休假"}
-    html = leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True)
-    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([^"]+)"', html).group(1)
+    fingerprint = _preview_fingerprint(leader.submit(f"/grids/{grid}/handover", form).get_data(as_text=True))
     response = leader.submit(f"/grids/{grid}/handover", {**form, "to_ids": [str(third)],
                                                          "fingerprint": fingerprint, "confirm": "1"})
     assert response.status_code == 409

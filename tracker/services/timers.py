@@ -111,37 +111,42 @@ def fire_due(svc: Services, now: dt.datetime, limit: int, exclude: frozenset[int
 
 def _fire_batch(svc: Services, taken: list[Timer], now: dt.datetime) -> TickResult:
     """Lock every subject of ``taken`` at once, fire them all, flush once."""
-    from . import cases, visits  # noqa: PLC0415 (they import this module)
-
     session = svc.session
     result = TickResult(taken=len(taken))
-    subjects = {**_lock(session, Case, [t.case_id for t in taken if t.case_id is not None]),
-                **_lock(session, Visit, [t.visit_id for t in taken if t.visit_id is not None])}
-    session.info[_BATCH_TIMERS] = {("case", t.case_id) if t.case_id is not None else ("visit", t.visit_id): t
-                                   for t in taken}
-    for timer in taken:
-        key = ("case", timer.case_id) if timer.case_id is not None else ("visit", timer.visit_id)
-        subject = subjects.get(key)
-        if subject is None:
-            result.skipped.append(timer.id)
-        elif key[0] == "case":
-            result.fired += cases.fire_timers(svc, subject, now)
+    by_subject = {_subject(t): t for t in taken}
+    locked = {**_lock(session, "case", [i for kind, i in by_subject if kind == "case"]),
+              **_lock(session, "visit", [i for kind, i in by_subject if kind == "visit"])}
+    session.info[_BATCH_TIMERS] = dict(by_subject)  # sync takes its row from here
+    for key, timer in by_subject.items():
+        if key in locked:
+            result.fired += _fire(svc, key[0], locked[key], now)
         else:
-            result.fired += visits.fire_timers(svc, subject, now)
+            result.skipped.append(timer.id)
     session.flush()
     return result
 
 
-def _lock(session: Session, model: type[Case] | type[Visit], ids: list[int]) -> dict[tuple[str, int], Case | Visit]:
+def _subject(timer: Timer) -> tuple[str, int]:
+    """Name a timer's subject: ("case", id) or ("visit", id)."""
+    return ("case", timer.case_id) if timer.case_id is not None else ("visit", timer.visit_id)
+
+
+def _lock(session: Session, kind: str, ids: list[int]) -> dict[tuple[str, int], Case | Visit]:
     """Lock the subjects with these ids that nobody else holds, loading what firing reads."""
     if not ids:
         return {}
-    options = CASE_FOR_CHANGE if model is Case else (undefer(Visit.workflow_state),)
+    model, options = (Case, CASE_FOR_CHANGE) if kind == "case" else (Visit, (undefer(Visit.workflow_state),))
     rows = session.scalars(select(model).where(model.id.in_(ids)).options(*options)
                            .with_for_update(of=model, skip_locked=True)
                            .execution_options(populate_existing=True)).unique().all()
-    kind = "case" if model is Case else "visit"
     return {(kind, row.id): row for row in rows}
+
+
+def _fire(svc: Services, kind: str, subject: Case | Visit, now: dt.datetime) -> int:
+    """Fire a locked subject's due workflow timers; return how many fired."""
+    from . import cases, visits  # noqa: PLC0415 (they import this module)
+
+    return (cases if kind == "case" else visits).fire_timers(svc, subject, now)
 
 
 def _fire_each(svc: Services, ids: list[int], now: dt.datetime) -> TickResult:
@@ -152,33 +157,18 @@ def _fire_each(svc: Services, ids: list[int], now: dt.datetime) -> TickResult:
         result.taken += 1
         try:
             with session.begin_nested():
-                fired = _fire_one(svc, session.get(Timer, timer_id), now)
+                kind, subject_id = key = _subject(session.get(Timer, timer_id))
+                subject = _lock(session, kind, [subject_id]).get(key)
+                fired = None if subject is None else _fire(svc, kind, subject, now)
                 session.flush()
         except _FIRING_ERRORS as exc:
             result.failed.append(_reschedule(session, timer_id, now, exc))
             continue
-        if fired is None:
+        if fired is None:  # a person is acting on it: a later tick fires it
             result.skipped.append(timer_id)
         else:
             result.fired += fired
     return result
-
-
-def _fire_one(svc: Services, timer: Timer, now: dt.datetime) -> int | None:
-    """Lock the timer's subject, fire what is due; return how many fired, or None if it is busy.
-
-    The timer row is locked by the batch query already (on SQLite the whole batch holds the write
-    lock), so it cannot change under us; only its subject must still be taken.
-    """
-    from . import cases, visits  # noqa: PLC0415 (they import this module)
-
-    model, subject_id = (Case, timer.case_id) if timer.case_id is not None else (Visit, timer.visit_id)
-    subject = _lock(svc.session, model, [subject_id]).get(("case" if model is Case else "visit", subject_id))
-    if subject is None:
-        return None
-    if model is Case:
-        return cases.fire_timers(svc, subject, now)
-    return visits.fire_timers(svc, subject, now)
 
 
 def _reschedule(session: Session, timer_id: int, now: dt.datetime, exc: Exception) -> str:
