@@ -42,7 +42,7 @@ def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
     assert {"ix_case_grid_created", "ix_case_status_created"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM grid WHERE code = 'G1'")).scalar() == "一网格"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
     downgrade(engine, "0001")
     assert "ix_case_grid_created" not in {i["name"] for i in inspect(engine).get_indexes("case")}
     engine.dispose()
