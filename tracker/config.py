@@ -16,7 +16,9 @@ ENV_PREFIX = "GRIDLOOP_"
 #: Known keys per section with their type; sections marked free take any key.
 SCHEMA: dict[str, dict[str, type] | None] = {
     "app": {"secret_key": str, "database_url": str, "bpmn_dir": str, "default_locale": str,
-            "page_size": int, "case_process": str, "timezone": str, "trusted_proxies": int},
+            "page_size": int, "case_process": str, "timezone": str, "trusted_proxies": int,
+            "public_base_url": str, "session_cookie_secure": bool, "session_lifetime_hours": float,
+            "hsts_seconds": int},
     "lanes": None,
     "loop": {"max_callback_attempts": int},
     "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": int,
