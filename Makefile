@@ -25,9 +25,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install
-	$(VENV)/bin/flask demo
-	GRIDLOOP_DEMO_CLOCK_HOOK=true $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
+# The demo's own secret key, made once on this machine (the app refuses the example key in config.toml).
+instance/secret_key:
+	mkdir -p instance
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+run: install instance/secret_key
+	GRIDLOOP_APP_SECRET_KEY=$$(cat instance/secret_key) $(VENV)/bin/flask demo
+	GRIDLOOP_APP_SECRET_KEY=$$(cat instance/secret_key) GRIDLOOP_DEMO_CLOCK_HOOK=true \
+	  $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster
 # (which also runs the multi-process concurrency and fault tests marked `postgres`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from tracker.models import Building, Case, Community, Department, Grid, Membersh
 PASSWORD = "secret-pass-1"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
+
+# The app refuses to start without a real secret key; the suite (and the servers it starts) get a random one.
+os.environ.setdefault("GRIDLOOP_APP_SECRET_KEY", secrets.token_hex(32))
 
 #: Which database the suite runs on: sqlite (default) or postgresql (a throwaway cluster).
 BACKEND = os.environ.get("GRIDLOOP_TEST_DATABASE", "sqlite")

@@ -101,7 +101,7 @@ class Gunicorn:
                      "--timeout", "60", "tracker:create_app()"]
         # As in a city deployment: the scheduler runs as its own process, not in every worker.
         self.env = {**os.environ, "GRIDLOOP_APP_DATABASE_URL": database_url,
-                    "GRIDLOOP_APP_SECRET_KEY": "process-test-secret", "GRIDLOOP_SCHEDULER_IN_WEB": "false",
+                    "GRIDLOOP_SCHEDULER_IN_WEB": "false",
                     # Load generators log many people in from one address: not what the limit is for.
                     "GRIDLOOP_API_RATELIMIT_ENABLED": "false"}
         self.log = log

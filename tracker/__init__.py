@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Flask
 
-from .config import ROOT, load_config
+from .config import ROOT, check_secret_key, load_config
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the app; ``overrides`` replace config.toml settings (tests)."""
     config = load_config(overrides=overrides)
+    check_secret_key(config)
     app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
     app.config.update(

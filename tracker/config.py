@@ -32,11 +32,35 @@ SCHEMA: dict[str, dict[str, type] | None] = {
             "open311_jurisdiction": str},
     "categories": None,
 }
-REQUIRED = [("app", "secret_key"), ("app", "database_url"), ("app", "case_process")]
+# (app.secret_key is checked when the app is created: see check_secret_key.)
+REQUIRED = [("app", "database_url"), ("app", "case_process")]
 
 
 class ConfigError(Exception):
     """The configuration is missing a key or holds a bad value."""
+
+
+#: The example key config.toml ships with: published, so it signs nothing.
+SHIPPED_SECRET_KEYS = frozenset({"dev-only-change-me"})
+#: Shortest secret key accepted (a 32-byte random key written as hex is 64 characters).
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def check_secret_key(config: Mapping[str, Any]) -> None:
+    """Refuse a secret key anyone could know or guess: whoever holds it can sign a session as any user."""
+    key = config["app"].get("secret_key") or ""
+    if key in SHIPPED_SECRET_KEYS:
+        problem = "is the example key shipped in config.toml, which anyone can read"
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problem = f"is {'empty' if not key else f'only {len(key)} characters long'}"
+    else:
+        return
+    raise ConfigError(
+        f"app.secret_key {problem}: with it anyone can sign a session cookie and log in as any user. "
+        f"Set GRIDLOOP_APP_SECRET_KEY to a random value of at least {MIN_SECRET_KEY_LENGTH} characters, "
+        "the same on every machine that serves GridLoop, e.g. "
+        "GRIDLOOP_APP_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))'). "
+        "(`make run` makes one for the demo in instance/secret_key.)")
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,

@@ -35,8 +35,8 @@ def test_app_starts_with_the_good_definitions_when_one_file_is_malformed(tmp_pat
 
 def test_config_missing_required_key_fails_naming_it(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[app]\ndatabase_url = "sqlite://"\ncase_process = "x"\n[lanes]\n"a" = "grid_member"\n')
-    with pytest.raises(ConfigError, match="app.secret_key"):
+    path.write_text('[app]\nsecret_key = "x"\ndatabase_url = "sqlite://"\n[lanes]\n"a" = "grid_member"\n')
+    with pytest.raises(ConfigError, match="app.case_process"):
         load_config(path, environ={})
 
 
@@ -164,3 +164,31 @@ def test_open311_odd_dates_and_nul_are_400(app):
     assert client.get("/open311/v2/requests.json?service_request_id=a%00b").status_code == 200
     assert client.get("/open311/v2/requests/a%00b.json").status_code == 404
     assert client.post("/open311/v2/requests.json", data={"api_key": "glt_x", "description": "a\x00b"}).status_code in (400, 401)
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("dev-only-change-me", "example key shipped in config.toml"),
+    ("", "is empty"),
+    ("short-but-not-empty", "only 19 characters long"),
+])
+def test_the_app_refuses_to_start_with_a_known_empty_or_short_secret_key(tmp_path, key, problem):
+    with pytest.raises(ConfigError, match=problem) as refused:
+        create_app({"app": {"secret_key": key, "database_url": f"sqlite:///{tmp_path}/x.db"}})
+    assert "GRIDLOOP_APP_SECRET_KEY" in str(refused.value) and "secrets.token_hex(32)" in str(refused.value)
+
+
+def test_a_production_start_without_a_secret_key_fails_with_the_fix(tmp_path):
+    """As gunicorn 'tracker:create_app()' starts it: the shipped config.toml alone does not run."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "GRIDLOOP_APP_SECRET_KEY"}
+    env["GRIDLOOP_APP_DATABASE_URL"] = f"sqlite:///{tmp_path}/x.db"
+    started = subprocess.run([sys.executable, "-c", "from tracker import create_app; create_app()"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0
+    assert "app.secret_key is the example key shipped in config.toml" in started.stderr
+    assert "GRIDLOOP_APP_SECRET_KEY" in started.stderr
+    env["GRIDLOOP_APP_SECRET_KEY"] = "k" * 64
+    assert subprocess.run([sys.executable, "-c", "from tracker import create_app; create_app()"], cwd=ROOT,
+                          env=env, capture_output=True, timeout=60).returncode == 0
