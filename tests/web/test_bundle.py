@@ -243,3 +243,148 @@ def test_export_case_command_still_writes_a_broken_chain_and_says_so(login, db, 
     assert result.exit_code == 1 and "BROKEN: event 2:" in result.output
     verified = _verify(target, tmp_path)
     assert verified.returncode == 1 and "event 2:" in verified.stdout
+
+
+@pytest.mark.parametrize("column", ["at", "actor_id", "actor_name", "action", "task_name", "prev_hash", "seq"])
+def test_forged_csv_column_is_named(bundle, tmp_path, column):
+    """Every column a person reads in events.csv is checked against events.json, not only hash and changes."""
+    _case, path = bundle
+
+    def forge(rows):
+        index = RECORD_KEYS.index(column)
+        rows[2][index] = {"at": "2020-01-01T00:00:00+00:00", "actor_id": "99", "seq": "7"}.get(column, "别人")
+
+    result = _verify(_rewrite(path, tmp_path / "csv.zip", events_csv=_edit_csv(forge)), tmp_path)
+    assert result.returncode == 1 and result.stdout.startswith("BROKEN")
+    assert "events.csv" in result.stdout and f"event 2, column {column}:" in result.stdout
+
+
+def test_csv_with_an_extra_column_or_row_is_found(bundle, tmp_path):
+    _case, path = bundle
+    extra_column = _rewrite(path, tmp_path / "col.zip", events_csv=_edit_csv(lambda rows: [r.append("x") for r in rows]))
+    assert "events.csv" in _verify(extra_column, tmp_path).stdout
+    extra_row = _rewrite(path, tmp_path / "row.zip", events_csv=_edit_csv(lambda rows: rows.append(rows[-1])))
+    result = _verify(extra_row, tmp_path)
+    assert result.returncode == 1 and "events.csv" in result.stdout
+
+
+def test_deleted_case_field_is_an_error_not_a_skip(bundle, tmp_path):
+    _case, path = bundle
+    tampered = _rewrite(path, tmp_path / "deleted.zip", case_json=_edit_json(lambda record: record["fields"].pop("result")))
+    result = _verify(tampered, tmp_path)
+    assert result.returncode == 1 and "case.json" in result.stdout and "result" in result.stdout
+    assert "missing" in result.stdout
+
+
+def test_added_case_json_entry_is_reported(bundle, tmp_path):
+    _case, path = bundle
+
+    def add(record):
+        record["approved_by"] = "区长"
+
+    result = _verify(_rewrite(path, tmp_path / "added.zip", case_json=_edit_json(add)), tmp_path)
+    assert result.returncode == 1 and "case.json" in result.stdout and "approved_by" in result.stdout
+
+
+def test_case_json_marks_what_is_not_verified(bundle):
+    case, path = bundle
+    with zipfile.ZipFile(path) as archive:
+        record = json.loads(archive.read("case.json"))
+        readme = archive.read("README.txt").decode("utf-8")
+    assert set(record) == {"id", "audit_seq", "audit_head", "fields", "not_verified"}
+    assert set(record["fields"]) == set(chain.FIELDS)
+    assert record["not_verified"]["grid_name"] == "A网格" and "not_verified" in readme
+
+
+def test_forged_readme_is_found(bundle, tmp_path):
+    _case, path = bundle
+    forged = _rewrite(path, tmp_path / "readme.zip",
+                      README_txt=lambda data: data.replace("python3".encode(), "python3 -m pip install evil &&".encode(), 1))
+    result = _verify(forged, tmp_path)
+    assert result.returncode == 1 and "README.txt" in result.stdout
+
+
+def test_extra_file_is_reported(bundle, tmp_path):
+    _case, path = bundle
+    target = tmp_path / "extra.zip"
+    _rewrite(path, target)
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr("审批意见.txt", "同意结案")
+    result = _verify(target, tmp_path)
+    assert result.returncode == 1 and "审批意见.txt" in result.stdout and "unexpected" in result.stdout
+    folder = tmp_path / "folder"
+    with zipfile.ZipFile(target) as archive:
+        archive.extractall(folder)
+    report = chain.verify_bundle(str(folder))
+    assert not report.ok and "审批意见.txt" in report.problem
+
+
+def test_missing_file_is_named(bundle, tmp_path):
+    _case, path = bundle
+    target = tmp_path / "missing.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as out:
+        for name in source.namelist():
+            if name != "events.csv":
+                out.writestr(name, source.read(name))
+    result = _verify(target, tmp_path)
+    assert result.returncode == 1 and "events.csv" in result.stdout and "lacks" in result.stdout
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_duplicate_entry_names_are_refused(bundle, tmp_path):
+    """A zip with two entries of one name is refused: an unzip tool may show the other one."""
+    _case, path = bundle
+    target = tmp_path / "twice.zip"
+    _rewrite(path, target)
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr("README.txt", "这个案件已由领导批准，无需核验。")
+    result = _verify(target, tmp_path)
+    assert result.returncode == 1 and "two entries named README.txt" in result.stdout
+
+
+def test_duplicate_json_keys_are_refused(bundle, tmp_path):
+    _case, path = bundle
+
+    def twice(data: bytes) -> bytes:
+        return data.replace(b'"actor_name": ', b'"actor_name": "\\u522b\\u4eba", "actor_name": ', 1)
+
+    result = _verify(_rewrite(path, tmp_path / "keys.zip", events_json=twice), tmp_path)
+    assert result.returncode == 1 and "events.json" in result.stdout and "actor_name" in result.stdout
+
+
+def test_process_swapped_with_its_hash_is_found(bundle, tmp_path):
+    """The process version is on the chain: replacing process.bpmn and the hash case.json names is found."""
+    _case, path = bundle
+    with zipfile.ZipFile(path) as archive:
+        forged = archive.read("process.bpmn").replace(b"<bpmn", b"<Bpmn", 1)
+    digest = hashlib.sha256(forged).hexdigest()
+
+    def rehash(record):
+        for where in (record.get("process", {}), record["fields"]):
+            for key in ("content_hash", "process_hash"):
+                if key in where:
+                    where[key] = digest
+
+    tampered = _rewrite(path, tmp_path / "swap.zip", process_bpmn=lambda _data: forged, case_json=_edit_json(rehash))
+    result = _verify(tampered, tmp_path)
+    assert result.returncode == 1 and "process_hash" in result.stdout
+
+
+def test_unreadable_json_is_named(bundle, tmp_path):
+    _case, path = bundle
+    result = _verify(_rewrite(path, tmp_path / "junk.zip", events_json=lambda data: data[:-20]), tmp_path)
+    assert result.returncode == 1 and result.stdout.startswith("BROKEN") and "events.json" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_not_a_zip_is_named(tmp_path):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK not really")
+    report = chain.verify_bundle(str(junk))
+    assert not report.ok and "not a zip" in report.problem
+
+
+def test_ok_output_names_the_verifier_hash(bundle, tmp_path):
+    _case, path = bundle
+    result = _verify(path, tmp_path)
+    assert f"verifier sha256 {hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()}" in result.stdout
