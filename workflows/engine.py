@@ -567,7 +567,9 @@ def _bad_value(exc: Exception) -> str:
 def _message(exc: Exception) -> str:
     """Summarize an engine exception in one line, with the element it happened at."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    cause = getattr(exc, "exception", None) or exc.__cause__
+    # Spiff raises its own exception inside ``except``: the evaluator's reason (say, "result too large")
+    # is then only the implicit context.
+    cause = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
     if cause is not None and str(cause) not in text:
         text = f"{text.rstrip('. ')}: {type(cause).__name__}: {cause}"
     task = getattr(exc, "task", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import workflows
@@ -199,3 +201,109 @@ def test_execute_refuses_unsafe_script_without_running_earlier_lines():
     with pytest.raises(UnsafeExpression):
         execute("a = 2\nb = open('/etc/passwd')", names)
     assert names == {"a": 1}
+
+
+# -- 8. bounded size and work ------------------------------------------------------------------
+
+#: Generous for a slow CI machine; the refusals below take microseconds, the attacks took seconds to minutes.
+FAST = 0.5
+
+
+def _refused(source: str, names: dict | None = None, script: bool = False) -> str:
+    """Evaluate (or execute) ``source``, expecting a fast refusal; return its message."""
+    started = time.perf_counter()
+    with pytest.raises(evaluator.LimitExceeded) as info:
+        if script:
+            execute(source, dict(names or {}))
+        else:
+            evaluate(source, dict(names or {}))
+    assert time.perf_counter() - started < FAST, f"{source!r} took too long to refuse"
+    return str(info.value)
+
+
+TOO_LARGE = "result too large: "
+
+
+@pytest.mark.parametrize(("source", "names", "message"), [
+    pytest.param("len('%01400000000d' % 0)", {}, TOO_LARGE, id="percent-width-1.4GB"),
+    pytest.param("'%0*d' % (1400000000, 0)", {}, "'%' formatting with a '*' width or precision is not allowed", id="percent-star-width"),
+    pytest.param("'%.1400000000f' % 1.5", {}, TOO_LARGE, id="percent-precision"),
+    pytest.param("'%(a)0999999999d' % d", {"d": {"a": 1}}, TOO_LARGE, id="percent-mapping-width"),
+    pytest.param("fmt % 0", {"fmt": "%09999d" * 2000}, TOO_LARGE, id="percent-format-from-data"),
+    pytest.param("'%s' % (x,)", {"x": [[1] * 1000] * 1000}, TOO_LARGE, id="percent-s-of-shared-list"),
+    pytest.param("str([[1]*10000]*10000)", {}, TOO_LARGE, id="str-of-shared-list-27s"),
+    pytest.param("str(x)", {"x": [[1] * 10000] * 10000}, TOO_LARGE, id="str-of-shared-list-from-data"),
+    pytest.param("[[1]*10000]*10000 == [[1]*10000]*10000", {}, TOO_LARGE, id="compare-shared-lists"),
+    pytest.param("[[1]*100000]*100000 == [[1]*100000]*100000", {}, TOO_LARGE, id="compare-shared-lists-10^10"),
+    pytest.param("[0] in [[0]*100000]*100000", {}, TOO_LARGE, id="in-shared-lists"),
+    pytest.param("{((1,)*50000,)*50000}", {}, TOO_LARGE, id="hash-of-shared-tuples"),
+    pytest.param("'ab' * 100000000", {}, TOO_LARGE, id="string-repetition"),
+    pytest.param("['ab'] * 60000", {}, TOO_LARGE, id="list-repetition-expanded"),
+    pytest.param("[s, s, s]", {"s": "x" * 60000}, TOO_LARGE, id="literal-of-big-strings"),
+    pytest.param("s + s", {"s": "x" * 60000}, TOO_LARGE, id="string-concatenation"),
+    pytest.param("x * x * x * x * x * x * x * x", {"x": 7 ** 30000}, TOO_LARGE, id="huge-integer"),
+    pytest.param("round(1, -100000000)", {}, "round: ndigits must be between -100 and 100", id="round-huge-ndigits"),
+])
+def test_evaluate_refuses_huge_results_fast(source, names, message):
+    refusal = _refused(source, names)
+    assert refusal.startswith(message)
+    if message == TOO_LARGE:
+        assert refusal.endswith(f" exceeds {evaluator.MAX_RESULT_CHARS} characters")
+
+
+def test_refusal_names_what_is_too_large():
+    message = _refused("len('%01400000000d' % 0)")
+    assert "'%' formatting" in message
+    assert "1400000000" in message
+    assert _refused("str([[1]*10000]*10000)").startswith("result too large: repeating a value of ")
+    assert _refused("str(x)", {"x": [[1] * 10000] * 10000}) == (
+        f"result too large: the text str() would give exceeds {evaluator.MAX_RESULT_CHARS} characters")
+
+
+def test_script_cannot_grow_a_value_across_lines():
+    """Every assigned value is bounded, so a script cannot build something huge step by step."""
+    script = "a = [1] * 1000\nb = [a] * 1000\nc = str(b)"
+    message = _refused(script, script=True)
+    assert message.startswith("result too large")
+
+
+def test_evaluation_work_is_bounded():
+    """Many cheap-looking operations on big (but allowed) values add up to a refusal, not minutes of CPU."""
+    names = {"x": "y" * 60000, "y": "".join(["y"] * 60000)}
+    source = " and ".join(["x == y"] * 40)
+    assert len(source) <= evaluator.MAX_EXPRESSION_CHARS
+    message = _refused(source, names)
+    assert message.startswith("evaluation too costly: ")
+    assert str(evaluator.MAX_EVALUATION_COST) in message
+
+
+@pytest.mark.parametrize(("source", "names", "expected"), [
+    ("'%05d-%s' % (n, s)", {"n": 42, "s": "ok"}, "00042-ok"),
+    ("'%.2f' % x", {"x": 3.14159}, "3.14"),
+    ("'%(a)s' % d", {"d": {"a": 1}}, "1"),
+    ("'100%%' % ()", {}, "100%"),
+    ("n % 7", {"n": 100}, 2),
+    ("str(xs)", {"xs": list(range(100))}, str(list(range(100)))),
+    ("len([0] * 1000)", {}, 1000),
+    ("'ab' * 3", {}, "ababab"),
+    ("round(1234, -2)", {}, 1200),
+    ("round(2.675, 2)", {}, 2.67),
+    ("x in big", {"x": 3, "big": list(range(200000))}, True),
+    ("len(big) > 10", {"big": list(range(200000))}, True),
+])
+def test_bounded_operations_still_work(source, names, expected):
+    assert evaluate(source, names) == expected
+
+
+def test_engine_reports_a_refused_evaluation_at_its_element(engine, bpmn_source):
+    """A process whose condition passes the load-time check but builds 1.4 GB at run time fails fast, saying why."""
+    source = bpmn_source.replace("answered_on_spot == True", "len('%01400000000d' % 0) > 0 and answered_on_spot")
+    assert source != bpmn_source
+    definition = engine.load_source("case_closed_loop.bpmn", source)
+    snap = engine.start(definition, {"reopen_count": 0, "callback_attempts": 0, "max_callback_attempts": 3})
+    started = time.perf_counter()
+    with pytest.raises(workflows.WorkflowError) as info:
+        engine.complete_task(definition, snap.state, snap.ready[0].id, {"answered_on_spot": True})
+    assert time.perf_counter() - started < FAST
+    assert "result too large: '%' formatting" in str(info.value)
+    assert f"exceeds {evaluator.MAX_RESULT_CHARS} characters" in str(info.value)
