@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the app; ``overrides`` replace config.toml settings (tests)."""
     config = load_config(overrides=overrides)
     check_secret_key(config)
+    session_hours = config["app"].get("session_lifetime_hours", 12)
     app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
     app.config.update(
@@ -22,7 +24,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         GRIDLOOP=config,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SECURE=config["app"].get("session_cookie_secure", False),
+        # A signed-in session lives this long after its last request (the cookie's signed timestamp is
+        # checked on every request); a form's CSRF token as long as the session that holds it.
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=session_hours),
+        WTF_CSRF_TIME_LIMIT=int(session_hours * 3600),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE=config["app"]["default_locale"],
         BABEL_DEFAULT_TIMEZONE=config["app"].get("timezone", "Asia/Shanghai"),

@@ -28,6 +28,7 @@ SCHEMA: dict[str, dict[str, type] | None] = {
     "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
     "demo": {"clock_hook": bool},
     "api": {"rate_limit": str, "login_rate_limit": str, "login_address_rate_limit": str, "ratelimit_storage": str,
+            "heavy_rate_limit": str, "search_rate_limit": str,
             "ratelimit_enabled": bool,
             "open311_jurisdiction": str},
     "categories": None,

@@ -134,6 +134,9 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every session's signed user id: raising it (logout, a new password, disabling, a role
+    # taken away) ends every session of the user, on every device, at their next request.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", lazy="selectin", cascade="all, delete-orphan")
 
@@ -141,6 +144,10 @@ class User(UserMixin, Base):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         """Return whether the account may log in."""
         return self.active
+
+    def get_id(self) -> str:
+        """Return the id a session stores: the user's id and session generation, e.g. "28.3"."""
+        return f"{self.id}.{self.session_generation or 0}"
 
 
 class Membership(Base):
@@ -196,7 +203,11 @@ class Case(Base):
     media_url: Mapped[str] = mapped_column(String(500), default="")
     category: Mapped[str] = mapped_column(String(40), index=True)
     description: Mapped[str] = mapped_column(Text)
+    # How the resident reached us (phone, walk-in, 12345 hotline…), as staff recorded it.
     channel: Mapped[str] = mapped_column(String(20), index=True)
+    # The door the case came in through, set by the system, never by a form: web, api or open311.
+    # Only cases filed through Open311 are shown to the public by Open311's reads.
+    intake: Mapped[str] = mapped_column(String(16), default="web", server_default="web", index=True)
     urgency: Mapped[str] = mapped_column(String(20), default="normal")
     # Special group served first: elderly, disabled, sick; empty when none.
     green_channel: Mapped[str] = mapped_column(String(20), default="")
@@ -223,7 +234,7 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
     extension_days: Mapped[int] = mapped_column(Integer, default=0)
-    # Indexed: the recorder may read the case (permissions OR this into every case list query).
+    # Who recorded the case (the audit chain names them too); reading it follows roles, not this.
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -318,6 +329,17 @@ class AuditEvent(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
 
+class TokenScope(StrEnum):
+    """What an API token may do, each within its user's own permissions."""
+
+    # File requests through /open311/v2 and follow them as the public can; nothing on /api/v1.
+    OPEN311 = "open311"
+    # GET on /api/v1 (and Open311 reads) within the user's permissions; no change to anything.
+    READ = "read"
+    # Everything the user can do, through /api/v1 and Open311.
+    FULL = "full"
+
+
 class ApiToken(Base):
     """A bearer token a program uses to act as one user through the API and Open311; stored hashed."""
 
@@ -332,6 +354,10 @@ class ApiToken(Base):
     # The first characters of the secret, shown so people can tell their tokens apart.
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Rows from before scopes (migration 0008) act as their user in full, as they did when issued.
+    scope: Mapped[TokenScope] = mapped_column(String(10))
+    # After this moment the token is refused (401 "expired"); None: until revoked.
+    expires_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
 

@@ -16,6 +16,17 @@ def _token_or_address() -> str:
     return f"user:{user.id}" if user is not None else f"addr:{get_remote_address()}"
 
 
+def _user_or_address() -> str:
+    """Count a signed-in person by their account (wherever they are), anyone else by address."""
+    from flask_login import current_user
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"addr:{get_remote_address()}"
+
+
+def _no_search_text() -> bool:
+    """Whether a list request searches no free text (then it is cheap and not counted)."""
+    return not any((request.args.get(k) or "").strip() for k in ("q", "actor", "field", "number"))
+
+
 def _login_key() -> str:
     """Count login attempts per address and user name (guessing one account)."""
     return f"login:{get_remote_address()}:{(request.form.get('username') or '').strip().lower()[:64]}"
@@ -42,6 +53,14 @@ def init_app(app: Flask) -> Limiter:
     login = limiter.limit(settings["login_rate_limit"], key_func=_login_key, methods=["POST"])(login)
     login = limiter.limit(settings["login_address_rate_limit"], key_func=_login_address_key, methods=["POST"])(login)
     app.view_functions["auth.login"] = login
+    # What reads many rows per request: verifying every chain and exports always, lists when they search text.
+    for endpoint in ("audit.verify_all", "exports.cases_csv", "exports.cases_xlsx"):
+        app.view_functions[endpoint] = limiter.limit(settings.get("heavy_rate_limit", "10 per minute"),
+                                                     key_func=_user_or_address)(app.view_functions[endpoint])
+    for endpoint in ("cases.index", "audit.search"):
+        app.view_functions[endpoint] = limiter.limit(settings.get("search_rate_limit", "60 per minute"),
+                                                     key_func=_user_or_address, exempt_when=_no_search_text)(
+            app.view_functions[endpoint])
     return limiter
 
 

@@ -16,14 +16,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from workflows import Engine
+from workflows.diagram import STYLE_CSP_SOURCE
 
 from . import clock, labels, ratelimit
 from .config import ROOT
 from .db import get_session
-from .models import Role, User
+from .models import Role
 from .permissions import Permission, can, grid_ids
 from .workdays import WorkCalendar
-from .services import Services, for_app
+from .services import Services, accounts, for_app
 
 LOCALES = ("zh_CN", "en")
 
@@ -36,7 +37,7 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_select_locale)
     login = LoginManager(app)
     login.login_view = "auth.login"
-    login.user_loader(lambda user_id: get_session().get(User, int(user_id)))
+    login.user_loader(lambda session_id: accounts.user_for_session(get_session(), session_id))
     from .views import (api, audit, auth, bundle, cases, demo, exports, health, inbox, leader, notifications,
                         open311, tasks, visits)
     for module in (api, auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, open311,
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
     ratelimit.init_app(app)
     app.before_request(_before_request)
     app.after_request(_commit)
+    app.after_request(_security_headers)
     for code in (400, 401, 403, 404, 405, 409, 413, 429):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(StaleDataError, _lost_race)
@@ -105,6 +107,28 @@ def _commit(response):
         current_app.logger.warning("commit failed, database unavailable: %s", exc)
         _rollback_quietly()
         return _unavailable_page()
+    return response
+
+
+#: Every page's Content Security Policy: nothing but GridLoop's own files, no inline script, no framing;
+#: the one inline style allowed is the process diagram's (by its hash).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' " + STYLE_CSP_SOURCE + "; img-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _security_headers(response):
+    """Add the headers every answer carries: no framing, no sniffing, no caching of personal data."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static":
+        # Pages, exports and bundles hold residents' data: no copy stays in a shared browser or proxy.
+        headers["Cache-Control"] = "no-store"
+    hsts = current_app.config["GRIDLOOP"]["app"].get("hsts_seconds", 0)
+    if hsts and request.is_secure:
+        headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
     return response
 
 
@@ -181,7 +205,8 @@ def _template_globals() -> dict:
             current_user.is_admin or bool(grid_ids(current_user, Role.GRID_LEADER))),
         "audits": lambda: current_user.is_authenticated and (
             current_user.is_admin or any(m.role == Role.AUDITOR for m in current_user.memberships)),
-        "demo_clock": current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook", False),
+        "demo_clock": current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook", False)
+        and current_user.is_authenticated and current_user.is_admin,
     }
 
 

@@ -6,7 +6,9 @@ Text in, text out: no SpiffWorkflow and no JavaScript. The styles live inside th
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import html
 import re
 import unicodedata
@@ -36,6 +38,7 @@ svg.gl-diagram .band rect {{ fill: none; stroke: #9e9e9e; }}
 svg.gl-diagram .band text {{ font-weight: bold; }}
 svg.gl-diagram .el .shape {{ fill: #fff; stroke: #424242; stroke-width: 1.5; }}
 svg.gl-diagram .el .mark {{ fill: none; stroke: #424242; stroke-width: 1.5; }}
+svg.gl-diagram .el .mark.filled {{ fill: #424242; }}
 svg.gl-diagram .event.end .shape {{ stroke-width: 3; }}
 svg.gl-diagram .event.non-interrupting .shape {{ stroke-dasharray: 4 2; }}
 svg.gl-diagram .done .shape {{ fill: #e8f5e9; stroke: #2e7d32; }}
@@ -46,6 +49,8 @@ svg.gl-diagram .flow.taken path {{ stroke: #2e7d32; stroke-width: 2.5; }}
 svg.gl-diagram .flow text, svg.gl-diagram .label {{ font-size: 11px; paint-order: stroke;
   stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }}
 """
+#: The Content-Security-Policy source that lets a page inline the diagram's one <style> element and nothing else.
+STYLE_CSP_SOURCE = "'sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode() + "'"
 
 Box = tuple[float, float, float, float]  # x, y, width, height
 
@@ -272,16 +277,16 @@ def _gateway_mark(mark: str, cx: float, cy: float, d: float) -> str:
 def _event_mark(mark: str, cx: float, cy: float, r: float, filled: bool) -> str:
     """Draw a clock for timers, a triangle for signals, an envelope for messages."""
     s = r * 0.5
-    fill = ' style="fill:#424242"' if filled else ""
+    fill = " filled" if filled else ""
     if mark == "timer":
         return (f'<circle class="mark" cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(s * 1.1)}"/>'
                 f'<path class="mark" d="M {_n(cx)} {_n(cy - s * 0.8)} L {_n(cx)} {_n(cy)} '
                 f'L {_n(cx + s * 0.6)} {_n(cy + s * 0.3)}"/>')
     if mark == "signal":
-        return (f'<path class="mark"{fill} d="M {_n(cx)} {_n(cy - s)} L {_n(cx + s)} {_n(cy + s * 0.7)} '
+        return (f'<path class="mark{fill}" d="M {_n(cx)} {_n(cy - s)} L {_n(cx + s)} {_n(cy + s * 0.7)} '
                 f'L {_n(cx - s)} {_n(cy + s * 0.7)} Z"/>')
     if mark == "message":
-        return (f'<path class="mark"{fill} d="M {_n(cx - s)} {_n(cy - s * 0.6)} H {_n(cx + s)} V {_n(cy + s * 0.6)} '
+        return (f'<path class="mark{fill}" d="M {_n(cx - s)} {_n(cy - s * 0.6)} H {_n(cx + s)} V {_n(cy + s * 0.6)} '
                 f'H {_n(cx - s)} Z M {_n(cx - s)} {_n(cy - s * 0.6)} L {_n(cx)} {_n(cy)} L {_n(cx + s)} '
                 f'{_n(cy - s * 0.6)}"/>')
     return ""

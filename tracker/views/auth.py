@@ -8,14 +8,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
 from ..db import get_session
 from ..errors import DomainError
-from ..forms import LoginForm, TokenForm, add_service_error
-from ..models import User
-from ..services import tokens
+from ..forms import TOKEN_SCOPE_NAMES, LoginForm, TokenForm, add_service_error
+from ..models import TokenScope, utcnow
+from ..services import accounts, tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -32,9 +30,13 @@ def login():
     """Show the login form and sign the user in."""
     form = LoginForm()
     if form.validate_on_submit():
-        user = get_session().scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is not None and user.active and check_password_hash(user.password_hash, form.password.data):
+        user = accounts.authenticate(get_session(), form.username.data, form.password.data)
+        if user is not None:
+            lang = session.get("lang")
             session.clear()
+            session.permanent = True  # ends after [app] session_lifetime_hours without a request
+            if lang:
+                session["lang"] = lang
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append(_("Wrong username or password."))
@@ -45,8 +47,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign the user out (POST; CSRFProtect checks the token)."""
+    """Sign the user out everywhere (POST; CSRFProtect checks the token): saved cookies stop working."""
     lang = session.get("lang")
+    accounts.end_sessions(current_user)
     logout_user()
     session.clear()
     if lang:
@@ -66,13 +69,14 @@ def set_language(code: str):
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    """My account: API tokens for programs acting as me (created here, shown once, revocable)."""
+    """My account: API tokens for programs acting as me (a scope, an optional expiry; shown once, revocable)."""
     db = get_session()
     form = TokenForm()
     secret = None
     if form.validate_on_submit():
         try:
-            _token, secret = tokens.create(db, current_user, form.name.data)
+            _token, secret = tokens.create(db, current_user, form.name.data, TokenScope(form.scope.data),
+                                           form.expires_days.data)
         except DomainError as exc:
             db.rollback()
             add_service_error(form, exc)
@@ -80,7 +84,7 @@ def profile():
             form = TokenForm(formdata=None)
     status = 422 if form.errors else 200
     return render_template("auth/profile.html", form=form, secret=secret, tokens=tokens.of(db, current_user),
-                           revoke_form=FlaskForm()), status
+                           revoke_form=FlaskForm(), scopes=TOKEN_SCOPE_NAMES, now=utcnow()), status
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,7 +16,10 @@ bp = Blueprint("health", __name__)
 
 @bp.route("/healthz")
 def healthz():
-    """Report whether the database answers and which process definitions are loaded."""
+    """Report whether the database answers and which process definitions are loaded.
+
+    Anyone sees the status and the counts; why a BPMN file was rejected is shown to administrators only.
+    """
     timers = None
     try:
         db = get_session()
@@ -29,7 +33,9 @@ def healthz():
         "status": "ok" if database == "ok" else "degraded",
         "database": database,
         "definitions": sorted(current_app.extensions["gridloop.definitions"]),
-        "rejected_bpmn_files": [str(e) for e in current_app.extensions["gridloop.bpmn_errors"]],
+        "rejected_bpmn_files": len(current_app.extensions["gridloop.bpmn_errors"]),
         "timers": timers,
     }
+    if database == "ok" and current_user.is_authenticated and current_user.is_admin:
+        body["rejected_bpmn_errors"] = [str(e) for e in current_app.extensions["gridloop.bpmn_errors"]]
     return jsonify(body), 200 if database == "ok" else 503

@@ -1,0 +1,230 @@
+"""Hardening: sessions end server-side, rights follow roles, admin-only tools, headers, cheap refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import time_machine
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from tests.conftest import PASSWORD, Browser, intake, latest_case
+from tracker import create_app
+from tracker.models import Membership, User
+from tracker.services import accounts
+
+
+def _user(db, username: str) -> User:
+    """Return a seed user, fresh from the database."""
+    db.expire_all()
+    return db.scalar(select(User).where(User.username == username))
+
+
+def _saved_cookie(browser: Browser) -> str:
+    """Return the session cookie a browser holds now (what someone could copy and keep)."""
+    return browser.client.get_cookie("session").value
+
+
+def _replay(app: Flask, cookie: str) -> int:
+    """Send a saved session cookie from another client; return the status of a page that needs a login."""
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    return thief.get("/cases/").status_code
+
+
+# -- sessions ----------------------------------------------------------------------------------------
+
+def test_a_saved_cookie_stops_working_after_logout(app, login):
+    member = login("member_a")
+    cookie = _saved_cookie(member)
+    assert _replay(app, cookie) == 200
+    assert member.submit("/logout", {}, page="/").status_code == 302
+    assert _replay(app, cookie) == 302  # to the login page
+
+
+@pytest.mark.parametrize("change", ["password", "disable", "role"])
+def test_a_new_password_disabling_or_a_role_taken_away_ends_every_session(app, login, db, change):
+    cookie = _saved_cookie(login("member_a"))
+    user = _user(db, "member_a")
+    if change == "password":
+        user.password_hash = generate_password_hash("a-brand-new-password")
+    elif change == "disable":
+        user.active = False
+    else:
+        db.delete(user.memberships[0])
+    db.flush()
+    assert _replay(app, cookie) == 302
+
+
+def test_an_unrelated_change_to_the_account_keeps_the_session(app, login, db):
+    cookie = _saved_cookie(login("member_a"))
+    user = _user(db, "member_a")
+    user.phone = "13912345678"
+    db.flush()
+    assert _replay(app, cookie) == 200
+
+
+def test_a_session_ends_after_its_lifetime_without_requests(app, login):
+    cookie = _saved_cookie(login("member_a"))
+    hours = app.config["GRIDLOOP"]["app"]["session_lifetime_hours"]
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours, minutes=5)):
+        assert _replay(app, cookie) == 302
+
+
+def test_a_session_id_without_generation_is_refused(app, db):
+    """Cookies signed before generations existed (or a forged id) carry the bare user id."""
+    assert accounts.user_for_session(db, str(_user(db, "member_a").id)) is None
+
+
+@pytest.fixture
+def secure_app(database_url) -> Iterator[Flask]:
+    """An app configured as behind TLS: secure cookie and HSTS."""
+    app = create_app({"app": {"database_url": database_url, "session_cookie_secure": True, "hsts_seconds": 600},
+                      "api": {"ratelimit_enabled": False}})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["gridloop.db"].dispose()
+
+
+def test_secure_cookie_and_hsts_when_configured(secure_app):
+    client = secure_app.test_client()
+    response = client.get("/login", base_url="https://gridloop.example")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=600; includeSubDomains"
+    assert "Strict-Transport-Security" not in client.get("/login").headers  # not over plain HTTP
+
+
+def test_csrf_tokens_expire_with_the_session(app):
+    assert app.config["WTF_CSRF_TIME_LIMIT"] == app.config["GRIDLOOP"]["app"]["session_lifetime_hours"] * 3600
+
+
+# -- login ------------------------------------------------------------------------------------------
+
+def test_an_unknown_name_costs_a_password_check_like_a_known_one(app, monkeypatch):
+    checked = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    browser = Browser(app.test_client())
+    assert browser.submit("/login", {"username": "nobody-here", "password": "guess"}).status_code == 401
+    assert browser.submit("/login", {"username": "member_a", "password": "guess"}).status_code == 401
+    assert len(checked) == 2 and checked[0].split("$")[0] == checked[1].split("$")[0]  # same hash method
+
+
+# -- rights follow roles ------------------------------------------------------------------------------
+
+def test_a_recorder_who_lost_every_role_reads_nothing(app, login, db):
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    user = _user(db, "member_a")
+    for membership in list(user.memberships):
+        db.delete(membership)
+    db.flush()
+    former = login("member_a")  # may still log in; sees no case
+    assert former.get(f"/cases/{case.id}").status_code == 403
+    assert former.get(f"/cases/{case.id}/history").status_code == 403
+    assert former.get(f"/cases/{case.id}/bundle.zip").status_code in (403, 404)
+    assert case.number not in former.get("/cases/").get_data(as_text=True)
+
+
+# -- the demo clock -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def demo_app(database_url, db) -> Iterator[Flask]:
+    """An app with the demo clock hook on, and an administrator."""
+    db.add(User(username="admin", display_name="管理员", password_hash=generate_password_hash(PASSWORD),
+                is_admin=True))
+    db.flush()
+    app = create_app({"app": {"database_url": database_url}, "demo": {"clock_hook": True},
+                      "api": {"ratelimit_enabled": False}})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["gridloop.db"].dispose()
+
+
+def _login_to(app: Flask, username: str) -> Browser:
+    """Log a user in on a fresh client of ``app``."""
+    browser = Browser(app.test_client())
+    assert browser.submit("/login", {"username": username, "password": PASSWORD}).status_code == 302
+    return browser
+
+
+def test_only_an_administrator_may_move_the_demo_clock(demo_app):
+    member = _login_to(demo_app, "leader_a")
+    assert "/demo/clock" not in member.get("/").get_data(as_text=True)
+    assert member.get("/demo/clock").status_code == 403
+    assert member.submit("/demo/clock", {"step": "7d"}, page="/").status_code == 403
+    admin = _login_to(demo_app, "admin")
+    assert "/demo/clock" in admin.get("/").get_data(as_text=True)
+    assert admin.submit("/demo/clock", {"step": "1h"}).status_code == 302
+
+
+# -- headers ------------------------------------------------------------------------------------------
+
+def test_pages_forbid_framing_sniffing_caching_and_foreign_content(login):
+    member = login("member_a")
+    for url in ("/", "/cases/", "/cases/export.csv", "/login"):
+        headers = member.get(url).headers
+        assert headers["X-Frame-Options"] == "DENY", url
+        assert headers["X-Content-Type-Options"] == "nosniff", url
+        assert headers["Cache-Control"] == "no-store", url
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
+    with member.get("/static/gridloop.css") as static:
+        assert static.headers.get("Cache-Control") != "no-store"
+
+
+# -- cheap 500s and expensive requests ----------------------------------------------------------------
+
+def test_unknown_query_arguments_are_not_passed_into_links(login, db):
+    member = login("member_a")
+    response = member.get("/cases/?_method=POST&status=recording&anchor=x")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'href="/cases/export.csv?status=recording"' in page and "export.csv?_method" not in page
+
+
+@pytest.fixture
+def limited_app(database_url) -> Iterator[Flask]:
+    """An app with tiny limits on heavy requests and searches."""
+    app = create_app({"app": {"database_url": database_url}, "api": {
+        "ratelimit_enabled": True, "heavy_rate_limit": "2 per minute", "search_rate_limit": "2 per minute"}})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["gridloop.db"].dispose()
+
+
+@pytest.mark.parametrize("url", ["/audit/verify", "/cases/export.xlsx", "/cases/?q=灯", "/audit?actor=网格"])
+def test_heavy_requests_and_text_searches_are_limited_per_person(limited_app, url):
+    auditor = _login_to(limited_app, "auditor")
+    assert [auditor.get(url).status_code for _ in range(2)] == [200, 200]
+    refused = auditor.get(url)
+    assert refused.status_code == 429 and "请稍等一分钟再试" in refused.get_data(as_text=True)
+    assert _login_to(limited_app, "leader_a").get(url).status_code in (200, 403)  # another person's budget
+    assert auditor.get("/cases/").status_code == 200  # a list without text search is not counted
+
+
+# -- health --------------------------------------------------------------------------------------------
+
+def test_health_shows_rejected_file_details_to_administrators_only(app, db):
+    app.extensions["gridloop.bpmn_errors"].append("evil.bpmn: f_done: unsafe expression: ().__class__")
+    public = app.test_client().get("/healthz").get_json()
+    assert public["rejected_bpmn_files"] == 1 and "rejected_bpmn_errors" not in public
+    assert "evil" not in str(public)
+    db.add(User(username="admin", display_name="管理员", password_hash=generate_password_hash(PASSWORD),
+                is_admin=True, memberships=[]))
+    db.flush()
+    admin = _login_to(app, "admin")
+    assert admin.get("/healthz").get_json()["rejected_bpmn_errors"] == [
+        "evil.bpmn: f_done: unsafe expression: ().__class__"]
+
+
+def test_membership_model_is_unchanged_by_the_listener(db):
+    """Adding a role does not end sessions (only taking one away does)."""
+    user = _user(db, "member_a")
+    before = user.session_generation
+    user.memberships.append(Membership(role=user.memberships[0].role, grid_id=user.memberships[0].grid_id))
+    db.flush()
+    assert _user(db, "member_a").session_generation == before

@@ -1,0 +1,61 @@
+"""Accounts: signing in without telling which names exist, and ending sessions server-side."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..models import Membership, User
+
+#: Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-password-of-anyone")
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """Return the active user with this name and password, else None (in about constant time)."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session of the user, on every device: their signed id no longer matches."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def user_for_session(session: Session, session_id: str) -> User | None:
+    """Return the user a session's stored id ("<id>.<generation>") still stands for, else None."""
+    user_id, _, generation = session_id.partition(".")
+    if not (user_id.isdigit() and generation.isdigit()) or len(session_id) > 40:
+        return None  # a session from before generations, or a forged id
+    user = session.get(User, int(user_id))
+    if user is None or not user.active or (user.session_generation or 0) != int(generation):
+        return None
+    return user
+
+
+@event.listens_for(Session, "before_flush")
+def _end_sessions_on_account_changes(session: Session, _context, _instances) -> None:
+    """A new password, disabling an account or taking a role away ends the user's sessions.
+
+    Listening at flush catches every door that changes an account (CLI, admin screens, scripts).
+    """
+    for obj in session.dirty:
+        if isinstance(obj, User):
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in ("password_hash", "active")) \
+                    or state.attrs.memberships.history.deleted:
+                if not state.attrs.session_generation.history.has_changes():
+                    end_sessions(obj)
+    for obj in session.deleted:
+        if isinstance(obj, Membership) and obj.user is not None and obj.user not in session.deleted:
+            if not inspect(obj.user).attrs.session_generation.history.has_changes():
+                end_sessions(obj.user)
+
+
+__all__ = ["authenticate", "end_sessions", "user_for_session"]
