@@ -254,7 +254,7 @@ class Engine:
         definitions, errors = [], []
         for file in sorted(Path(path).glob("*.bpmn")):
             try:
-                definitions.append(self.load_source(file.name, file.read_text(encoding="utf-8")))
+                definitions.append(self.load_source(file.name, _read_text(file)))
             except DefinitionInvalid as exc:
                 errors.extend(exc.errors)
         return definitions, errors
@@ -266,7 +266,7 @@ class Engine:
         errors = list(self._check_xml(file_name, root, process_id))
         if errors:
             raise DefinitionInvalid(errors)
-        spec = self._parse_spec(file_name, source, process_id)
+        spec = self._parse_spec(file_name, root, process_id)
         errors = list(self._check_spec(file_name, spec))
         if errors:
             raise DefinitionInvalid(errors)
@@ -277,12 +277,20 @@ class Engine:
 
     @staticmethod
     def _parse_xml(file_name: str, source: str) -> etree._Element:
-        """Parse the XML, turning syntax errors into a DefinitionInvalid naming the line."""
+        """Parse the XML with no DTD, entities or network, refusing any DOCTYPE; errors name the line.
+
+        This tree is the one checked and the one SpiffWorkflow builds the spec from, so what was
+        checked is what runs (an entity expanded by a second parser could hide an expression).
+        """
+        data = source.encode("utf-8")
         try:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True)
-            return etree.fromstring(source.encode("utf-8"), parser)
+            root = etree.fromstring(data, etree.XMLParser(**_SAFE_XML))
         except etree.XMLSyntaxError as exc:
-            raise DefinitionInvalid([DefinitionError(file_name, None, f"malformed XML: {exc}")]) from None
+            problem = _NO_DTD if _has_doctype(data) else f"malformed XML: {exc}"
+            raise DefinitionInvalid([DefinitionError(file_name, None, problem)]) from None
+        if _has_doctype(data, root):
+            raise DefinitionInvalid([DefinitionError(file_name, None, _NO_DTD)])
+        return root
 
     def _check_xml(self, file_name: str, root: etree._Element, process_id: str) -> Iterable[DefinitionError]:
         """Yield problems visible in the XML: missing process, unsafe text, forbidden tasks."""
@@ -312,16 +320,19 @@ class Engine:
         return None
 
     @staticmethod
-    def _parse_spec(file_name: str, source: str, process_id: str) -> Any:
-        """Build the Spiff spec, turning parser errors into DefinitionInvalid."""
+    def _parse_spec(file_name: str, root: etree._Element, process_id: str) -> Any:
+        """Build the Spiff spec from the checked tree, turning parser errors into DefinitionInvalid."""
         parser = SpiffBpmnParser()
         try:
-            parser.add_bpmn_str(source.encode("utf-8"), filename=file_name)
+            parser.add_bpmn_xml(root, filename=file_name)
             return parser.get_spec(process_id)
         except ValidationException as exc:
             raise DefinitionInvalid([DefinitionError(file_name, exc.id or None, str(exc).splitlines()[0])]) from None
         except SpiffWorkflowException as exc:
             raise DefinitionInvalid([DefinitionError(file_name, None, str(exc))]) from None
+        except Exception as exc:  # Spiff trips on shapes it does not expect; one file must not stop the app
+            problem = f"SpiffWorkflow cannot parse it: {type(exc).__name__}: {exc}"
+            raise DefinitionInvalid([DefinitionError(file_name, None, problem)]) from None
 
     def _check_spec(self, file_name: str, spec: Any) -> Iterable[DefinitionError]:
         """Yield user tasks without a lane and lanes that map to no role."""
@@ -537,6 +548,40 @@ def _timer_due(task: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return due if due.tzinfo else due.replace(tzinfo=dt.UTC)
+
+
+#: lxml settings for BPMN: no DTD loaded, no entity expanded, nothing fetched, default size limits.
+_SAFE_XML = {"resolve_entities": False, "no_network": True, "load_dtd": False, "dtd_validation": False,
+             "huge_tree": False}
+_NO_DTD = ("DTDs and entity declarations are not allowed in BPMN files "
+           "(remove the <!DOCTYPE ...> and any &entity; references)")
+
+
+def _has_doctype(data: bytes, root: etree._Element | None = None) -> bool:
+    """Tell whether a document declares a DOCTYPE (internal subset, external DTD or bare).
+
+    Given no parsed root (the strict parse failed, e.g. on an undefined entity), a forgiving parse
+    with the same safe settings looks for one.
+    """
+    if root is None:
+        try:
+            root = etree.fromstring(data, etree.XMLParser(recover=True, **_SAFE_XML))
+        except etree.XMLSyntaxError:  # nothing recoverable (an empty file)
+            return False
+        if root is None:
+            return False
+    info = root.getroottree().docinfo
+    return bool(info.doctype) or info.internalDTD is not None or info.externalDTD is not None
+
+
+def _read_text(file: Path) -> str:
+    """Read a BPMN file as UTF-8, refusing other encodings with a DefinitionInvalid."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionInvalid([DefinitionError(file.name, None, f"not UTF-8 text: {exc}")]) from None
+    except OSError as exc:
+        raise DefinitionInvalid([DefinitionError(file.name, None, f"cannot be read: {exc}")]) from None
 
 
 def _owner_id(node: etree._Element) -> str | None:

@@ -117,13 +117,78 @@ def test_service_task_is_rejected(engine, bpmn_source, old, new, element_id):
     assert [(e.element_id, e.problem) for e in errors] == [(element_id, "service tasks are not supported")]
 
 
-def test_external_entity_is_refused(engine, bpmn_source):
-    head, rest = bpmn_source.split("<bpmn:definitions", 1)
-    source = (head + '<!DOCTYPE bpmn:definitions [ <!ENTITY leak SYSTEM "file:///etc/passwd"> ]>\n'
-              + "<bpmn:definitions" + rest)
-    source = _variant(source, 'name="登记答复"', 'name="&leak;"')
+# -- 9. DTDs and entities -----------------------------------------------------------------------
+
+NO_DTD = "DTDs and entity declarations are not allowed in BPMN files"
+
+
+def _with_doctype(source: str, doctype: str) -> str:
+    """Put ``doctype`` between the XML declaration and the root element."""
+    head, rest = source.split("<bpmn:definitions", 1)
+    return head + doctype + "\n<bpmn:definitions" + rest
+
+
+DOCTYPES = [
+    pytest.param('<!DOCTYPE bpmn:definitions [ <!ENTITY leak SYSTEM "file:///etc/passwd"> ]>',
+                 'name="登记答复"', 'name="&leak;"', id="external-entity-in-attribute"),
+    pytest.param('<!DOCTYPE bpmn:definitions [ <!ENTITY leak SYSTEM "file:///etc/passwd"> ]>',
+                 DONE, "&leak;", id="external-entity-in-text"),
+    pytest.param('<!DOCTYPE bpmn:definitions [ <!ENTITY % p SYSTEM "file:///etc/passwd"> %p; ]>',
+                 None, None, id="parameter-entity"),
+    pytest.param('<!DOCTYPE bpmn:definitions [ <!ENTITY % p "<!ENTITY x \'1\'>"> %p; ]>',
+                 None, None, id="internal-parameter-entity"),
+    pytest.param('<!DOCTYPE bpmn:definitions SYSTEM "http://127.0.0.1:9/evil.dtd">', None, None, id="external-dtd"),
+    pytest.param('<!DOCTYPE bpmn:definitions [ <!ENTITY a "aaaaaaaaaa"> <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;"> '
+                 '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"> ]>', 'name="登记答复"', 'name="&c;"', id="entity-expansion"),
+    pytest.param("<!DOCTYPE bpmn:definitions>", None, None, id="bare-doctype"),
+]
+
+
+@pytest.mark.parametrize(("doctype", "old", "new"), DOCTYPES)
+def test_dtd_and_entities_are_refused(engine, bpmn_source, doctype, old, new):
+    source = _with_doctype(bpmn_source, doctype)
+    if old is not None:
+        source = _variant(source, old, new)
     (error,) = _errors(engine, source)
-    assert error.problem.startswith("malformed XML")
+    assert error.element_id is None
+    assert error.problem.startswith(NO_DTD)
+
+
+def test_internal_entity_cannot_hide_an_expression_from_the_check(engine, bpmn_source):
+    """The load-time check read the element's text without the entity; Spiff's parser expanded it."""
+    source = _with_doctype(bpmn_source, '<!DOCTYPE bpmn:definitions [ <!ENTITY x "__import__(\'os\').system(\'true\')"> ]>')
+    (error,) = _errors(engine, _variant(source, DONE, "&x;"))
+    assert error.problem.startswith(NO_DTD)
+
+
+def test_spiff_parses_the_checked_tree(engine, bpmn_source, monkeypatch):
+    """SpiffWorkflow's parser must not parse the text again with its own (entity-resolving) parser."""
+    from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the engine handed SpiffWorkflow the raw text")
+
+    monkeypatch.setattr(BpmnParser, "add_bpmn_str", refuse)
+    monkeypatch.setattr(BpmnParser, "add_bpmn_file", refuse)
+    monkeypatch.setattr(BpmnParser, "add_bpmn_io", refuse)
+    assert engine.load_source(PROCESS_FILE, bpmn_source).process_id == "case_closed_loop"
+
+
+def test_load_directory_skips_a_file_with_entities_and_loads_the_rest(engine, bpmn_source, tmp_path):
+    """A parameter entity used to raise an uncaught XMLSyntaxError, and the whole app failed to start."""
+    (tmp_path / PROCESS_FILE).write_text(bpmn_source, encoding="utf-8")
+    evil = _with_doctype(bpmn_source.replace('"case_closed_loop"', '"evil"'),
+                         '<!DOCTYPE bpmn:definitions [ <!ENTITY % p SYSTEM "file:///etc/passwd"> %p; ]>')
+    (tmp_path / "evil.bpmn").write_text(evil, encoding="utf-8")
+    (tmp_path / "latin1.bpmn").write_bytes(bpmn_source.replace('"case_closed_loop"', '"latin1"').encode("gb18030"))
+
+    definitions, errors = engine.load_directory(tmp_path)
+
+    assert [d.process_id for d in definitions] == ["case_closed_loop"]
+    by_file = {e.file_name: e for e in errors}
+    assert set(by_file) == {"evil.bpmn", "latin1.bpmn"}
+    assert by_file["evil.bpmn"].problem.startswith(NO_DTD)
+    assert by_file["latin1.bpmn"].problem.startswith("not UTF-8 text")
 
 
 # -- 11. malformed XML, lanes, directories -----------------------------------------------------
