@@ -228,3 +228,42 @@ def test_membership_model_is_unchanged_by_the_listener(db):
     user.memberships.append(Membership(role=user.memberships[0].role, grid_id=user.memberships[0].grid_id))
     db.flush()
     assert _user(db, "member_a").session_generation == before
+
+
+# -- the door a case came in through ------------------------------------------------------------------
+
+def test_the_web_form_offers_no_channel_that_names_a_door_and_refuses_one(login, db):
+    member = login("member_a")
+    page = member.get("/cases/new").get_data(as_text=True)
+    assert 'value="open311"' not in page and 'value="api"' not in page
+    response = member.submit("/cases/new", intake(db, channel="open311", description="私事：家中老人独居"))
+    assert response.status_code == 422
+    assert latest_case(db) is None
+
+
+def test_the_api_may_not_claim_open311_and_nothing_it_files_is_public(app, db, login):
+    from tests.web.test_api import Api, make_token, new_case
+    program = Api(app.test_client(), make_token(app, "member_a")[1])
+    refused = program.post("/cases", new_case(db, channel="open311"))
+    assert refused.status_code == 422 and "channel" in refused.get_data(as_text=True)
+    assert latest_case(db) is None
+    assert program.post("/cases", new_case(db, channel="api", description="独居老人需要帮助")).status_code == 201
+    login("member_a").submit("/cases/new", intake(db, description="家庭纠纷，需调解"))
+    assert {c.intake for c in db.scalars(select(latest_case(db).__class__))} == {"web", "api"}
+    public = app.test_client().get("/open311/v2/requests.json")
+    assert public.status_code == 200 and public.get_json() == []
+
+
+def test_only_cases_filed_through_open311_are_public(app, db):
+    from tests.web.test_open311 import BASE, file, form  # noqa: F401
+    from tracker.services import tokens
+    keys = {"member_a": tokens.create(db, _user(db, "member_a"), "app")[1]}
+    db.commit()
+    filed = app.test_client().post("/open311/v2/requests.json", data={
+        "api_key": keys["member_a"], "service_code": "property_repair", "description": "3单元楼道灯不亮",
+        "address_id": str(intake(db)["building_id"])})
+    assert filed.status_code == 201, filed.get_data(as_text=True)
+    case = latest_case(db)
+    assert (case.channel, case.intake) == ("open311", "open311")
+    public = app.test_client().get("/open311/v2/requests.json").get_json()
+    assert [r["service_request_id"] for r in public] == [case.number]

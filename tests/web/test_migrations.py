@@ -86,3 +86,27 @@ def test_backfill_stamps_existing_tasks_as_live_stamping_does(app, db, login):
     db.expire_all()
     assert db.execute(select(Task.id, Task.opened_seq, Task.closed_seq).order_by(Task.id)).all() == live
     assert db.execute(select(Case.id, Case.audit_head).order_by(Case.id)).all() == heads
+
+
+def test_upgrade_to_0010_publishes_only_cases_a_program_filed_through_open311(app, db, login):
+    """Before 0010 any member could pick the channel "Open311 app"; such a case stays private."""
+    from tests.conftest import building_id, intake, latest_case, user_id
+    from tracker.models import User
+    from tracker.services import tokens
+    secret = tokens.create(db, db.get(User, user_id(db, "member_a")), "app")[1]
+    db.commit()
+    filed = app.test_client().post("/open311/v2/requests.json", data={
+        "api_key": secret, "service_code": "property_repair", "description": "楼道灯不亮",
+        "address_id": str(building_id(db, "GA"))})
+    assert filed.status_code == 201
+    program_case = latest_case(db)
+    login("leader_a").submit("/cases/new", intake(db, description="独居老人，家中有困难"))
+    forged = latest_case(db)
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0009")
+    db.execute(text('UPDATE "case" SET channel = \'open311\' WHERE id = :i'), {"i": forged.id})
+    upgrade(engine)
+    doors = dict(db.execute(text('SELECT id, intake FROM "case"')).all())
+    assert (doors[program_case.id], doors[forged.id]) == ("open311", "web")
+    assert [r["service_request_id"] for r in app.test_client().get("/open311/v2/requests.json").get_json()] == [
+        program_case.number]

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +23,16 @@ from .audit import AUDITED, audited_fields, record_event
 from .locks import check_fresh, flush, get_task, lock_task
 from .definitions import as_definition, current_definition
 
-#: Channels through which programs (the API, Open311 apps) file cases with a token.
-PROGRAM_CHANNELS = ("api", "open311")
+class Door(StrEnum):
+    """The door a case came in through, recorded by the system: the adapter that built the intake says it."""
+
+    WEB = "web"
+    API = "api"
+    OPEN311 = "open311"
+
+
+#: Channels that name a door: only a case that came in through that door may carry them.
+DOOR_CHANNELS = {"api": Door.API, "open311": Door.OPEN311}
 #: Case status while a given user task is waiting.
 STATUS_BY_TASK = {
     "record_reply": CaseStatus.RECORDING,
@@ -57,6 +66,8 @@ class Intake:
     latitude: float | None = None
     longitude: float | None = None
     media_url: str = ""
+    # Set by the adapter (web form, JSON API, Open311), never read from the input itself.
+    door: Door = Door.WEB
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -72,6 +83,10 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
     require(actor, Permission.CASE_CREATE, building.grid)
     if intake.category not in svc.config["categories"]:
         raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category", code=intake.category)
+    if DOOR_CHANNELS.get(intake.channel, intake.door) != intake.door:
+        raise InvalidInput(N_("The channel %(code)s is recorded by the system for requests that really came in "
+                              "through it; choose how the resident reached you (phone, walk-in, …)."),
+                           field="channel", code=intake.channel)
     row = current_definition(svc.session, dict(svc.definitions), svc.config["app"]["case_process"])
     now = utcnow()
     case = Case(number=f"tmp-{now.timestamp()}-{actor.id}", grid_id=building.grid_id, building_id=building.id,
@@ -80,7 +95,8 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
                 latitude=intake.latitude, longitude=intake.longitude, media_url=intake.media_url,
                 category=intake.category,
                 description=intake.description, channel=intake.channel, urgency=intake.urgency,
-                green_channel=intake.green_channel, status=CaseStatus.RECORDING, created_by_id=actor.id,
+                green_channel=intake.green_channel, intake=intake.door, status=CaseStatus.RECORDING,
+                created_by_id=actor.id,
                 created_at=now, definition_id=row.id, workflow_state=b"", version=1)
     case.created_by = actor
     svc.session.add(case)
@@ -237,7 +253,7 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
             assignee_id = case.handler_id
     elif ready.form_key == "record_reply" and actor is not None and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
-    elif ready.form_key == "callback" and case.channel not in PROGRAM_CHANNELS \
+    elif ready.form_key == "callback" and case.channel not in DOOR_CHANNELS \
             and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
         # The member who recorded the request follows it up with the resident (a program's account
         # cannot phone anyone: its cases' callbacks wait in the grid's pool).
