@@ -6,13 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := tracker
 
-.PHONY: run test install translations browser clean
+.PHONY: run test install translations browser clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $@
+
+# Pin what is installed now (after a dependency change in pyproject.toml) into requirements.lock.
+lock: $(STAMP)
+	{ sed -n '1,2p' requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -vi '^gridloop'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 install: $(STAMP) translations
 
