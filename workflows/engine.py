@@ -49,15 +49,35 @@ _EVALUATED = {
     f"{{{BPMN_NS}}}timeCycle": "expression",
     f"{{{BPMN_NS}}}loopCardinality": "expression",
     f"{{{BPMN_NS}}}completionCondition": "expression",
+    f"{{{BPMN_NS}}}loopCondition": "expression",
+    f"{{{BPMN_NS}}}messagePath": "expression",
+    f"{{{BPMN_NS}}}formalExpression": "expression",
+    f"{{{SPIFF_NS}}}expression": "expression",  # a message's process-variable correlation
+    f"{{{SPIFF_NS}}}payloadExpression": "expression",  # a signal's, error's or escalation's payload
     f"{{{BPMN_NS}}}script": "script",
     f"{{{SPIFF_NS}}}preScript": "script",
     f"{{{SPIFF_NS}}}postScript": "script",
 }
-#: Task types whose behaviour would escape the restricted evaluator or the tracker.
+#: Any element typed as an expression is checked as one too, wherever it sits (Spiff may evaluate it).
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+#: Spiff evaluates the first child of a retrieval expression, whatever its tag.
+_RETRIEVAL = f"{{{BPMN_NS}}}correlationPropertyRetrievalExpression"
+_NO_MESSAGES = "GridLoop delivers no BPMN messages"
+#: Task specs Spiff leaves READY for a person, by class name, that are not user tasks.
+_NOT_A_USER_TASK = {"ManualTask": "manual tasks cannot be completed in GridLoop",
+                    "NoneTask": "plain tasks (bpmn:task) cannot be completed in GridLoop"}
+_MESSAGE_EVENT = f"{{{BPMN_NS}}}messageEventDefinition"
+#: Elements whose behaviour would escape the restricted evaluator or that the tracker cannot run.
 _FORBIDDEN_TAGS = {
     f"{{{BPMN_NS}}}serviceTask": "service tasks are not supported",
     f"{{{BPMN_NS}}}businessRuleTask": "business rule tasks are not supported",
     f"{{{BPMN_NS}}}callActivity": "call activities are not supported",
+    f"{{{BPMN_NS}}}sendTask": f"send tasks are not supported: {_NO_MESSAGES}, so nothing would receive it",
+    f"{{{BPMN_NS}}}receiveTask": f"receive tasks are not supported: {_NO_MESSAGES}, so the case would wait here forever",
+    # Reported at the event that holds it: a catch would wait forever, a throw would reach no one.
+    _MESSAGE_EVENT: f"message events are not supported: {_NO_MESSAGES}",
+    f"{{{BPMN_NS}}}adHocSubProcess": "ad-hoc sub-processes are not supported: GridLoop cannot choose which of "
+                                     "their tasks to start",
 }
 
 
@@ -177,8 +197,9 @@ class _SpecByHashConverter(BpmnWorkflowConverter):
     spec of a definition version never changes, so GridLoop parses it once and looks it up by hash.
     """
 
-    #: Set per engine: content hash -> parsed spec.
+    #: Set per engine: content hash -> parsed spec, and -> the specs of its embedded sub-processes by id.
     specs: dict[str, Any] = {}
+    subprocess_specs: dict[str, dict[str, Any]] = {}
 
     def to_dict(self, workflow):
         """Convert the task tree and events; name the spec by hash (set by the engine)."""
@@ -189,7 +210,8 @@ class _SpecByHashConverter(BpmnWorkflowConverter):
 
     def from_dict(self, dct):
         """Rebuild a workflow onto the cached spec named by ``dct['spec']``."""
-        workflow = self.target_class(self.specs[dct.pop("spec")], {}, deserializing=True)
+        spec_hash = dct.pop("spec")
+        workflow = self.target_class(self.specs[spec_hash], self.subprocess_specs[spec_hash], deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -243,7 +265,9 @@ class Engine:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._script_engine = PythonScriptEngine(environment=_RestrictedEnvironment())
         self._specs: dict[str, Any] = {}
-        converter = type("SpecByHash", (_SpecByHashConverter,), {"specs": self._specs})
+        self._subprocess_specs: dict[str, dict[str, Any]] = {}
+        converter = type("SpecByHash", (_SpecByHashConverter,),
+                         {"specs": self._specs, "subprocess_specs": self._subprocess_specs})
         config = {**SPIFF_CONFIG, BpmnWorkflow: converter}
         self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
@@ -266,12 +290,13 @@ class Engine:
         errors = list(self._check_xml(file_name, root, process_id))
         if errors:
             raise DefinitionInvalid(errors)
-        spec = self._parse_spec(file_name, root, process_id)
-        errors = list(self._check_spec(file_name, spec))
+        spec, subprocess_specs = self._parse_spec(file_name, root, process_id)
+        errors = list(self._check_spec(file_name, [spec, *subprocess_specs.values()]))
         if errors:
             raise DefinitionInvalid(errors)
         definition = Definition(process_id, spec.description or process_id, file_name,
                                 content_hash(source), source)
+        self._subprocess_specs[definition.content_hash] = subprocess_specs
         self._specs[definition.content_hash] = spec
         return definition
 
@@ -300,8 +325,12 @@ class Engine:
             if not isinstance(node.tag, str):
                 continue
             if node.tag in _FORBIDDEN_TAGS:
-                yield DefinitionError(file_name, node.get("id"), _FORBIDDEN_TAGS[node.tag])
+                at = node.getparent() if node.tag == _MESSAGE_EVENT else node
+                yield DefinitionError(file_name, _owner_id(at), _FORBIDDEN_TAGS[node.tag])
             kind = _EVALUATED.get(node.tag)
+            if kind is None and (str(node.get(_XSI_TYPE, "")).endswith("FormalExpression")
+                                 or getattr(node.getparent(), "tag", None) == _RETRIEVAL):
+                kind = "expression"
             if kind and (node.text or "").strip():
                 problem = self._check_text(kind, node.text)
                 if problem:
@@ -320,12 +349,15 @@ class Engine:
         return None
 
     @staticmethod
-    def _parse_spec(file_name: str, root: etree._Element, process_id: str) -> Any:
-        """Build the Spiff spec from the checked tree, turning parser errors into DefinitionInvalid."""
+    def _parse_spec(file_name: str, root: etree._Element, process_id: str) -> tuple[Any, dict[str, Any]]:
+        """Build the Spiff spec and its embedded sub-processes' specs from the checked tree.
+
+        Parser errors become DefinitionInvalid.
+        """
         parser = SpiffBpmnParser()
         try:
             parser.add_bpmn_xml(root, filename=file_name)
-            return parser.get_spec(process_id)
+            return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
         except ValidationException as exc:
             raise DefinitionInvalid([DefinitionError(file_name, exc.id or None, str(exc).splitlines()[0])]) from None
         except SpiffWorkflowException as exc:
@@ -334,9 +366,15 @@ class Engine:
             problem = f"SpiffWorkflow cannot parse it: {type(exc).__name__}: {exc}"
             raise DefinitionInvalid([DefinitionError(file_name, None, problem)]) from None
 
-    def _check_spec(self, file_name: str, spec: Any) -> Iterable[DefinitionError]:
-        """Yield user tasks without a lane and lanes that map to no role."""
-        for task_spec in spec.task_specs.values():
+    def _check_spec(self, file_name: str, specs: Iterable[Any]) -> Iterable[DefinitionError]:
+        """Yield tasks only a person could finish that are not user tasks, user tasks without a lane,
+        and lanes that map to no role, in the process and its embedded sub-processes."""
+        for task_spec in (t for spec in specs for t in spec.task_specs.values()):
+            if task_spec.manual and not isinstance(task_spec, UserTask):
+                # Spiff reports it READY, waiting for a person, but the tracker completes user tasks only.
+                yield DefinitionError(file_name, task_spec.bpmn_id, _NOT_A_USER_TASK.get(
+                    type(task_spec).__name__, f"{type(task_spec).__name__} cannot be completed in GridLoop")
+                    + ": make it a bpmn:userTask in a lane, or remove it")
             if not isinstance(task_spec, UserTask):
                 continue
             if not task_spec.lane:
@@ -351,7 +389,9 @@ class Engine:
     def start(self, definition: Definition, data: Mapping[str, Any]) -> Snapshot:
         """Start a new workflow with ``data`` and run until people are needed."""
         with self._at(None):
-            workflow = BpmnWorkflow(self._spec(definition), script_engine=self._script_engine)
+            spec = self._spec(definition)
+            workflow = BpmnWorkflow(spec, self._subprocess_specs[definition.content_hash],
+                                    script_engine=self._script_engine)
             start = next(t for t in workflow.get_tasks(state=TaskState.READY))
             start.data.update(copy.deepcopy(dict(data)))
             before = _finished_timers(workflow)
@@ -415,7 +455,11 @@ class Engine:
                     if after is not None:
                         flows.add((bpmn_id, after))
                     after = bpmn_id
-                task = task.parent
+                if task.parent is None and getattr(task.workflow, "parent_task_id", None) is not None:
+                    # The root of an embedded sub-process: go on from the sub-process element outside it.
+                    task, after = workflow.get_task_from_id(task.workflow.parent_task_id), None
+                else:
+                    task = task.parent
         return Trail(frozenset(elements), frozenset(flows))
 
     # -- internals ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows import DefinitionError, DefinitionInvalid, Engine, WorkflowError
+from workflows import DefinitionError, DefinitionInvalid, Engine, UnsafeExpression, WorkflowError
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 PROCESS_FILE = "case_closed_loop.bpmn"
@@ -307,3 +307,88 @@ def test_unsafe_conditional_event_is_rejected_at_load(engine, bpmn_source):
     assert len(errors) == 1
     assert errors[0].element_id in ("cond_def", "cond")
     assert errors[0].problem.startswith("unsafe expression")
+
+
+# -- 15. every element the engine evaluates is checked; elements it cannot run are refused -----
+
+SIGNAL = '<bpmn:signal id="Signal_handled" name="handling_finished" />'
+CALLBACK = '<bpmn:userTask id="callback" name="回访">'
+EVIL = "__import__('os').system('true')"
+
+EVALUATED_ELSEWHERE = [
+    pytest.param(CALLBACK, CALLBACK + '<bpmn:standardLoopCharacteristics testBefore="false" loopMaximum="3">'
+                 f'<bpmn:loopCondition xsi:type="bpmn:tFormalExpression">{EVIL}</bpmn:loopCondition>'
+                 '</bpmn:standardLoopCharacteristics>', "callback", id="loopCondition"),
+    pytest.param(SIGNAL, SIGNAL + '<bpmn:message id="m" name="m" /><bpmn:correlationProperty id="cp" name="cp">'
+                 f'<bpmn:correlationPropertyRetrievalExpression messageRef="m"><bpmn:messagePath>{EVIL}'
+                 '</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>',
+                 "cp", id="messagePath"),
+    pytest.param(SIGNAL, SIGNAL + '<bpmn:message id="m" name="m" /><bpmn:correlationProperty id="cp" name="cp">'
+                 '<bpmn:correlationPropertyRetrievalExpression messageRef="m"><bpmn:formalExpression>'
+                 f'{EVIL}</bpmn:formalExpression></bpmn:correlationPropertyRetrievalExpression>'
+                 '</bpmn:correlationProperty>', "cp", id="retrieval-formalExpression"),
+    pytest.param(SIGNAL, '<bpmn:signal id="Signal_handled" name="handling_finished"><bpmn:extensionElements>'
+                 f'<spiffworkflow:payloadExpression>{EVIL}</spiffworkflow:payloadExpression>'
+                 '</bpmn:extensionElements></bpmn:signal>', "Signal_handled", id="signal-payloadExpression"),
+    pytest.param(CALLBACK, CALLBACK + '<bpmn:multiInstanceLoopCharacteristics>'
+                 f'<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">3</bpmn:loopCardinality>'
+                 f'<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">{EVIL}</bpmn:completionCondition>'
+                 '</bpmn:multiInstanceLoopCharacteristics>', "callback", id="completionCondition"),
+    pytest.param(CALLBACK, CALLBACK + '<bpmn:dataInputAssociation id="dia"><bpmn:assignment><bpmn:from '
+                 f'xsi:type="bpmn:tFormalExpression">{EVIL}</bpmn:from><bpmn:to xsi:type="bpmn:tFormalExpression">x'
+                 '</bpmn:to></bpmn:assignment></bpmn:dataInputAssociation>', "dia", id="any-tFormalExpression"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "element_id"), EVALUATED_ELSEWHERE)
+def test_every_evaluated_expression_is_checked_at_load(engine, bpmn_source, old, new, element_id):
+    errors = _errors(engine, _variant(bpmn_source, old, new))
+    assert [(e.element_id, e.problem.split(":")[0]) for e in errors] == [(element_id, "unsafe expression")]
+    assert "call to '__import__('os').system' is not allowed" in errors[0].problem
+
+
+def test_loop_condition_is_still_refused_at_run_time():
+    """Both guards stay: the runtime evaluator refuses what a load-time check might ever miss."""
+    from workflows.engine import _RestrictedEnvironment
+
+    with pytest.raises(UnsafeExpression):
+        _RestrictedEnvironment().evaluate(EVIL, {})
+
+
+REVIEW = '<bpmn:userTask id="review_archive" name="审核归档">'
+
+
+@pytest.mark.parametrize(("tag", "problem"), [
+    ("manualTask", "manual tasks cannot be completed in GridLoop"),
+    ("task", "plain tasks (bpmn:task) cannot be completed in GridLoop"),
+])
+def test_tasks_nobody_can_complete_are_refused(engine, bpmn_source, tag, problem):
+    """Spiff reports them as ready, but the tracker can complete only user tasks: the case would be stuck."""
+    source = _variant(bpmn_source, REVIEW, f'<bpmn:{tag} id="review_archive" name="审核归档">')
+    source = _variant(source, "</bpmn:userTask>\n    <bpmn:endEvent id=\"end\"",
+                      f"</bpmn:{tag}>\n    <bpmn:endEvent id=\"end\"")
+    (error,) = _errors(engine, source)
+    assert error.element_id == "review_archive"
+    assert error.problem.startswith(problem)
+    assert "bpmn:userTask in a lane" in error.problem
+
+
+@pytest.mark.parametrize(("old", "new", "element_id", "problem"), [
+    (REVIEW, '<bpmn:receiveTask id="review_archive" name="审核归档" messageRef="m">', "review_archive",
+     "receive tasks are not supported"),
+    (REVIEW, '<bpmn:sendTask id="review_archive" name="审核归档" messageRef="m">', "review_archive",
+     "send tasks are not supported"),
+    ('<bpmn:signalEventDefinition signalRef="Signal_handled" />\n    </bpmn:intermediateThrowEvent>',
+     '<bpmn:messageEventDefinition id="med" messageRef="m" />\n    </bpmn:intermediateThrowEvent>',
+     "throw_handled", "message events are not supported"),
+])
+def test_message_elements_are_refused(engine, bpmn_source, old, new, element_id, problem):
+    """GridLoop delivers no BPMN messages: a receiver would wait forever, a sender would talk to no one."""
+    source = _variant(_variant(bpmn_source, SIGNAL, SIGNAL + '<bpmn:message id="m" name="m" />'), old, new)
+    if "Task" in new:
+        tag = new.split()[0][1:]
+        source = _variant(source, "</bpmn:userTask>\n    <bpmn:endEvent id=\"end\"",
+                          f"</{tag}>\n    <bpmn:endEvent id=\"end\"")
+    (error,) = _errors(engine, source)
+    assert (error.element_id, error.problem.split(":")[0]) == (element_id, problem)
+    assert "GridLoop delivers no BPMN messages" in error.problem
