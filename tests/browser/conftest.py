@@ -17,16 +17,21 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 @pytest.fixture
 def browser():
-    """Launch Debian's chromium (never a downloaded browser)."""
+    """Launch Debian's chromium (never a downloaded browser); fail the test if a page broke the CSP."""
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        # What the browser refused under GridLoop's Content Security Policy (an inline script or style, say).
+        instance.csp_refusals = []
         yield instance
         instance.close()
+        assert instance.csp_refusals == []
 
 
 def login_as(browser, base: str, username: str) -> Page:
     """Open a fresh browser context and log in."""
     page = browser.new_context(viewport={"width": 420, "height": 900}).new_page()
+    page.on("console", lambda message: "Content Security Policy" in message.text
+            and browser.csp_refusals.append(f"{page.url}: {message.text}"))
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
