@@ -13,7 +13,7 @@ from werkzeug.security import generate_password_hash
 from . import chain
 from .bundle import build_bundle, file_name, verifier_sha256
 from .db import get_session, init_db
-from .models import Case, Department, Grid, Membership, Role, User
+from .models import Case, Department, Grid, Membership, Role, TokenScope, User
 from .services.audit import verify_chain
 from .services.definitions import deploy_definition
 
@@ -61,14 +61,15 @@ def demo_command(reset: bool) -> None:
     logins = demo.load(db)
     from .services import tokens
     hotline = db.scalar(select(User).where(User.username == "hotline"))
-    _token, secret = tokens.create(db, hotline, "demo: API and Open311")
+    # Residents' apps file through Open311 with it; it reads nothing on /api/v1 (see README, Filing).
+    _token, secret = tokens.create(db, hotline, "demo: Open311 apps", TokenScope.OPEN311)
     db.commit()
     fired = demo.catch_up(current_app._get_current_object())
     click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
     click.echo("Demo data loaded. Logins (username / password):")
     for username, password, what in logins:
         click.echo(f"  {username:<12} {password:<14} {what}")
-    click.echo(f"API / Open311 token of `hotline` (shown once): {secret}")
+    click.echo(f"Open311 token of `hotline` (scope open311, shown once): {secret}")
 
 
 @click.command("create-user")
@@ -204,8 +205,12 @@ def scheduler_command(once: bool) -> None:
 @with_appcontext
 @click.argument("username")
 @click.option("--name", required=True, help="What the token is for, e.g. the program using it.")
-def create_token_command(username: str, name: str) -> None:
-    """Create an API token acting as USERNAME; print the secret once (it is stored hashed)."""
+@click.option("--scope", required=True, type=click.Choice([s.value for s in TokenScope]),
+              help="open311: file and follow Open311 requests only; read: GET only; full: all the user may do.")
+@click.option("--expires-days", type=int, default=None,
+              help="Refuse the token this many days from now (default: it lasts until revoked).")
+def create_token_command(username: str, name: str, scope: str, expires_days: int | None) -> None:
+    """Create an API token acting as USERNAME within SCOPE; print the secret once (it is stored hashed)."""
     from .errors import DomainError
     from .services import tokens
     db = get_session()
@@ -213,11 +218,12 @@ def create_token_command(username: str, name: str) -> None:
     if user is None:
         raise click.UsageError(f"no user {username!r}")
     try:
-        token, secret = tokens.create(db, user, name)
+        token, secret = tokens.create(db, user, name, TokenScope(scope), expires_days)
     except DomainError as exc:
         raise click.UsageError(str(exc)) from None
     db.commit()
-    click.echo(f"token {token.id} for {username} ({name}); copy it now, it is not shown again:")
+    until = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
+    click.echo(f"token {token.id} for {username} ({name}), scope {scope}{until}; copy it now, it is not shown again:")
     click.echo(secret)
 
 

@@ -65,11 +65,25 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
+#: What a token may do, as people choose it on their profile page (narrowest first); see models.TokenScope.
+TOKEN_SCOPES = {
+    "open311": _l("Open311 filing only: file residents' requests and follow them (for residents' apps)"),
+    "read": _l("Read only: see cases, tasks and lists as you may, change nothing"),
+    "full": _l("Full: everything you may do, including acting on cases"),
+}
+#: The scopes' short names, for the list of tokens.
+TOKEN_SCOPE_NAMES = {"open311": _l("Open311 filing"), "read": _l("Read only"), "full": _l("Full")}
+
+
 class TokenForm(FlaskForm):
-    """Name a new API token after the program that will use it."""
+    """Name a new API token after the program that will use it; choose what it may do and for how long."""
 
     name = StringField(_l("What the token is for"), validators=[
         DataRequired(message=_l("Name the token after the program that will use it.")), Length(max=100)])
+    scope = RadioField(_l("What the token may do"), choices=_choices(TOKEN_SCOPES), validators=[
+        InputRequired(message=_l("Choose what the token may do: Open311 filing only, read only, or full."))])
+    # The range is the service's rule (tokens.create); the form only reads a whole number.
+    expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
 
 
 class IntakeForm(FlaskForm):

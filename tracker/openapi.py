@@ -78,7 +78,8 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "address_detail": {"type": "string", "maxLength": 200},
             "category": {"enum": categories},
             "description": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "channel": {"enum": channels},
+            "channel": {"enum": list(labels.API_CHANNELS), "description": "How the resident reached you; "
+                        "\"open311\" is set by the system for requests filed through Open311 only."},
             "urgency": {"enum": list(labels.URGENCIES)},
             "green_channel": {"enum": list(labels.GREEN_CHANNEL)},
             "answered_on_spot": {"type": "boolean"},
@@ -174,8 +175,11 @@ def _op(summary: str, responses: dict, *, body: str | None = None, params: list 
         op_id: str) -> dict:
     """One operation with the errors every call can get."""
     op: dict[str, Any] = {"summary": summary, "operationId": op_id, "responses": {
-        **responses, "401": _problem("No valid token: send `Authorization: Bearer <token>`."),
+        **responses, "401": _problem("No valid token: send `Authorization: Bearer <token>` (unknown, revoked and "
+                                     "expired tokens are refused; the detail says which)."),
         "429": _problem("Too many requests for this token; wait and retry.")}}
+    op["responses"].setdefault("403", _problem("The token's scope does not allow this call (the detail names the "
+                                               "scope needed), or your role does not."))
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
         op["responses"]["400"] = _problem("The body is not the JSON object described here.")
@@ -199,7 +203,7 @@ def document(categories: list[str], channels: list[str]) -> dict:
     task_id = _path_param("task_id", STR)
     grid_id = _path_param("grid_id", ID)
     not_found = _problem("No such object, or not yours to see.")
-    forbidden = _problem("Your role does not allow this.")
+    forbidden = _problem("Your role, or the token's scope (the detail names the one needed), does not allow this.")
     conflict = _problem("Someone changed it since you read it: read again and retry.")
     task_action = {"200": _json("The task after the action.", _ref("Task")), "403": forbidden, "404": not_found,
                    "409": conflict}
@@ -267,8 +271,10 @@ def document(categories: list[str], channels: list[str]) -> dict:
         "info": {"title": "GridLoop API", "version": VERSION,
                  "description": "Everything the GridLoop web UI does, for programs. Authenticate with "
                                 "`Authorization: Bearer <token>` (create tokens on your profile page or with "
-                                "`flask create-token`); every call acts with that user's permissions. Errors "
-                                "are `application/problem+json` (RFC 9457)."},
+                                "`flask create-token`); every call acts with that user's permissions, within "
+                                "the token's scope: `read` tokens may only GET, `full` tokens may do everything "
+                                "the user may, and `open311` tokens are for /open311/v2 only (403 here). A token "
+                                "may expire (401). Errors are `application/problem+json` (RFC 9457)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,

@@ -650,7 +650,7 @@ SECRET_RE = re.compile(r'<code class="secret">([^<]+)</code>')
 
 def test_the_profile_page_creates_a_token_shown_once_and_stored_hashed(app, login, db):
     browser = login("member_a")
-    response = browser.submit("/profile", {"name": "12345热线对接"})
+    response = browser.submit("/profile", {"name": "12345热线对接", "scope": "full"})
     assert response.status_code == 200
     secret = SECRET_RE.search(response.get_data(as_text=True)).group(1)
     assert secret.startswith(tokens.PREFIX)
@@ -674,7 +674,7 @@ def test_the_profile_page_creates_a_token_shown_once_and_stored_hashed(app, logi
     assert db.get(ApiToken, row.id).revoked_at is not None
     assert "12345热线对接" in browser.get("/profile").get_data(as_text=True)
     # Nobody else may revoke it, and a token needs a name.
-    assert browser.submit("/profile", {"name": ""}).status_code == 422
+    assert browser.submit("/profile", {"name": "", "scope": "full"}).status_code == 422
 
 
 def test_someone_else_cannot_revoke_my_token(app, login, db):
@@ -686,7 +686,7 @@ def test_someone_else_cannot_revoke_my_token(app, login, db):
 
 def test_cli_creates_a_working_token_and_revokes_it(app, db):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-token", "leader_a", "--name", "巡查脚本"])
+    result = runner.invoke(args=["create-token", "leader_a", "--name", "巡查脚本", "--scope", "full"])
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     token_id = int(re.search(r"token (\d+) for leader_a", result.output).group(1))
@@ -697,7 +697,7 @@ def test_cli_creates_a_working_token_and_revokes_it(app, db):
     result = runner.invoke(args=["revoke-token", str(token_id)])
     assert result.exit_code == 0 and "revoked" in result.output
     assert_problem(api.get("/me"), 401)
-    assert runner.invoke(args=["create-token", "nobody", "--name", "x"]).exit_code != 0
+    assert runner.invoke(args=["create-token", "nobody", "--name", "x", "--scope", "read"]).exit_code != 0
     assert runner.invoke(args=["revoke-token", "999999"]).exit_code != 0
 
 

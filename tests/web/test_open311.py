@@ -88,12 +88,13 @@ def file(app: Flask, keys: dict[str, str], fmt: str = "json", **fields: str):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_discovery_names_the_specification_and_this_server(app, fmt):
-    response = app.test_client().get(f"{BASE}/discovery.{fmt}")
+    app.config["GRIDLOOP"]["app"]["public_base_url"] = "https://gridloop.example.gov.cn/"
+    response = app.test_client().get(f"{BASE}/discovery.{fmt}", headers={"Host": "evil.example"})
     assert response.status_code == 200
     doc = document(response, fmt)
     endpoint = doc["endpoints"][0]
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
-    assert endpoint["url"] == "http://localhost/open311/v2"
+    assert endpoint["url"] == "https://gridloop.example.gov.cn/open311/v2"  # configured, not the Host header
     assert endpoint["formats"] == ["application/json", "text/xml"]
     assert doc["changeset"] and doc["key_service"]
 
@@ -399,7 +400,8 @@ def _three():
     return three
 
 
-def test_the_three_client_files_a_request_and_reads_it_back(server, db, keys):
+def test_the_three_client_files_a_request_and_reads_it_back(app, server, db, keys):
+    app.config["GRIDLOOP"]["app"]["public_base_url"] = server
     three = _three()
     client = three.Three(f"{server}/open311/v2", format="json", api_key=keys["member_a"],
                          jurisdiction="gridloop.local")
@@ -461,8 +463,10 @@ def test_cases_recorded_elsewhere_are_not_public(app, db, keys, login):
     public = client.get("/open311/v2/requests.json").get_json()
     assert counter.number not in [r["service_request_id"] for r in public]
     assert client.get(f"/open311/v2/requests/{counter.number}.json").status_code == 404
-    # With a key: what its user may read, and no more.
-    mine = client.get(f"/open311/v2/requests.json?api_key={keys['member_a']}").get_json()
+    # With a key (in the header: never in the URL): what its user may read, and no more.
+    def bearer(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {keys.get(name, name)}"}
+    mine = client.get("/open311/v2/requests.json", headers=bearer("member_a")).get_json()
     assert counter.number in [r["service_request_id"] for r in mine]
-    assert client.get(f"/open311/v2/requests/{counter.number}.json?api_key={keys['member_b']}").status_code == 404
-    assert client.get("/open311/v2/requests.json?api_key=glt_wrong").status_code == 401
+    assert client.get(f"/open311/v2/requests/{counter.number}.json", headers=bearer("member_b")).status_code == 404
+    assert client.get("/open311/v2/requests.json", headers=bearer("glt_wrong")).status_code == 401

@@ -27,7 +27,7 @@ from tests.conftest import building_id, user_id
 from tracker import labels, openapi
 from tracker.config import load_config
 from tracker.db import get_session
-from tracker.models import ApiToken, Department, User, utcnow
+from tracker.models import ApiToken, Department, TokenScope, User, utcnow
 from tracker.services import tokens
 
 PREFIX = "/api/v1"
@@ -280,7 +280,7 @@ def live(app, db) -> Live:
         session = get_session()
         leader = session.scalar(select(User).where(User.username == "leader_a"))
         session.add(ApiToken(user_id=leader.id, name="schemathesis", token_hash=tokens.digest(LEADER_SECRET),
-                             prefix=LEADER_SECRET[:10], created_at=utcnow()))
+                             prefix=LEADER_SECRET[:10], scope=TokenScope.FULL, created_at=utcnow()))
         session.commit()
     member = {"Authorization": f"Bearer {_secret(app, 'member_a')}"}
     leader = {"Authorization": f"Bearer {LEADER_SECRET}"}

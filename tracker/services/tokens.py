@@ -1,4 +1,5 @@
-"""API tokens: created once (the secret is shown once), stored hashed, revocable, acting as their user."""
+"""API tokens: created once (the secret is shown once), stored hashed, revocable, acting as their user
+within a scope (Open311 filing only, read only, or full) and, when given one, until they expire."""
 
 from __future__ import annotations
 
@@ -11,13 +12,32 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from ..db import write_intent
-from ..errors import N_, InvalidInput, NotFound
-from ..models import ApiToken, User, utcnow
+from ..errors import N_, DomainError, InvalidInput, NotFound
+from ..models import ApiToken, TokenScope, User, utcnow
 
 #: Every secret starts with this, so a leaked one is easy to recognise (and to scan for).
 PREFIX = "glt_"
 #: How often last_used_at is written at most (it would otherwise be an UPDATE per API call).
 TOUCH_EVERY = dt.timedelta(minutes=5)
+#: The longest expiry a token can be given, in days (ten years).
+MAX_DAYS = 3650
+#: Which scopes may make a call, by door ("api", "open311") and whether it may change anything; narrowest first.
+ALLOWED: dict[tuple[str, bool], tuple[TokenScope, ...]] = {
+    ("api", False): (TokenScope.READ, TokenScope.FULL),
+    ("api", True): (TokenScope.FULL,),
+    ("open311", False): (TokenScope.OPEN311, TokenScope.READ, TokenScope.FULL),
+    ("open311", True): (TokenScope.OPEN311, TokenScope.FULL),
+}
+#: What each scope lets a program do, for the refusals (English, as the API's and Open311's errors are).
+MEANINGS = {
+    TokenScope.OPEN311: "it may only file requests through /open311/v2 and follow them",
+    TokenScope.READ: "it may only read (GET), through /api/v1 and Open311",
+    TokenScope.FULL: "it may do everything its user may",
+}
+
+
+class TokenExpired(DomainError):
+    """The token was issued with an expiry, and that moment has passed."""
 
 
 def digest(secret: str) -> str:
@@ -25,22 +45,34 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; return the row and the secret, which is never stored or shown again."""
+def create(session: Session, user: User, name: str, scope: TokenScope = TokenScope.FULL,
+           expires_days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; return the row and the secret, which is never stored or shown again.
+
+    ``scope`` limits what it may do; ``expires_days`` (1 to 3,650) ends it that many days from now.
+    """
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput(N_("Name the token (up to 100 characters), e.g. the program that will use it."),
                            field="name")
+    if expires_days is not None and not 1 <= expires_days <= MAX_DAYS:
+        raise InvalidInput(N_("Give the days until the token expires as a whole number from 1 to 3650, or "
+                              "leave it empty for a token that lasts until revoked."), field="expires_days")
     secret = PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
     token = ApiToken(user_id=user.id, name=name, token_hash=digest(secret), prefix=secret[:10],
-                     created_at=utcnow())
+                     scope=TokenScope(scope), created_at=now,
+                     expires_at=now + dt.timedelta(days=expires_days) if expires_days is not None else None)
     session.add(token)
     session.flush()
     return token, secret
 
 
-def authenticate(session: Session, secret: str) -> User | None:
-    """Return the active user a live token belongs to, or None."""
+def authenticate(session: Session, secret: str) -> ApiToken | None:
+    """Return the live token, its user loaded; None when it is unknown, revoked or its user disabled.
+
+    Raise TokenExpired when the token is otherwise good but its expiry has passed.
+    """
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
     # The user (and, by its selectin, their memberships) comes with the token: every request asks.
@@ -49,12 +81,30 @@ def authenticate(session: Session, secret: str) -> User | None:
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = utcnow()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise TokenExpired(N_("This token expired at %(when)s UTC; create a new one on your profile page (or "
+                              "ask the administrator: flask create-token USERNAME --name NAME --scope SCOPE)."),
+                           when=token.expires_at.strftime("%Y-%m-%d %H:%M"))
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         if write_intent.get():
             token.last_used_at = now  # a writing request commits it with its own work
         else:
             _touch(session, token.id, now)
-    return token.user
+    return token
+
+
+def refusal(token: ApiToken, door: str, writes: bool, call: str) -> str | None:
+    """Say why the token's scope does not allow ``call`` (e.g. "POST /api/v1/cases") at ``door``; None if it does.
+
+    ``writes``: the call may change something (any method but GET, HEAD and OPTIONS).
+    """
+    needed = ALLOWED[door, writes]
+    if token.scope in needed:
+        return None
+    scope = TokenScope(token.scope)
+    return (f"This token's scope is {scope}: {MEANINGS[scope]}. {call} needs a token of scope "
+            f"{' or '.join(needed)}; create one on your profile page (or: flask create-token USERNAME "
+            f"--name NAME --scope {needed[0]}).")
 
 
 def _touch(session: Session, token_id: int, now: dt.datetime) -> None:
@@ -97,4 +147,5 @@ def of(session: Session, user: User) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
 
 
-__all__ = ["PREFIX", "authenticate", "create", "digest", "of", "revoke"]
+__all__ = ["ALLOWED", "MAX_DAYS", "PREFIX", "TokenExpired", "authenticate", "create", "digest", "of", "refusal",
+           "revoke"]

@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -26,9 +27,9 @@ from ..models import AuditEvent, Building, Case, CaseStatus, Grid, Role, Task, T
 from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane, pool_filter
 from ..services import assign, tokens
 from ..services.audit import verify_chain
-from ..services.cases import Intake, claim_task, complete_task, open_case, sign_for
+from ..services.cases import Door, Intake, claim_task, complete_task, open_case, sign_for
 from ..web import services
-from . import presented_token, token_user
+from . import presented_api_token, presented_token, token_expired
 from .cases import filtered_cases
 from .leader import workload
 from .tasks import _form_for
@@ -38,6 +39,11 @@ PAGE = 50
 MAX_PAGE = 200
 #: The list filters, as the UI's case list has them.
 FILTERS = ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")
+#: How deeply a JSON body may nest arrays and objects; the API's bodies need three levels.
+MAX_DEPTH = 32
+#: A JSON string (or an unterminated one, to the end), or a run of characters that are no brackets.
+_NOT_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"?|[^\[\]{}"]+')
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 # -- errors: RFC 9457 problem details -------------------------------------------------------------
@@ -98,18 +104,30 @@ def _domain_error(error: DomainError):
 
 @bp.before_request
 def _authenticate():
-    """Act as the token's user; the session cookie is never used here (so there is no CSRF to forge)."""
+    """Act as the token's user within its scope; the session cookie is never used here (no CSRF to forge)."""
     if request.endpoint == "api.openapi_document":
         return None
-    secret = presented_token()
-    user = token_user()
-    if user is None:
-        detail = ("This token is unknown or revoked; create a new one on your profile page."
-                  if secret else "Send Authorization: Bearer <token>; create a token on your profile page.")
-        return problem(401, "Unauthorized", detail, kind="unauthorized",
+    token = presented_api_token()
+    if token is None:
+        return problem(401, "Unauthorized", _unauthorized_detail(), kind="unauthorized",
                        headers={"WWW-Authenticate": 'Bearer realm="gridloop"'})
-    g._login_user = user  # Flask-Login's current_user for this request only; nothing goes in the session
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if refused := tokens.refusal(token, "api", writes, f"{request.method} {request.path}"):
+        return problem(403, "Forbidden", refused, kind="token-scope")
+    g._login_user = token.user  # Flask-Login's current_user for this request only; nothing goes in the session
     return None
+
+
+def _unauthorized_detail() -> str:
+    """Say why no token was accepted: none sent (or only in the URL), unknown or revoked, or expired."""
+    if expired := token_expired():
+        return str(expired)
+    if presented_token():
+        return "This token is unknown or revoked; create a new one on your profile page."
+    if any(key.lower() in ("api_key", "access_token") for key in request.args):
+        return ("A token in the URL is not accepted: URLs are written to access logs. Send it as the header "
+                "Authorization: Bearer <token>, and revoke this one on your profile page if it was logged.")
+    return "Send Authorization: Bearer <token>; create a token on your profile page."
 
 
 @bp.get("/openapi.json")
@@ -131,6 +149,11 @@ def _document() -> dict:
 
 def _body(schema: str | dict) -> dict:
     """Return the JSON body, checked against its schema in the OpenAPI document (422 names each field)."""
+    if _depth(request.get_data(cache=True)) > MAX_DEPTH:
+        # Parsing (and checking) that would recurse past Python's stack limit: refuse before parsing.
+        abort(problem(400, "Bad Request", f"The JSON body nests arrays or objects more than {MAX_DEPTH} levels "
+                                          "deep; the bodies described in the OpenAPI document need three.",
+                      kind="too-deep"))
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         abort(problem(400, "Bad Request", "Send a JSON object with Content-Type: application/json.",
@@ -143,6 +166,16 @@ def _body(schema: str | dict) -> dict:
     if errors:
         abort(_invalid(errors))
     return data
+
+
+def _depth(raw: bytes) -> int:
+    """Return how deeply a JSON text nests arrays and objects, without parsing it (brackets in strings skipped)."""
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+    except (UnicodeDecodeError, LookupError):
+        return 0  # not JSON text at all: the parser refuses it
+    brackets = _NOT_NESTING.sub("", text)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _nul_fields(value: Any, path: str = "") -> list[str]:
@@ -347,6 +380,8 @@ def _cursor(text: str, errors: list) -> tuple[dt.datetime, int] | None:
     if not text:
         return None
     try:
+        if len(text) > 200:  # ours are about 60 characters; a long one could nest deep enough to crash the parser
+            raise ValueError("not a cursor")
         created, case_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         moment = dt.datetime.fromisoformat(created)
         if moment.tzinfo is None or not isinstance(case_id, int) or not 0 < case_id <= openapi.MAX_ID:
@@ -369,12 +404,12 @@ def create_case():
     form.building_id.choices = choices([(b, b) for b in get_session().scalars(
         select(Building.id).where(Building.grid_id.in_(grids)))])
     form.category.choices = choices(labels.category_choices())
-    form.channel.choices = choices((c, c) for c in labels.CHANNELS)
+    form.channel.choices = choices((c, c) for c in labels.API_CHANNELS)
     if not form.validate():
         return _invalid(_form_errors(form))
     fields = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
     case = open_case(services(), current_user, Intake(**{**fields, "answered_on_spot": bool(data.get("answered_on_spot")),
-                                                         "reply": form.reply.data or ""}))
+                                                         "reply": form.reply.data or ""}, door=Door.API))
     response = jsonify(_case_detail(case))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)

@@ -1,9 +1,10 @@
 """Open311 GeoReport v2 under /open311/v2: services, service definitions, requests and tokens.
 
 Reading is public (as the specification intends) and never shows a resident's name, phone,
-e-mail, unit or green-channel group. Filing needs an API token (``api_key`` or a bearer header)
-whose user may record cases in the building's grid; the case goes through the same intake service
-as the web form. Every answer is JSON or XML by the path's extension, errors in Open311's format.
+e-mail, unit or green-channel group. Filing needs an API token of scope open311 or full (``api_key``
+in the POST body, or a bearer header) whose user may record cases in the building's grid; the case
+goes through the same intake service as the web form. A token is never taken from the URL: request
+lines are logged. Every answer is JSON or XML by the path's extension, errors in Open311's format.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from .. import clock, labels
 from ..db import get_session
 from ..errors import DomainError
-from ..models import Building, Case, CaseStatus, Grid, User
+from ..models import Building, Case, CaseStatus, Grid, TokenScope, User
 from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buildings_named_in, error_response,
                        iso_local, nearest_building, parse_w3c, render)
 from ..permissions import Permission, PermissionDenied, can, visible_cases
-from ..services.cases import Intake, open_case
+from ..services import tokens
+from ..services.cases import Door, Intake, open_case
 from ..web import services
-from . import presented_token, token_user
+from . import hide_keys_in_access_logs, presented_api_token, presented_token, public_base_url, token_expired
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FMT = "<any(json, xml):fmt>"
@@ -67,6 +69,32 @@ def _preprocess(endpoint: str | None, values: dict[str, Any] | None) -> None:
                                 "jurisdiction_id out")
 
 
+@bp.record_once
+def _quiet_logs(_state) -> None:
+    """Keep a key a program still puts in a URL out of the access log (the request is refused anyway)."""
+    hide_keys_in_access_logs()
+
+
+@bp.before_request
+def _authenticate() -> None:
+    """Refuse a key in the URL; check a presented key once: live (401) and of a scope for this call (403)."""
+    if any(key.lower() in ("api_key", "access_token") for key in request.args):
+        raise Open311Error(400, "api_key is not accepted in the URL: URLs are written to access logs. Send it as "
+                                "the header Authorization: Bearer <api_key> (to file, also as the api_key field of "
+                                "the POST body), and have this key revoked if it was logged")
+    if not presented_token(api_key_field=True):
+        return
+    token = presented_api_token(api_key_field=True)
+    if token is None:
+        expired = token_expired()
+        raise Open311Error(401, f"api_key is not valid: {expired}" if expired else
+                           "api_key is not valid: the token is unknown or revoked, or its user is disabled; "
+                           "ask the administrator for a new token, or leave it out to read the public requests")
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if refused := tokens.refusal(token, "open311", writes, f"{request.method} {request.path}"):
+        raise Open311Error(403, refused)
+
+
 @bp.errorhandler(Open311Error)
 def _refuse(error: Open311Error) -> Response:
     """Undo the request's work and answer in Open311's error format."""
@@ -84,12 +112,14 @@ def _too_many(error: RateLimitExceeded) -> Response:
 @bp.get(f"/discovery.{FMT}")
 def discovery(fmt: str) -> Response:
     """Describe this endpoint: specification, base URL and formats."""
-    base = request.url_root.rstrip("/") + bp.url_prefix
+    base = public_base_url() + bp.url_prefix
     return render(fmt, "discovery", None, {
         "changeset": CHANGESET,
         "contact": "请联系所在社区的网格长 Contact the grid leader of your community",
-        "key_service": "API 密钥由系统管理员签发（flask create-token） API keys are issued by the administrator "
-                       "with `flask create-token USERNAME --name PROGRAM`",
+        "key_service": "API 密钥由系统管理员签发（flask create-token，权限 open311），放在 POST 请求体或 "
+                       "Authorization: Bearer 请求头中，不要放在网址里 API keys are issued by the administrator with "
+                       "`flask create-token USERNAME --name PROGRAM --scope open311`; send them in the POST body or an "
+                       "Authorization: Bearer header, never in the URL",
         "endpoints": [{"specification": SPECIFICATION, "url": base, "changeset": CHANGESET, "type": "production",
                        "formats": ["application/json", "text/xml"]}],
     })
@@ -144,7 +174,8 @@ def create_request(fmt: str) -> Response:
     if not can(user, Permission.CASE_CREATE, building.grid):
         raise Open311Error(403, _not_in_grid(user, building))
     try:
-        case = open_case(services(), user, Intake(building_id=building.id, **_intake_fields(fields)))
+        case = open_case(services(), user, Intake(building_id=building.id, **_intake_fields(fields),
+                                                  door=Door.OPEN311))
     except PermissionDenied as exc:
         raise Open311Error(403, f"{_not_in_grid(user, building)} ({exc})") from None
     except DomainError as exc:
@@ -155,27 +186,22 @@ def create_request(fmt: str) -> Response:
 
 
 def _token_user() -> User:
-    """Return the user of the request's API token (bearer header, else the api_key field), or refuse."""
-    if not presented_token(api_key_field=True):
+    """Return the user of the request's API token (checked before the view), or refuse when there is none."""
+    token = presented_api_token(api_key_field=True)
+    if token is None:
         raise Open311Error(401, "api_key is required to file a request: send the API token as the api_key field "
                                 "(or an Authorization: Bearer header); the administrator issues tokens")
-    user = token_user(api_key_field=True)
-    if user is None:
-        raise Open311Error(401, "api_key is not valid: the token is unknown or revoked, or its user is disabled; "
-                                "ask the administrator for a new token")
-    return user
+    return token.user
 
 
 def _readable(query):
-    """Limit what a GET shows: with an api_key, the cases its user may read; without one, only the
-    requests the public filed through Open311 apps (other cases can hold a resident's circumstances)."""
-    if not presented_token(api_key_field=True):
-        return query.where(Case.channel == "open311")
-    user = token_user(api_key_field=True)
-    if user is None:
-        raise Open311Error(401, "api_key is not valid: the token is unknown or revoked; leave it out to read "
-                                "the requests filed through Open311, or ask the administrator for a new token")
-    return visible_cases(user, query)
+    """Limit what a GET shows: with a read or full key, the cases its user may read; without one (or with an
+    open311 key), only the requests the public filed through Open311 apps (other cases can hold a resident's
+    circumstances). A presented key was checked before the view."""
+    token = presented_api_token(api_key_field=True)
+    if token is None or token.scope == TokenScope.OPEN311:
+        return query.where(Case.intake == Door.OPEN311)
+    return visible_cases(token.user, query)
 
 
 def _not_in_grid(user: User, building: Building) -> str:
