@@ -73,13 +73,18 @@ _FORBIDDEN_TAGS = {
     f"{{{BPMN_NS}}}businessRuleTask": "business rule tasks are not supported",
     f"{{{BPMN_NS}}}callActivity": "call activities are not supported",
     f"{{{BPMN_NS}}}sendTask": f"send tasks are not supported: {_NO_MESSAGES}, so nothing would receive it",
-    f"{{{BPMN_NS}}}receiveTask": f"receive tasks are not supported: {_NO_MESSAGES}, so the case would wait here forever",
+    f"{{{BPMN_NS}}}receiveTask": f"receive tasks are not supported: {_NO_MESSAGES}, "
+                                 "so the case would wait here forever",
     # Reported at the event that holds it: a catch would wait forever, a throw would reach no one.
     _MESSAGE_EVENT: f"message events are not supported: {_NO_MESSAGES}",
     f"{{{BPMN_NS}}}adHocSubProcess": "ad-hoc sub-processes are not supported: GridLoop cannot choose which of "
                                      "their tasks to start",
 }
 
+
+#: Automatic tasks one step may run. A real step runs a few dozen; Spiff's task tree deepens with
+#: each one, and past about a thousand levels its iterators stop seeing tasks.
+MAX_AUTOMATIC_TASKS = 500
 
 #: The moment the engine treats as "now" while it runs a step (see Engine's ``clock``).
 _NOW: ContextVar[dt.datetime | None] = ContextVar("gridloop_engine_now", default=None)
@@ -483,13 +488,24 @@ class Engine:
 
     def _step(self, workflow: BpmnWorkflow) -> None:
         """Run engine steps, and the branches of any timers that came due, until people are needed."""
+        ran = 0
+
+        def count(task: Any) -> None:
+            """Stop a loop of automatic tasks (scripts, gateways) that never waits for a person or a timer."""
+            nonlocal ran
+            ran += 1
+            if ran > MAX_AUTOMATIC_TASKS:
+                raise WorkflowError(f"{task.task_spec.bpmn_id or task.task_spec.name}: more than {MAX_AUTOMATIC_TASKS} "
+                                    "automatic steps without waiting for a person or a timer (a loop of scripts "
+                                    "and gateways?)")
+
         try:
-            workflow.do_engine_steps()
+            workflow.do_engine_steps(will_complete_task=count)
             # do_engine_steps ends by refreshing timers: one that came due is READY but not run yet.
             for _ in range(20):
                 if not any(t.state == TaskState.READY and not t.task_spec.manual for t in _every_task(workflow)):
                     break
-                workflow.do_engine_steps()
+                workflow.do_engine_steps(will_complete_task=count)
         except SpiffWorkflowException as exc:
             raise WorkflowError(_message(exc)) from None
         except (TypeError, ValueError, AttributeError, KeyError) as exc:

@@ -307,3 +307,42 @@ def test_engine_reports_a_refused_evaluation_at_its_element(engine, bpmn_source)
     assert time.perf_counter() - started < FAST
     assert "result too large: '%' formatting" in str(info.value)
     assert f"exceeds {evaluator.MAX_RESULT_CHARS} characters" in str(info.value)
+
+
+SPIN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="x">
+  <bpmn:process id="spin" isExecutable="true">
+    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="网格员"><bpmn:flowNodeRef>done</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="count" />
+    <bpmn:scriptTask id="count"><bpmn:incoming>f1</bpmn:incoming><bpmn:incoming>f_again</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>n = n + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="count" targetRef="gw" />
+    <bpmn:exclusiveGateway id="gw" default="f_out"><bpmn:incoming>f2</bpmn:incoming>
+      <bpmn:outgoing>f_again</bpmn:outgoing><bpmn:outgoing>f_out</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="f_again" sourceRef="gw" targetRef="count">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">n &lt; limit</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_out" sourceRef="gw" targetRef="done" />
+    <bpmn:userTask id="done"><bpmn:incoming>f_out</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="done" targetRef="end" />
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_loop_of_automatic_steps_is_stopped(engine):
+    """Each evaluation is cheap, but a gateway looping back to a script would run (and grow the state) for hours."""
+    from workflows.engine import MAX_AUTOMATIC_TASKS
+
+    definition = engine.load_source("spin.bpmn", SPIN)
+    snap = engine.start(definition, {"n": 0, "limit": 10})  # a short loop is fine
+    assert [t.name for t in snap.ready] == ["done"] and snap.ready[0].data["n"] == 10
+    started = time.perf_counter()
+    with pytest.raises(workflows.WorkflowError) as info:
+        engine.start(definition, {"n": 0, "limit": 10 ** 9})
+    assert time.perf_counter() - started < 5
+    assert f"more than {MAX_AUTOMATIC_TASKS} automatic steps" in str(info.value)
