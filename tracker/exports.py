@@ -18,6 +18,8 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session, joinedload
 
 from . import labels
+# One formula guard: the case bundle's verifier (stdlib-only tracker/chain.py) checks events.csv by it.
+from .chain import csv_safe
 from .models import Case
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 BATCH = 500
 CSV_MIME = "text/csv"  # Flask adds "; charset=utf-8"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-#: A spreadsheet runs a cell starting with these as a formula (=HYPERLINK(...) leaking data, =cmd|...).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
 Value = str | dt.datetime | None
@@ -90,11 +90,6 @@ def _csv_cell(value: Value) -> str:
     if isinstance(value, dt.datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     return csv_safe(value)
-
-
-def csv_safe(text: str) -> str:
-    """Neutralise text a spreadsheet would run as a formula (a leading apostrophe)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_chunks(values: Iterable[list[Value]]) -> Iterator[str]:

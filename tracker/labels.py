@@ -41,6 +41,7 @@ ACTIONS = {
     "timer.escalation": _l("Escalated to the street office"),
     "task.reassigned": _l("Task reassigned"), "task.released": _l("Task put back in the pool"),
     "task.handed_over": _l("Task handed over"),
+    "audit.fields_recorded": _l("Grid, recorder, number and process version put on the chain (upgrade)"),
 }
 CARE_GROUPS = {
     "": _l("None"), "elderly_alone": _l("Elderly living alone"), "left_behind_child": _l("Left-behind child"),
@@ -65,7 +66,8 @@ FIELDS = {
     "satisfaction": _l("Resident's answer"), "note": _l("Note"), "comment": _l("Comment"),
     "extension_approved": _l("Extension approved"), "signed_at": _l("Signed for at"),
     "resident_email": _l("E-mail"), "latitude": _l("Latitude"), "longitude": _l("Longitude"),
-    "media_url": _l("Photo link"),
+    "media_url": _l("Photo link"), "number": _l("Case number"), "grid_id": _l("Grid"),
+    "created_by_id": _l("Recorded by"), "process_hash": _l("Process version"),
     "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
 }
 #: Coded fields and the label table for their values.

@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from tests.conftest import dispatch, intake, latest_case, open_task
 from tracker import chain
-from tracker.bundle import RECORD_KEYS
+from tracker.chain import RECORD_KEYS
 from tracker.models import AuditEvent, Case, ProcessDefinition
 
 FILES = {"case.json", "events.json", "events.csv", "process.bpmn", "verify_bundle.py", "README.txt"}
@@ -118,11 +118,14 @@ def test_bundle_holds_exactly_what_the_verifier_reads(bundle, db):
     assert hashlib.sha256(files["process.bpmn"]).hexdigest() == definition.content_hash
 
     record = json.loads(files["case.json"])
-    assert (record["id"], record["number"], record["audit_seq"], record["audit_head"]) == (
+    assert (record["id"], record["fields"]["number"], record["audit_seq"], record["audit_head"]) == (
         case.id, case.number, case.audit_seq, case.audit_head)
     assert record["fields"]["description"] == "楼道灯不亮，晚上看不见" and record["fields"]["outcome"] == "satisfied"
-    assert record["process"]["content_hash"] == definition.content_hash
-    assert (record["grid_code"], record["building_name"], record["exported_by"]) == ("GA", "1号楼院", "督查员 (auditor)")
+    assert record["fields"]["process_hash"] == definition.content_hash
+    assert (record["fields"]["grid_id"], record["fields"]["created_by_id"]) == (case.grid_id, case.created_by_id)
+    extras = record["not_verified"]
+    assert (extras["grid_code"], extras["building_name"], extras["recorded_by"], extras["exported_by"]) == (
+        "GA", "1号楼院", "网格员甲", "督查员 (auditor)")
     assert "楼道灯不亮" in files["case.json"].decode("utf-8")  # readable, not \\u escapes
 
     events = json.loads(files["events.json"])
@@ -225,7 +228,7 @@ def test_export_case_command_writes_a_bundle_that_verifies(login, db, app, tmp_p
     verified = _verify(target, tmp_path)
     assert verified.returncode == 0 and f"chain head {case.audit_head}" in verified.stdout
     with zipfile.ZipFile(target) as archive:
-        assert json.loads(archive.read("case.json"))["exported_by"] == "flask export-case"
+        assert json.loads(archive.read("case.json"))["not_verified"]["exported_by"] == "flask export-case"
 
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(args=["export-case", case.number])

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..chain import GENESIS, Report, check, event_hash, jsonable, utc_text
-from ..models import AuditEvent, Case, User, utcnow
+# AUDITED (the case columns on the chain, the grid and recorder among them) is defined in the chain's
+# stdlib-only module, so that the offline bundle verifier knows the full set too.
+from ..chain import AUDITED, GENESIS, RECORD_KEYS, Report, check, event_hash, jsonable, utc_text
+from ..models import AuditEvent, Case, ProcessDefinition, User, utcnow
 
-#: Case columns whose changes the audit trail records; verification checks the case row against them.
-AUDITED = ("status", "resident_name", "resident_phone", "resident_email", "building_id", "address_detail",
-           "latitude", "longitude", "media_url", "category",
-           "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
-           "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
-           "callback_attempts", "extension_days", "archived_at", "signed_at")
+#: Cases whose chains one query of ``verify_chains`` should read when going through many.
+VERIFY_BATCH = 200
 
 
 def record_event(session: Session, case: Case, actor: User | None, action: str,
@@ -57,27 +55,61 @@ def as_record(event: AuditEvent) -> dict[str, Any]:
 
 
 def audited_fields(case: Case) -> dict[str, Any]:
-    """Return the case's audited fields as they stand."""
-    return {name: getattr(case, name) for name in AUDITED}
+    """Return the case's audited fields as they stand, and the hash of the process version it runs on."""
+    return {**{name: getattr(case, name) for name in AUDITED}, "process_hash": case.definition.content_hash}
 
 
 def verify_chain(session: Session, case_id: int) -> Report:
-    """Check a case's chain and its current fields; name the first broken link.
+    """Check a case's chain and its current fields; name the first broken link."""
+    return verify_chains(session, [case_id])[case_id]
 
-    The case row is read first, fresh, and only the events it counts are checked: on PostgreSQL
-    each statement sees the latest commits, so an event appended meanwhile must not look like a
-    break. An event beyond the count that the case does not know of is still caught (see below).
+
+#: What verification reads of a case: its count and head, its process version's hash, its audited fields.
+_CASE_COLUMNS = (Case.id, Case.audit_seq, Case.audit_head, ProcessDefinition.content_hash,
+                 *(getattr(Case, name) for name in AUDITED))
+_EVENT_COLUMNS = (AuditEvent.case_id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.actor_name,
+                  AuditEvent.action, AuditEvent.task_name, AuditEvent.changes, AuditEvent.prev_hash,
+                  AuditEvent.hash)
+
+
+def verify_chains(session: Session, case_ids: Collection[int]) -> dict[int, Report]:
+    """Check the chains of several cases with one query; return case id -> report.
+
+    Every event stored for a case is checked, not only the ones its row counts: an event stored
+    after the last is a break. The case row and its events come from one statement, so they agree
+    even on PostgreSQL, where each statement sees the latest commits (an event appended meanwhile
+    arrives with the row that counts it).
     """
-    case = session.get(Case, case_id, populate_existing=True)
-    query = select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
-    if case is None:
-        return check(case_id, [as_record(e) for e in session.scalars(query)])
-    events = [as_record(e) for e in session.scalars(query.where(AuditEvent.seq <= case.audit_seq))]
-    report = check(case_id, events, case.audit_seq, audited_fields(case))
-    if report.ok and case.audit_head not in (None, report.head):
+    width = len(_CASE_COLUMNS)
+    query = (select(*_CASE_COLUMNS, *_EVENT_COLUMNS)
+             .join(ProcessDefinition, ProcessDefinition.id == Case.definition_id)
+             .outerjoin(AuditEvent, AuditEvent.case_id == Case.id)
+             .where(Case.id.in_(case_ids)).order_by(Case.id, AuditEvent.seq))
+    cases: dict[int, tuple[Any, ...]] = {}
+    events: dict[int, list[dict[str, Any]]] = {}
+    for row in session.execute(query):
+        if row[0] not in cases:
+            cases[row[0]], events[row[0]] = tuple(row[:width]), []
+        if row[width] is not None:
+            record = dict(zip(RECORD_KEYS, row[width:]))
+            record["at"] = utc_text(record["at"])
+            events[row[0]].append(record)
+    reports = {case_id: _report(events[case_id], *columns) for case_id, columns in cases.items()}
+    for case_id in set(case_ids) - set(cases):
+        # No such case: its stray events, if any, are still checked among themselves.
+        reports[case_id] = check(case_id, [as_record(e) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))])
+    return reports
+
+
+def _report(events: list[dict[str, Any]], case_id: int, audit_seq: int, audit_head: str | None,
+            process_hash: str, *values: Any) -> Report:
+    """Check one case's events against its row: count, head, audited fields and process version."""
+    report = check(case_id, events, audit_seq, {**dict(zip(AUDITED, values)), "process_hash": process_hash})
+    if report.ok and audit_head not in (None, report.head):
         return Report(case_id, len(events), False, len(events),
                       "the case's recorded chain head does not match its last event", report.head)
     return report
 
 
-__all__ = ["AUDITED", "GENESIS", "as_record", "audited_fields", "record_event", "verify_chain"]
+__all__ = ["AUDITED", "GENESIS", "VERIFY_BATCH", "as_record", "audited_fields", "record_event", "verify_chain", "verify_chains"]

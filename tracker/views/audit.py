@@ -16,7 +16,7 @@ from ..bundle import verifier_sha256
 from ..db import get_session, read_while_streaming
 from ..models import AuditEvent, Case
 from ..permissions import Permission, can, visible_cases
-from ..services.audit import AUDITED, verify_chain
+from ..services.audit import AUDITED, VERIFY_BATCH, verify_chain, verify_chains
 from ..services.history import moment
 from ..web import services
 from .cases import _parse_date, _referenced_names
@@ -26,8 +26,6 @@ bp = Blueprint("audit", __name__)
 PAGE = 50
 #: Events read per step of a search, and how many steps before offering "look further".
 SCAN_SIZE, SCAN_BATCHES = 500, 40
-#: Cases verified per batch on the verify-all page (each batch streams out as it is done).
-VERIFY_BATCH = 200
 
 
 def _case(case_id: int) -> Case:
@@ -138,9 +136,9 @@ def verify_all():
                                     .order_by(Case.id).limit(VERIFY_BATCH)).all()
             if not batch:
                 return
+            reports = verify_chains(session, [case_id for case_id, _number in batch])
             for case_id, number in batch:
-                report = verify_chain(session, case_id)
-                yield case_id, number, report
+                yield case_id, number, reports[case_id]
             last = batch[-1][0]
 
     return Response(stream_template("audit/verify.html", results=read_while_streaming(results())),

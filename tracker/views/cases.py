@@ -181,15 +181,19 @@ def detail(case_id: int):
 
 
 def _referenced_names(timeline) -> dict[str, dict[int, str]]:
-    """Look up the people, departments and buildings that audit changes refer to by id."""
-    ids: dict[str, set[int]] = {"handler_id": set(), "department_id": set(), "building_id": set()}
+    """Look up the people, grids, departments and buildings that audit changes refer to by id."""
+    ids: dict[str, set[int]] = {"handler_id": set(), "department_id": set(), "building_id": set(), "grid_id": set(),
+                                "created_by_id": set()}
     for _event, changes in timeline:
         for field, pair in changes.items():
             if field in ids:
                 ids[field].update(v for v in pair if isinstance(v, int))
     db = get_session()
+    people = dict(db.execute(select(User.id, User.display_name)
+                             .where(User.id.in_(ids["handler_id"] | ids["created_by_id"]))).all())
     return {
-        "handler_id": dict(db.execute(select(User.id, User.display_name).where(User.id.in_(ids["handler_id"]))).all()),
+        "handler_id": people, "created_by_id": people,
+        "grid_id": dict(db.execute(select(Grid.id, Grid.name).where(Grid.id.in_(ids["grid_id"]))).all()),
         "department_id": dict(db.execute(select(Department.id, Department.name)
                                          .where(Department.id.in_(ids["department_id"]))).all()),
         "building_id": dict(db.execute(select(Building.id, Building.name).where(Building.id.in_(ids["building_id"]))).all()),
