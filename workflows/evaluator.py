@@ -276,8 +276,8 @@ class _BoundedEval(EvalWithCompoundTypes):
                 raise LimitExceeded("'%' formatting with a '*' width or precision is not allowed")
             for number in (width, precision):
                 if number:  # a number of more than 18 digits is over the limit whatever it says
-                    widest = max(widest, int(number) if len(number) <= 18 else 10 ** 18)
-                    total += widest
+                    value = int(number) if len(number) <= 18 else 10 ** 18
+                    widest, total = max(widest, value), total + value
             total += _CONVERSION_SLACK
             if total > MAX_RESULT_CHARS:
                 raise _too_large(f"'%' formatting (a format of {len(template)} characters, widths up to "
