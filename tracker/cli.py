@@ -14,7 +14,7 @@ from . import chain
 from .bundle import build_bundle, file_name, verifier_sha256
 from .db import get_session, init_db
 from .models import Case, Department, Grid, Membership, Role, TokenScope, User
-from .services.audit import verify_chain
+from .services.audit import VERIFY_BATCH, verify_chains
 from .services.definitions import deploy_definition
 
 
@@ -128,14 +128,17 @@ def verify_audit_command(case_number: str | None) -> None:
     query = select(Case.id, Case.number)
     if case_number:
         query = query.where(Case.number == case_number)
-    broken = 0
-    for case_id, number in db.execute(query.order_by(Case.id)):
-        report = verify_chain(db, case_id)
-        if not report.ok:
-            broken += 1
-            click.echo(f"{number}: BROKEN at event {report.broken_seq}: {report.problem}")
-        elif case_number:
-            click.echo(f"{number}: intact, {report.events} events, chain head {report.head}")
+    broken, last = 0, 0
+    while batch := db.execute(query.where(Case.id > last).order_by(Case.id).limit(VERIFY_BATCH)).all():
+        reports = verify_chains(db, [case_id for case_id, _number in batch])
+        for case_id, number in batch:
+            report = reports[case_id]
+            if not report.ok:
+                broken += 1
+                click.echo(f"{number}: BROKEN at event {report.broken_seq}: {report.problem}")
+            elif case_number:
+                click.echo(f"{number}: intact, {report.events} events, chain head {report.head}")
+        last = batch[-1][0]
     click.echo("all chains intact" if not broken else f"{broken} broken chain(s)")
     if broken:
         raise SystemExit(1)
