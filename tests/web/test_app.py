@@ -23,12 +23,17 @@ def test_app_starts_with_the_good_definitions_when_one_file_is_malformed(tmp_pat
         'handle_action == "done"', "().__class__.__subclasses__()").replace(
         'id="case_closed_loop"', 'id="evil"')
     (bpmn / "evil.bpmn").write_text(evil, encoding="utf-8")
+    # A parameter entity used to raise an uncaught XMLSyntaxError and stop the whole app.
+    (bpmn / "entity.bpmn").write_text('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>'
+                                      '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"/>',
+                                      encoding="utf-8")
     with caplog.at_level(logging.ERROR):
         app = create_app({"app": {"bpmn_dir": str(bpmn), "database_url": f"sqlite:///{tmp_path}/x.db"}})
     assert set(app.extensions["gridloop.definitions"]) == {"case_closed_loop"}
     errors = {str(e) for e in app.extensions["gridloop.bpmn_errors"]}
     assert any(e.startswith("broken.bpmn: -: malformed XML") for e in errors)
     assert any(e.startswith("evil.bpmn: f_done: unsafe expression:") and "__subclasses__" in e for e in errors)
+    assert any(e.startswith("entity.bpmn:") and "DOCTYPE" in e for e in errors), errors
     assert "broken.bpmn" in caplog.text and "evil.bpmn" in caplog.text
     assert app.test_client().get("/login").status_code == 200
 
