@@ -8,12 +8,15 @@ import datetime as dt
 import json
 import logging
 import re
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, inspect, select, text
 
 from tests.conftest import building_id, intake, latest_case
+from tests.webclient import Gunicorn
 from tracker import clock
 from tracker.db import get_session
 from tracker.errors import InvalidInput
@@ -243,29 +246,28 @@ def test_a_key_in_the_url_is_refused_and_never_used(app, db):
 
 def test_the_access_log_never_shows_a_key_put_in_the_url(app, server, caplog):
     _id, secret = make_token(app, "member_a", "read")
-    from urllib.request import urlopen
-    from urllib.error import HTTPError
     caplog.set_level(logging.INFO, logger="werkzeug")
-    with pytest.raises(HTTPError):
-        urlopen(f"{server}/open311/v2/requests.json?service_code=x&api_key={secret}&status=open", timeout=10)
+    for query in (f"service_code=x&api_key={secret}&status=open", f"API%5FKEY={secret}"):
+        with pytest.raises(HTTPError) as refused:
+            urlopen(f"{server}/open311/v2/requests.json?{query}", timeout=10)
+        refused.value.close()
+        assert refused.value.code == 400
     logged = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert any("api_key=[hidden]&status=open" in line for line in logged), logged
+    assert sum("KEY=[HIDDEN]" in line.upper() for line in logged) == 2, logged
     assert not any(secret in line for line in logged)
 
 
 def test_gunicorns_access_log_never_shows_a_key_put_in_the_url(app, database_url, tmp_path):
-    from urllib.error import HTTPError
-    from urllib.request import urlopen
-
-    from tests.webclient import Gunicorn
     _id, secret = make_token(app, "member_a", "read")
     log = tmp_path / "gunicorn.log"
     gunicorn = Gunicorn(database_url, workers=1, log=log)
     gunicorn.args[-1:-1] = ["--access-logfile", "-"]
     gunicorn.start()
     try:
-        with pytest.raises(HTTPError):
+        with pytest.raises(HTTPError) as refused:
             urlopen(f"{gunicorn.base}/open311/v2/requests.json?api_key={secret}", timeout=10)
+        refused.value.close()
     finally:
         gunicorn.stop()
     written = log.read_text()

@@ -13,8 +13,9 @@ from ..services import tokens
 
 #: Where GridLoop is reached when ``[app] public_base_url`` is empty: the demo's own address (``make run``).
 DEMO_BASE_URL = "http://127.0.0.1:5000"
-#: An ``api_key`` (or ``access_token``) parameter in a logged request line, up to its end.
-_KEY_IN_URL = re.compile(r"((?:api_key|access_token)=)[^&\s\"]*", re.IGNORECASE)
+#: An ``api_key`` (or ``access_token``) parameter in a logged request line, up to its end; the underscore may
+#: come percent-encoded, as the server decodes it.
+_KEY_IN_URL = re.compile(r"((?:api(?:_|%5f)key|access(?:_|%5f)token)=)[^&\s\"]*", re.IGNORECASE)
 
 
 def presented_token(api_key_field: bool = False) -> str:
