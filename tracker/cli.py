@@ -21,7 +21,8 @@ from .services.definitions import deploy_definition
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (deploy_command, demo_command, create_user_command, verify_audit_command, export_case_command,
-                    scheduler_command, create_token_command, revoke_token_command):
+                    scheduler_command, create_token_command, revoke_token_command, set_password_command,
+                    disable_user_command, enable_user_command):
         app.cli.add_command(command)
 
 
@@ -245,3 +246,52 @@ def revoke_token_command(token_id: int) -> None:
         token.revoked_at = utcnow()
     db.commit()
     click.echo(f"token {token_id} ({token.name}) revoked")
+
+
+def _user_named(db, username: str) -> User:
+    """Return the user with this name or stop, naming it."""
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.UsageError(f"no user {username!r}")
+    return user
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password_command(username: str, password: str) -> None:
+    """Give a user a new password; every session of theirs ends."""
+    from .errors import DomainError
+    from .services import accounts
+    db = get_session()
+    try:
+        accounts.set_password(_user_named(db, username), password)
+    except DomainError as exc:
+        raise click.UsageError(str(exc)) from None
+    db.commit()
+    click.echo(f"Password of {username} changed; their sessions have ended.")
+
+
+@click.command("disable-user")
+@with_appcontext
+@click.argument("username")
+def disable_user_command(username: str) -> None:
+    """Disable a user: they cannot log in, their sessions end and their API tokens stop working."""
+    from .services import accounts
+    db = get_session()
+    accounts.set_active(_user_named(db, username), False)
+    db.commit()
+    click.echo(f"{username} disabled; their sessions have ended.")
+
+
+@click.command("enable-user")
+@with_appcontext
+@click.argument("username")
+def enable_user_command(username: str) -> None:
+    """Enable a disabled user again (they log in anew)."""
+    from .services import accounts
+    db = get_session()
+    accounts.set_active(_user_named(db, username), True)
+    db.commit()
+    click.echo(f"{username} enabled.")

@@ -267,3 +267,23 @@ def test_only_cases_filed_through_open311_are_public(app, db):
     assert (case.channel, case.intake) == ("open311", "open311")
     public = app.test_client().get("/open311/v2/requests.json").get_json()
     assert [r["service_request_id"] for r in public] == [case.number]
+
+
+# -- the commands that change accounts ----------------------------------------------------------------
+
+def test_set_password_and_disable_user_commands_end_sessions(app, login):
+    runner = app.test_cli_runner()
+    cookie = _saved_cookie(login("member_a"))
+    weak = runner.invoke(args=["set-password", "member_a", "--password", "short"])
+    assert weak.exit_code != 0 and "at least 10 characters" in weak.output
+    assert _replay(app, cookie) == 200  # nothing changed
+    assert runner.invoke(args=["set-password", "member_a", "--password", "a-long-new-pass"]).exit_code == 0
+    assert _replay(app, cookie) == 302
+    fresh = Browser(app.test_client())
+    assert fresh.submit("/login", {"username": "member_a", "password": "a-long-new-pass"}).status_code == 302
+    cookie = _saved_cookie(fresh)
+    assert runner.invoke(args=["disable-user", "member_a"]).exit_code == 0
+    assert _replay(app, cookie) == 302
+    assert fresh.submit("/login", {"username": "member_a", "password": "a-long-new-pass"}).status_code == 401
+    assert runner.invoke(args=["enable-user", "member_a"]).exit_code == 0
+    assert fresh.submit("/login", {"username": "member_a", "password": "a-long-new-pass"}).status_code == 302

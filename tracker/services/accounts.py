@@ -6,6 +6,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..errors import N_, InvalidInput
 from ..models import Membership, User
 
 #: Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
@@ -21,6 +22,24 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+#: Shortest password accepted when one is set.
+MIN_PASSWORD_LENGTH = 10
+
+
+def set_password(user: User, password: str) -> None:
+    """Give the user a new password (stored hashed); their sessions end at the flush."""
+    if len(password) < MIN_PASSWORD_LENGTH or password.strip().lower() == user.username.lower() \
+            or len(set(password)) < 4:
+        raise InvalidInput(N_("Choose a password of at least %(n)d characters, not your username and not one "
+                              "character repeated."), field="password", n=MIN_PASSWORD_LENGTH)
+    user.password_hash = generate_password_hash(password)
+
+
+def set_active(user: User, active: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions (and its API tokens stop working)."""
+    user.active = active
 
 
 def end_sessions(user: User) -> None:
@@ -58,4 +77,4 @@ def _end_sessions_on_account_changes(session: Session, _context, _instances) -> 
                 end_sessions(obj.user)
 
 
-__all__ = ["authenticate", "end_sessions", "user_for_session"]
+__all__ = ["MIN_PASSWORD_LENGTH", "authenticate", "end_sessions", "set_active", "set_password", "user_for_session"]
