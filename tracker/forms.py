@@ -94,7 +94,7 @@ class IntakeForm(FlaskForm):
     address_detail = StringField(_l("Unit / room"), validators=[Optional(), Length(max=200)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     description = TextAreaField(_l("What the resident asks"), validators=[DataRequired(), Length(max=4000)])
-    channel = SelectField(_l("Channel"), choices=_choices(labels.CHANNELS), validators=[DataRequired()])
+    channel = SelectField(_l("Channel"), choices=_choices(labels.STAFF_CHANNELS), validators=[DataRequired()])
     urgency = SelectField(_l("Urgency"), choices=_choices(labels.URGENCIES), default="normal")
     green_channel = SelectField(_l("Green channel"), choices=_choices(labels.GREEN_CHANNEL), default="")
     disposition = RadioField(_l("Disposition"), default="dispatch", choices=choices([
