@@ -1,8 +1,9 @@
 """The audit chain's rules, in the Python standard library only.
 
 This module is the single definition of how an audit event is hashed and how a case's chain is
-checked. The app uses it, and a case bundle ships this very file as ``verify_bundle.py`` so an
-auditor can check an exported bundle offline with nothing but Python.
+checked, which fields a chain covers, and what each file of a case bundle holds. The app uses it,
+and a case bundle ships this very file as ``verify_bundle.py`` so an auditor can check an exported
+bundle offline with nothing but Python.
 
 An event is a mapping with: case_id, seq, at (ISO 8601 in UTC), actor_id, actor_name, action,
 task_name, changes (the JSON text ``{"field": [old, new], ...}``), prev_hash, hash.
@@ -10,6 +11,7 @@ task_name, changes (the JSON text ``{"field": [old, new], ...}``), prev_hash, ha
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -65,6 +67,8 @@ class Report:
     broken_seq: int | None = None
     problem: str = ""
     head: str = GENESIS
+    #: What a reader should know that does not break the bundle (the bundle's verifier is another one).
+    notes: tuple[str, ...] = ()
 
 
 def check(case_id: int, events: Sequence[Mapping[str, Any]], recorded_count: int | None = None,
@@ -188,7 +192,8 @@ GridLoop 案件证据包 / case bundle: {number}
      压缩包无需解压即可核验；若已解压，也可在该文件夹中运行：python3 verify_bundle.py .
   3. 输出 “OK: case …, N events, chain head <哈希>” 且退出码为 0，表示各事件首尾相接、未被改动，
      案件字段与审计链一致，process.bpmn 就是案件所用的流程版本，events.csv 与 events.json 一致，
-     README.txt 未被改动。下一行 “verifier sha256 …” 是所运行的核验程序本身的 SHA-256。
+     README.txt 未被改动。下一行 “verifier sha256 …” 是所运行的核验程序本身的 SHA-256；
+     若包内的 verify_bundle.py 不是所运行的这一份，另有一行 “note: …” 注明它未被运行、未被核验。
      输出 “BROKEN: …” 且退出码为 1，表示包内有内容被改动，并指出第一个出问题的事件序号、字段或文件。
      缺少或多出文件、压缩包中有两个同名条目、JSON 中有重复的键，都会被拒绝。
   4. 把输出中的链头（chain head）与 GridLoop 中该案件审计历史页面显示的链头比对
@@ -227,10 +232,11 @@ Procedure:
   3. "OK: case ..., N events, chain head <hash>" with exit status 0 means every event links to the
      one before and is unaltered, the case's fields agree with the chain, process.bpmn is the
      version the case ran on, events.csv agrees with events.json and README.txt is unaltered. The
-     next line, "verifier sha256 ...", is the SHA-256 of the verifier that ran. "BROKEN: ..." with
-     exit status 1 means something in the bundle was changed, and names the first event, field or
-     file that no longer holds. A missing or extra file, two zip entries of one name and a JSON key
-     given twice are refused.
+     next line, "verifier sha256 ...", is the SHA-256 of the verifier that ran; if the bundle's
+     verify_bundle.py is not that one, a "note: ..." line says it was not run and is not verified.
+     "BROKEN: ..." with exit status 1 means something in the bundle was changed, and names the
+     first event, field or file that no longer holds. A missing or extra file, two zip entries of
+     one name and a JSON key given twice are refused.
   4. Compare the chain head printed with the chain head shown on the case's audit history page in
      GridLoop (or ask an administrator to run flask export-case {number}, which prints it too).
      Only when they are equal is this bundle the system's current, complete record of the case:
@@ -370,6 +376,11 @@ def _verify_files(files: Mapping[str, bytes]) -> Report:
         if files[name] != bundle_json(value):
             raise Refused(f"{name} holds what the chain verifies, but not in the bytes GridLoop writes "
                           f"(it was edited: spacing, escapes or order differ)", case_id)
+    if hashlib.sha256(files["verify_bundle.py"]).hexdigest() != verifier_sha256():
+        # Another GridLoop version writes another verifier: not a break, but that copy was not what ran.
+        return dataclasses.replace(report, notes=(
+            f"verify_bundle.py in the bundle is not this verifier (its sha256 is "
+            f"{hashlib.sha256(files['verify_bundle.py']).hexdigest()}): it was not run and is not verified",))
     return report
 
 
@@ -495,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.ok:
         print(f"OK: case {report.case_id}, {report.events} events, chain head {report.head}")
         print(f"verifier sha256 {verifier_sha256()}")
+        for note in report.notes:
+            print(f"note: {note}")
         return 0
     case = f"case {report.case_id}: " if report.case_id is not None else ""
     where = f"event {report.broken_seq}: " if report.broken_seq else ""

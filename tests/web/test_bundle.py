@@ -391,3 +391,15 @@ def test_ok_output_names_the_verifier_hash(bundle, tmp_path):
     _case, path = bundle
     result = _verify(path, tmp_path)
     assert f"verifier sha256 {hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()}" in result.stdout
+
+
+def test_a_bundle_carrying_another_verifier_says_so(bundle, tmp_path, capsys):
+    """Run by a trusted verifier, a bundle whose verify_bundle.py was swapped verifies, with a note naming it."""
+    _case, path = bundle
+    swapped = _rewrite(path, tmp_path / "swapped.zip", verify_bundle_py=lambda data: b"print('OK')\n")
+    assert chain.main([str(swapped)]) == 0
+    out = capsys.readouterr().out
+    digest = hashlib.sha256(b"print('OK')\n").hexdigest()
+    assert out.startswith("OK: case") and f"note: verify_bundle.py in the bundle is not this verifier (its sha256 is " \
+        f"{digest}): it was not run and is not verified" in out
+    assert chain.main([str(path)]) == 0 and "note:" not in capsys.readouterr().out
