@@ -87,7 +87,8 @@ def app(database_url) -> Iterator[Flask]:
     """Create the app on a fresh copy of the seeded database."""
     # Rate limits are off here (tests log the same people in many times a minute); test_api turns them on.
     # Sessions last long: many tests travel days ahead in time with the same people logged in.
-    app = create_app({"app": {"database_url": database_url, "session_lifetime_hours": 24 * 400},
+    app = create_app({"app": {"database_url": database_url, "session_lifetime_hours": 24 * 400,
+                              "session_max_days": 400},
                       "api": {"ratelimit_enabled": False}})
     app.config.update(TESTING=True)
     yield app

@@ -266,11 +266,11 @@ def set_password_command(username: str, password: str) -> None:
     from .services import accounts
     db = get_session()
     try:
-        accounts.set_password(_user_named(db, username), password)
+        revoked = accounts.set_password(db, _user_named(db, username), password)
     except DomainError as exc:
         raise click.UsageError(str(exc)) from None
     db.commit()
-    click.echo(f"Password of {username} changed; their sessions have ended.")
+    click.echo(f"Password of {username} changed; their sessions have ended and {revoked} API token(s) were revoked.")
 
 
 @click.command("disable-user")

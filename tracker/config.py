@@ -18,6 +18,7 @@ SCHEMA: dict[str, dict[str, type] | None] = {
     "app": {"secret_key": str, "database_url": str, "bpmn_dir": str, "default_locale": str,
             "page_size": int, "case_process": str, "timezone": str, "trusted_proxies": int,
             "public_base_url": str, "session_cookie_secure": bool, "session_lifetime_hours": float,
+            "session_max_days": float,
             "hsts_seconds": int},
     "lanes": None,
     "loop": {"max_callback_attempts": int},
@@ -49,11 +50,13 @@ MIN_SECRET_KEY_LENGTH = 32
 
 def check_secret_key(config: Mapping[str, Any]) -> None:
     """Refuse a secret key anyone could know or guess: whoever holds it can sign a session as any user."""
-    key = config["app"].get("secret_key") or ""
-    if key in SHIPPED_SECRET_KEYS:
+    key = (config["app"].get("secret_key") or "").strip()
+    if any(shipped in key for shipped in SHIPPED_SECRET_KEYS):
         problem = "is the example key shipped in config.toml, which anyone can read"
     elif len(key) < MIN_SECRET_KEY_LENGTH:
         problem = f"is {'empty' if not key else f'only {len(key)} characters long'}"
+    elif len(set(key)) < 12:
+        problem = "is not random: it repeats a few characters"
     else:
         return
     raise ConfigError(

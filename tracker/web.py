@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, make_response, render_template, request, session
+from flask import Flask, abort, current_app, g, make_response, render_template, request, session
 from babel import Locale
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
@@ -48,8 +49,9 @@ def init_app(app: Flask) -> None:
     csrf.exempt(open311.bp)
     ratelimit.init_app(app)
     app.before_request(_before_request)
-    app.after_request(_commit)
+    # After-request functions run last-registered first: the headers go on whatever _commit answers.
     app.after_request(_security_headers)
+    app.after_request(_commit)
     for code in (400, 401, 403, 404, 405, 409, 413, 429):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(StaleDataError, _lost_race)
@@ -229,8 +231,27 @@ def _unread_notices() -> int:
     return unread_count(get_session(), current_user)
 
 
+def _end_old_sessions() -> None:
+    """End a signed-in session older than [app] session_max_days, however often it was used."""
+    if "_user_id" not in session:
+        return
+    max_age = current_app.config["GRIDLOOP"]["app"].get("session_max_days", 7) * 86400
+    login_at = session.get("login_at")
+    if not isinstance(login_at, (int, float)) or not 0 <= time.time() - login_at <= max_age:
+        session.clear()
+
+
+def _refuse_nul() -> None:
+    """Refuse form fields holding a NUL character: no database stores one (PostgreSQL fails on it)."""
+    if request.method == "POST" and request.blueprint != "open311" \
+            and any("\x00" in value for value in request.form.values()):
+        abort(400, description="A field contains a NUL character (\\x00); remove it and send again.")
+
+
 def _before_request() -> None:
     """Start the in-process scheduler on the first request, and follow the demo clock."""
+    _end_old_sessions()
+    _refuse_nul()
     config = current_app.config["GRIDLOOP"]
     if config.get("demo", {}).get("clock_hook"):
         from .views.demo import load_offset

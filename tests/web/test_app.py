@@ -175,6 +175,8 @@ def test_open311_odd_dates_and_nul_are_400(app):
     ("dev-only-change-me", "example key shipped in config.toml"),
     ("", "is empty"),
     ("short-but-not-empty", "only 19 characters long"),
+    ("a" * 64, "not random"),
+    ("   dev-only-change-me   " + " " * 20, "example key"),
 ])
 def test_the_app_refuses_to_start_with_a_known_empty_or_short_secret_key(tmp_path, key, problem):
     with pytest.raises(ConfigError, match=problem) as refused:
@@ -194,6 +196,6 @@ def test_a_production_start_without_a_secret_key_fails_with_the_fix(tmp_path):
     assert started.returncode != 0
     assert "app.secret_key is the example key shipped in config.toml" in started.stderr
     assert "GRIDLOOP_APP_SECRET_KEY" in started.stderr
-    env["GRIDLOOP_APP_SECRET_KEY"] = "k" * 64
+    env["GRIDLOOP_APP_SECRET_KEY"] = "0123456789abcdef" * 4
     assert subprocess.run([sys.executable, "-c", "from tracker import create_app; create_app()"], cwd=ROOT,
                           env=env, capture_output=True, timeout=60).returncode == 0

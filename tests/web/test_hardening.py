@@ -287,3 +287,68 @@ def test_set_password_and_disable_user_commands_end_sessions(app, login):
     assert fresh.submit("/login", {"username": "member_a", "password": "a-long-new-pass"}).status_code == 401
     assert runner.invoke(args=["enable-user", "member_a"]).exit_code == 0
     assert fresh.submit("/login", {"username": "member_a", "password": "a-long-new-pass"}).status_code == 302
+
+
+# -- found in review ----------------------------------------------------------------------------------
+
+def test_a_new_password_revokes_the_users_api_tokens(app, db):
+    from tests.web.test_api import Api, make_token
+    program = Api(app.test_client(), make_token(app, "member_a")[1])
+    assert program.get("/me").status_code == 200
+    result = app.test_cli_runner().invoke(args=["set-password", "member_a", "--password", "a-long-new-pass"])
+    assert "1 API token(s) were revoked" in result.output
+    assert program.get("/me").status_code == 401
+
+
+def test_a_session_ends_at_its_maximum_age_however_often_it_is_used(app, login):
+    member = login("member_a")
+    start = dt.datetime.now(dt.UTC)
+    app.config["GRIDLOOP"]["app"]["session_max_days"] = 2
+    for hours in (11, 22, 33, 44):  # a request every 11 hours keeps it within the idle lifetime
+        with time_machine.travel(start + dt.timedelta(hours=hours)):
+            assert member.get("/cases/").status_code == 200
+    with time_machine.travel(start + dt.timedelta(hours=49)):
+        assert member.get("/cases/").status_code == 302
+
+
+def test_a_nul_character_in_a_form_is_a_clear_400_not_a_500(app, login, db):
+    browser = Browser(app.test_client())
+    response = browser.submit("/login", {"username": "member_a\x00", "password": PASSWORD})
+    assert response.status_code == 400
+    assert login("member_a").submit("/cases/new", intake(db, resident_name="张\x00")).status_code == 400
+    assert latest_case(db) is None
+
+
+def test_error_answers_carry_the_security_headers_too(login, db, monkeypatch):
+    from sqlalchemy.orm import Session as OrmSession
+    from sqlalchemy.orm.exc import StaleDataError
+    member = login("member_a")
+
+    def lose_the_race(self):
+        raise StaleDataError("someone else won")
+    monkeypatch.setattr(OrmSession, "commit", lose_the_race)
+    response = member.get("/cases/")
+    assert response.status_code == 409
+    assert response.headers["Cache-Control"] == "no-store" and "Content-Security-Policy" in response.headers
+
+
+def test_every_audit_search_is_counted(limited_app):
+    auditor = _login_to(limited_app, "auditor")
+    codes = [auditor.get("/audit?action=case.opened").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_a_member_who_lost_the_role_no_longer_sees_the_work_assigned_in_it(app, login, db):
+    from tests.conftest import dispatch, open_task
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    dispatch(login("leader_a"), db, case.id)
+    task = open_task(db, case.id)
+    assert case.number in login("member_a").get("/").get_data(as_text=True)
+    user = _user(db, "member_a")
+    for membership in list(user.memberships):
+        db.delete(membership)
+    db.flush()
+    former = login("member_a")
+    assert case.number not in former.get("/").get_data(as_text=True)
+    assert task.id not in former.get(f"/").get_data(as_text=True)

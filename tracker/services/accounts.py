@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import N_, InvalidInput
-from ..models import Membership, User
+from ..models import ApiToken, Membership, User, utcnow
 
 #: Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-password-of-anyone")
@@ -28,13 +28,17 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 MIN_PASSWORD_LENGTH = 10
 
 
-def set_password(user: User, password: str) -> None:
-    """Give the user a new password (stored hashed); their sessions end at the flush."""
+def set_password(session: Session, user: User, password: str) -> int:
+    """Give the user a new password (stored hashed); their sessions end at the flush and their API tokens
+    are revoked (whoever knew the old password could have made one). Return how many were revoked."""
     if len(password) < MIN_PASSWORD_LENGTH or password.strip().lower() == user.username.lower() \
             or len(set(password)) < 4:
         raise InvalidInput(N_("Choose a password of at least %(n)d characters, not your username and not one "
                               "character repeated."), field="password", n=MIN_PASSWORD_LENGTH)
     user.password_hash = generate_password_hash(password)
+    revoked = session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=utcnow()))
+    return revoked.rowcount
 
 
 def set_active(user: User, active: bool) -> None:

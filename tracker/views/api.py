@@ -451,7 +451,7 @@ def list_tasks():
         return problem(400, "Bad Request", "scope must be mine or pool.", [{"field": "scope", "message": "mine or pool"}],
                        kind="bad-filter")
     query = select(Task).where(Task.status == TaskStatus.OPEN)
-    query = query.where(Task.assignee_id == current_user.id) if scope == "mine" else \
+    query = query.where(Task.assignee_id == current_user.id, pool_filter(current_user)) if scope == "mine" else \
         query.where(Task.assignee_id.is_(None), pool_filter(current_user))
     rows = get_session().scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at).limit(500)).all()
     return jsonify({"items": [_task(t) for t in rows]})

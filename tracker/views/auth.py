@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
@@ -35,6 +36,7 @@ def login():
             lang = session.get("lang")
             session.clear()
             session.permanent = True  # ends after [app] session_lifetime_hours without a request
+            session["login_at"] = int(time.time())  # and [app] session_max_days after the login
             if lang:
                 session["lang"] = lang
             login_user(user)

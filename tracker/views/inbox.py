@@ -29,7 +29,8 @@ def index():
             .options(contains_eager(Task.case).contains_eager(Case.building))
             .where(Task.status == TaskStatus.OPEN)
             .order_by(Case.green_channel.desc(), Task.due_at.is_(None), Task.due_at, Task.created_at))
-    mine = db.scalars(base.where(Task.assignee_id == current_user.id).limit(200)).all()
+    # Only tasks of lanes I still hold a role in: someone who lost a role sees no work of it.
+    mine = db.scalars(base.where(Task.assignee_id == current_user.id, pool_filter(current_user)).limit(200)).all()
     pool = db.scalars(base.where(Task.assignee_id.is_(None), pool_filter(current_user)).limit(200)).all()
     visits = db.scalars(select(Visit).where(Visit.member_id == current_user.id, Visit.status == VisitStatus.OPEN,
                                             Visit.planned_at <= _end_of_today())
