@@ -28,7 +28,8 @@ AUDITED = ("status", "resident_name", "resident_phone", "resident_email", "build
            "latitude", "longitude", "media_url", "category",
            "description", "channel", "urgency", "green_channel", "reply", "dispatch_to", "handler_id",
            "department_id", "deadline_class", "due_at", "result", "outcome", "reopen_count",
-           "callback_attempts", "extension_days", "archived_at", "signed_at", "number", "grid_id", "created_by_id")
+           "callback_attempts", "extension_days", "archived_at", "signed_at", "number", "grid_id", "created_by_id",
+           "intake")
 #: Every field verification compares with the chain: the audited columns and the SHA-256 of the
 #: process version the case runs on. A bundle's case.json lists exactly these.
 FIELDS = (*AUDITED, "process_hash")

@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (deploy_command, demo_command, create_user_command, verify_audit_command, export_case_command,
                     scheduler_command, create_token_command, revoke_token_command, set_password_command,
-                    disable_user_command, enable_user_command):
+                    disable_user_command, enable_user_command, publish_open311_command):
         app.cli.add_command(command)
 
 
@@ -295,3 +295,30 @@ def enable_user_command(username: str) -> None:
     accounts.set_active(_user_named(db, username), True)
     db.commit()
     click.echo(f"{username} enabled.")
+
+
+@click.command("publish-open311")
+@with_appcontext
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Publish them; without it, only list them.")
+def publish_open311_command(username: str, yes: bool) -> None:
+    """Publish through Open311 the older cases USERNAME (a program account) filed there.
+
+    Before doors were recorded, anyone could pick the channel "Open311 app"; the upgrade made every
+    older case private. Run this for the accounts Open311 apps used, never for staff.
+    """
+    from .errors import DomainError
+    from .services.cases import publish_open311_cases
+    db = get_session()
+    try:
+        cases = publish_open311_cases(db, _user_named(db, username))
+    except DomainError as exc:
+        raise click.UsageError(str(exc)) from None
+    for case in cases:
+        click.echo(f"{case.number}  {case.description[:40]}")
+    if not yes:
+        db.rollback()
+        click.echo(f"{len(cases)} case(s) would be published; run again with --yes to publish them.")
+        return
+    db.commit()
+    click.echo(f"{len(cases)} case(s) published through Open311; each change is on the case's audit chain.")

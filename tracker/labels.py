@@ -42,6 +42,8 @@ ACTIONS = {
     "task.reassigned": _l("Task reassigned"), "task.released": _l("Task put back in the pool"),
     "task.handed_over": _l("Task handed over"),
     "audit.fields_recorded": _l("Grid, recorder, number and process version put on the chain (upgrade)"),
+    "audit.intake_recorded": _l("Intake door put on the chain (upgrade)"),
+    "case.intake_corrected": _l("Intake door corrected: filed through Open311"),
 }
 CARE_GROUPS = {
     "": _l("None"), "elderly_alone": _l("Elderly living alone"), "left_behind_child": _l("Left-behind child"),
@@ -67,14 +69,14 @@ FIELDS = {
     "extension_approved": _l("Extension approved"), "signed_at": _l("Signed for at"),
     "resident_email": _l("E-mail"), "latitude": _l("Latitude"), "longitude": _l("Longitude"),
     "media_url": _l("Photo link"), "number": _l("Case number"), "grid_id": _l("Grid"),
-    "created_by_id": _l("Recorded by"), "process_hash": _l("Process version"),
+    "created_by_id": _l("Recorded by"), "process_hash": _l("Process version"), "intake": _l("Intake door"),
     "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
 }
 #: Coded fields and the label table for their values.
 VALUE_TABLES = {
     "status": STATUSES, "channel": CHANNELS, "urgency": URGENCIES, "green_channel": GREEN_CHANNEL,
     "outcome": OUTCOMES, "satisfaction": OUTCOMES, "deadline_class": DEADLINE_CLASSES,
-    "handle_action": HANDLE_ACTIONS, "dispatch_to": DISPATCH_TO,
+    "handle_action": HANDLE_ACTIONS, "dispatch_to": DISPATCH_TO, "intake": DOORS,
 }
 
 

@@ -352,3 +352,14 @@ def test_a_member_who_lost_the_role_no_longer_sees_the_work_assigned_in_it(app, 
     former = login("member_a")
     assert case.number not in former.get("/").get_data(as_text=True)
     assert task.id not in former.get(f"/").get_data(as_text=True)
+
+
+def test_the_door_is_on_the_chain_so_publishing_a_case_behind_it_is_named(app, login, db):
+    from sqlalchemy import text
+
+    from tracker.services.audit import verify_chain
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    db.execute(text('UPDATE "case" SET intake = \'open311\' WHERE id = :i'), {"i": case.id})
+    report = verify_chain(db, case.id)
+    assert not report.ok and "intake" in report.problem

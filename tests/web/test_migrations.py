@@ -88,25 +88,60 @@ def test_backfill_stamps_existing_tasks_as_live_stamping_does(app, db, login):
     assert db.execute(select(Case.id, Case.audit_head).order_by(Case.id)).all() == heads
 
 
-def test_upgrade_to_0010_publishes_only_cases_a_program_filed_through_open311(app, db, login):
-    """Before 0010 any member could pick the channel "Open311 app"; such a case stays private."""
-    from tests.conftest import building_id, intake, latest_case, user_id
-    from tracker.models import User
-    from tracker.services import tokens
-    secret = tokens.create(db, db.get(User, user_id(db, "member_a")), "app")[1]
-    db.commit()
+def _file_through_open311(app, db, secret: str):
+    """File a request through Open311 with a token; return the case."""
+    from tests.conftest import building_id, latest_case
     filed = app.test_client().post("/open311/v2/requests.json", data={
         "api_key": secret, "service_code": "property_repair", "description": "楼道灯不亮",
         "address_id": str(building_id(db, "GA"))})
     assert filed.status_code == 201
-    program_case = latest_case(db)
-    login("leader_a").submit("/cases/new", intake(db, description="独居老人，家中有困难"))
-    forged = latest_case(db)
+    return latest_case(db)
+
+
+def test_upgrade_to_0010_puts_the_door_on_every_chain_and_keeps_older_cases_private(app, db, login, monkeypatch):
+    """Before 0010 any member could pick the channel "Open311 app": older cases become private, on their chains,
+    until `flask publish-open311` publishes those a program account filed."""
+    from sqlalchemy import select
+
+    from tests.conftest import intake, latest_case, user_id
+    from tracker.chain import AUDITED
+    from tracker.models import AuditEvent, User
+    from tracker.services import tokens
+    from tracker.services.audit import verify_chain
+    secret = tokens.create(db, db.get(User, user_id(db, "member_a")), "app", scope="open311")[1]
+    db.commit()
+    recent = _file_through_open311(app, db, secret)  # opened since 0010: its chain names its door
+    with monkeypatch.context() as old_code:  # cases opened before 0010 recorded no door
+        old_code.setattr("tracker.services.audit.AUDITED", tuple(f for f in AUDITED if f != "intake"))
+        older = _file_through_open311(app, db, secret)
+        login("leader_a").submit("/cases/new", intake(db, description="独居老人，家中有困难"))
+        forged = latest_case(db)
     engine = app.extensions["gridloop.db"]
     downgrade(engine, "0009")
     db.execute(text('UPDATE "case" SET channel = \'open311\' WHERE id = :i'), {"i": forged.id})
     upgrade(engine)
     doors = dict(db.execute(text('SELECT id, intake FROM "case"')).all())
-    assert (doors[program_case.id], doors[forged.id]) == ("open311", "web")
-    assert [r["service_request_id"] for r in app.test_client().get("/open311/v2/requests.json").get_json()] == [
-        program_case.number]
+    assert (doors[recent.id], doors[older.id], doors[forged.id]) == ("open311", "web", "web")
+
+    def public() -> list[str]:
+        return [r["service_request_id"] for r in app.test_client().get("/open311/v2/requests.json").get_json()]
+
+    def last_action(case_id: int) -> str:
+        return db.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_id)
+                          .order_by(AuditEvent.seq.desc())).first()
+
+    assert public() == [recent.number]
+    assert last_action(older.id) == "audit.intake_recorded"
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["publish-open311", "member_a"])
+    assert older.number in listed.output and "1 case(s) would be published" in listed.output
+    assert public() == [recent.number]
+    assert runner.invoke(args=["publish-open311", "member_a", "--yes"]).exit_code == 0
+    assert sorted(public()) == sorted([recent.number, older.number])
+    assert last_action(older.id) == "case.intake_corrected"
+    staff = runner.invoke(args=["publish-open311", "leader_a", "--yes"])
+    assert staff.exit_code != 0 and "leader_a never had an API token" in staff.output
+    with app.app_context():
+        from tracker.db import get_session
+        assert all(verify_chain(get_session(), case.id).ok for case in (recent, older))
+        assert not verify_chain(get_session(), forged.id).ok  # its channel was changed behind the chain

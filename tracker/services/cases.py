@@ -16,7 +16,7 @@ from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
 from ..errors import N_, ConflictError, InvalidInput
-from ..models import Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
+from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, PermissionDenied, holds_role, in_lane, require
 from . import Services, assign, notices, timers
 from .audit import AUDITED, audited_fields, record_event
@@ -114,6 +114,24 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
         complete_task(svc, actor, task.id, case.version,
                       {"answered_on_spot": intake.answered_on_spot, "reply": intake.reply}, recording=True)
     return case
+
+
+def publish_open311_cases(session, program: User) -> list[Case]:
+    """Mark the cases ``program`` filed through Open311 before doors were recorded as Open311's (public).
+
+    Only cases with the channel "Open311 app", recorded by this account, still private; each change is
+    an event on the case's chain. Run it for the accounts Open311 apps really used, never for staff.
+    """
+    if session.scalar(select(ApiToken.id).where(ApiToken.user_id == program.id).limit(1)) is None:
+        raise InvalidInput(N_("%(name)s never had an API token: Open311 apps file with one, so none of its cases "
+                              "came in through Open311."), name=program.username)
+    cases = session.scalars(select(Case).where(Case.created_by_id == program.id, Case.channel == "open311",
+                                               Case.intake == Door.WEB).order_by(Case.id)).all()
+    for case in cases:
+        case.intake = Door.OPEN311
+        record_event(session, case, None, "case.intake_corrected", {"intake": (Door.WEB, Door.OPEN311)})
+    session.flush()
+    return list(cases)
 
 
 def complete_task(svc: Services, actor: User, task_id: str, expected_version: int,
