@@ -315,6 +315,10 @@ def verify_bundle(path: str) -> Report:
         return Report(refused.case_id, 0, False, refused.seq, str(refused))
 
 
+#: The largest file a bundle may unpack to (a case of thousands of events is a few megabytes).
+MAX_BUNDLE_FILE = 64 * 1024 * 1024
+
+
 def _read_bundle(path: str) -> dict[str, bytes]:
     """Return the bundle's files by name; refuse duplicates, comments, extra and missing files."""
     import pathlib
@@ -339,6 +343,10 @@ def _read_bundle(path: str) -> dict[str, bytes]:
                 if archive.comment or any(info.comment for info in infos):
                     raise Refused("the zip carries a comment, which unzip tools show and nothing verifies; "
                                   "GridLoop writes none")
+                for info in infos:  # read at most the declared size: a crafted entry cannot exhaust memory
+                    if info.file_size > MAX_BUNDLE_FILE:
+                        raise Refused(f"{info.filename} would unpack to {info.file_size:,} bytes, more than any "
+                                      f"GridLoop bundle file ({MAX_BUNDLE_FILE:,}): refused")
                 files = {info.filename: archive.read(info) for info in infos}
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
             raise Refused(f"{path} is not a zip file that can be read, nor a folder ({exc})") from None

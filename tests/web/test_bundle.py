@@ -403,3 +403,12 @@ def test_a_bundle_carrying_another_verifier_says_so(bundle, tmp_path, capsys):
     assert out.startswith("OK: case") and f"note: verify_bundle.py in the bundle is not this verifier (its sha256 is " \
         f"{digest}): it was not run and is not verified" in out
     assert chain.main([str(path)]) == 0 and "note:" not in capsys.readouterr().out
+
+
+def test_an_entry_that_would_unpack_beyond_any_bundle_file_is_refused_unread(bundle, tmp_path):
+    """A zip bomb (a small entry declaring gigabytes) is refused before it is read."""
+    from tracker import chain
+    _case, path = bundle
+    target = _rewrite(path, tmp_path / "bomb.zip", README_txt=lambda data: data + b" " * (chain.MAX_BUNDLE_FILE + 1))
+    result = _verify(target, tmp_path)
+    assert result.returncode == 1 and "README.txt would unpack to" in result.stdout
