@@ -13,7 +13,6 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,14 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
-from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from . import evaluator
+from . import compat, evaluator
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -85,28 +80,6 @@ _FORBIDDEN_TAGS = {
 #: Automatic tasks one step may run. A real step runs a few dozen; Spiff's task tree deepens with
 #: each one, and past about a thousand levels its iterators stop seeing tasks.
 MAX_AUTOMATIC_TASKS = 500
-
-#: The moment the engine treats as "now" while it runs a step (see Engine's ``clock``).
-_NOW: ContextVar[dt.datetime | None] = ContextVar("gridloop_engine_now", default=None)
-
-
-class _EngineClock(dt.datetime):
-    """Spiff's timers ask ``datetime.now``; answer with the engine's clock while it runs a step.
-
-    This lets the tracker fire timers "as of" a moment (the scheduler's tick, the demo clock) instead
-    of whatever the wall clock says when the step happens to run.
-    """
-
-    @classmethod
-    def now(cls, tz=None):
-        """Return the engine's current moment, or the wall clock outside a step."""
-        now = _NOW.get()
-        if now is None:
-            return dt.datetime.now(tz)
-        return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
-
-
-_spiff_timer.datetime = _EngineClock
 
 
 class WorkflowError(Exception):
@@ -195,36 +168,6 @@ class Trail:
     flows: frozenset[tuple[str, str]]
 
 
-class _SpecByHashConverter(BpmnWorkflowConverter):
-    """Serialize a workflow with its spec's content hash instead of the whole spec.
-
-    Spiff's own converter writes the full spec into every state and rebuilds it on every load; the
-    spec of a definition version never changes, so GridLoop parses it once and looks it up by hash.
-    """
-
-    #: Set per engine: content hash -> parsed spec, and -> the specs of its embedded sub-processes by id.
-    specs: dict[str, Any] = {}
-    subprocess_specs: dict[str, dict[str, Any]] = {}
-
-    def to_dict(self, workflow):
-        """Convert the task tree and events; name the spec by hash (set by the engine)."""
-        dct = WorkflowConverter.to_dict(self, workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return dct
-
-    def from_dict(self, dct):
-        """Rebuild a workflow onto the cached spec named by ``dct['spec']``."""
-        spec_hash = dct.pop("spec")
-        workflow = self.target_class(self.specs[spec_hash], self.subprocess_specs[spec_hash], deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-        self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
-        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
-        return workflow
-
-
 class _RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """Evaluate expressions and scripts with GridLoop's restricted evaluator only."""
 
@@ -268,13 +211,11 @@ class Engine:
         """
         self.lane_roles = dict(lane_roles)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        compat.install_engine_clock()
         self._script_engine = PythonScriptEngine(environment=_RestrictedEnvironment())
         self._specs: dict[str, Any] = {}
         self._subprocess_specs: dict[str, dict[str, Any]] = {}
-        converter = type("SpecByHash", (_SpecByHashConverter,),
-                         {"specs": self._specs, "subprocess_specs": self._subprocess_specs})
-        config = {**SPIFF_CONFIG, BpmnWorkflow: converter}
-        self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+        self._serializer = compat.SpecCacheSerializer(self._specs, self._subprocess_specs)
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -460,9 +401,10 @@ class Engine:
                     if after is not None:
                         flows.add((bpmn_id, after))
                     after = bpmn_id
-                if task.parent is None and getattr(task.workflow, "parent_task_id", None) is not None:
+                outer = compat.subprocess_task_id(task) if task.parent is None else None
+                if outer is not None:
                     # The root of an embedded sub-process: go on from the sub-process element outside it.
-                    task, after = workflow.get_task_from_id(task.workflow.parent_task_id), None
+                    task, after = workflow.get_task_from_id(outer), None
                 else:
                     task = task.parent
         return Trail(frozenset(elements), frozenset(flows))
@@ -480,11 +422,8 @@ class Engine:
     @contextmanager
     def _at(self, now: dt.datetime | None) -> Iterator[None]:
         """Run the enclosed step with Spiff's timers seeing ``now`` (default: the engine's clock)."""
-        token = _NOW.set(now or self.clock())
-        try:
+        with compat.engine_now(now or self.clock()):
             yield
-        finally:
-            _NOW.reset(token)
 
     def _step(self, workflow: BpmnWorkflow) -> None:
         """Run engine steps, and the branches of any timers that came due, until people are needed."""
@@ -503,7 +442,7 @@ class Engine:
             workflow.do_engine_steps(will_complete_task=count)
             # do_engine_steps ends by refreshing timers: one that came due is READY but not run yet.
             for _ in range(20):
-                if not any(t.state == TaskState.READY and not t.task_spec.manual for t in _every_task(workflow)):
+                if not any(t.state == TaskState.READY and not t.task_spec.manual for t in compat.every_task(workflow)):
                     break
                 workflow.do_engine_steps(will_complete_task=count)
         except SpiffWorkflowException as exc:
@@ -518,9 +457,8 @@ class Engine:
         except (zlib.error, ValueError, TypeError) as exc:
             raise WorkflowError(f"stored workflow state is unreadable: {exc}") from None
         self._spec(definition)  # parse this version once, if no case on it was loaded yet
-        dct["spec"] = definition.content_hash
         try:
-            workflow = self._serializer.from_dict(dct)
+            workflow = self._serializer.from_dict(dct, definition.content_hash)
         except (KeyError, ValueError, TypeError) as exc:
             raise WorkflowError(f"stored workflow state does not fit its definition: {exc}") from None
         workflow.script_engine = self._script_engine
@@ -528,9 +466,7 @@ class Engine:
 
     def _serialize(self, workflow: BpmnWorkflow) -> bytes:
         """Serialize the workflow without its spec (the spec lives with the definition)."""
-        dct = self._serializer.to_dict(workflow)
-        dct[self._serializer.VERSION_KEY] = self._serializer.VERSION
-        return encode_state(dct)
+        return encode_state(self._serializer.to_dict(workflow))
 
     @staticmethod
     def _ready_task(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -558,7 +494,7 @@ class Engine:
                      if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None))
         fired, due_times = [], []
         for task in _timer_tasks(tasks):
-            due = _timer_due(task)
+            due = compat.timer_due(task)
             if task.state == TaskState.COMPLETED and task.id not in finished_before:
                 spec = task.task_spec
                 fired.append(FiredTimer(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id,
@@ -582,32 +518,9 @@ def _timer_tasks(tasks: Iterable[Any]) -> list[Any]:
     return [t for t in tasks if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
 
 
-def _every_task(workflow: BpmnWorkflow) -> Iterator[Any]:
-    """Every task of the workflow and its subprocesses, in no particular order.
-
-    Spiff keeps them in a dict by id; reading it is much cheaper than walking the task tree
-    (``get_tasks``), where order matters only for what a snapshot lists.
-    """
-    yield from workflow.tasks.values()
-    for subprocess in workflow.subprocesses.values():
-        yield from subprocess.tasks.values()
-
-
 def _finished_timers(workflow: BpmnWorkflow) -> set[UUID]:
     """Return the ids of timer tasks already finished (so a step reports only what it fired)."""
-    return {t.id for t in _timer_tasks(_every_task(workflow)) if t.state & TaskState.FINISHED_MASK}
-
-
-def _timer_due(task: Any) -> dt.datetime | None:
-    """Return when a waiting timer is due (Spiff caches the evaluated expression on the task)."""
-    value = task._get_internal_data("event_value")
-    if not isinstance(value, str):
-        return None
-    try:
-        due = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return due if due.tzinfo else due.replace(tzinfo=dt.UTC)
+    return {t.id for t in _timer_tasks(compat.every_task(workflow)) if t.state & TaskState.FINISHED_MASK}
 
 
 #: lxml settings for BPMN: no DTD loaded, no entity expanded, nothing fetched, default size limits.
@@ -655,26 +568,20 @@ def _owner_id(node: etree._Element) -> str | None:
 
 def _bad_value(exc: Exception) -> str:
     """Explain a value a step could not use (e.g. a timer moment that is not a date), naming the element."""
-    where, expression = None, None
-    tb = exc.__traceback__
-    while tb is not None:  # the innermost Spiff frame working on a task names the element
-        task = tb.tb_frame.f_locals.get("my_task")
-        if task is not None and getattr(task.task_spec, "bpmn_id", None):
-            where = task.task_spec.bpmn_id
-            expression = getattr(getattr(task.task_spec, "event_definition", None), "expression", None)
-        tb = tb.tb_next
     text = f"{type(exc).__name__}: {exc}"
+    task = compat.task_in_traceback(exc)  # the plain error carries no task; Spiff's frames know it
+    if task is None:
+        return text
+    expression = getattr(getattr(task.task_spec, "event_definition", None), "expression", None)
     if expression:
         text = f"timer expression {expression!r} did not give an ISO date-time ({text})"
-    return f"{where}: {text}" if where else text
+    return f"{task.task_spec.bpmn_id}: {text}"
 
 
 def _message(exc: Exception) -> str:
     """Summarize an engine exception in one line, with the element it happened at."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    # Spiff raises its own exception inside ``except``: the evaluator's reason (say, "result too large")
-    # is then only the implicit context.
-    cause = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+    cause = compat.error_cause(exc)  # say, the evaluator's "result too large"
     if cause is not None and str(cause) not in text:
         text = f"{text.rstrip('. ')}: {type(cause).__name__}: {cause}"
     task = getattr(exc, "task", None)
