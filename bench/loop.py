@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.webclient import WebUser
+from .webclient import WebUser
 
 PASSWORD = "gridloop2026"
 TASK_LINK = re.compile(r'href="/tasks/([0-9a-f-]{36})"')

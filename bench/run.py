@@ -20,18 +20,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.pgcluster import Cluster
-from tests.webclient import ROOT, Gunicorn
 from tracker import create_app
 from tracker.db import get_session
 from tracker.models import User
 from tracker.services import tokens
 
+from .cluster import Cluster
 from .floor import run_floor, run_timer_floor
 from .loop import percentile, run_loop
 from .procstat import tree_cpu_seconds
 from .scale import grow, time_pages
 from .tick import measure as measure_tick
+from .webclient import ROOT, Gunicorn
 
 
 def _prepare(url: str) -> None:

@@ -9,10 +9,10 @@ import uuid
 
 from sqlalchemy import create_engine, func, insert, select
 
-from tests.webclient import WebUser
 from tracker.models import Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 
 from .loop import PASSWORD, percentile
+from .webclient import WebUser
 
 #: Share of generated cases per status; the rest are archived (a year of cases is mostly closed).
 OPEN_SHARE = {CaseStatus.DISPATCHING: 0.005, CaseStatus.HANDLING: 0.02, CaseStatus.CALLBACK: 0.005}

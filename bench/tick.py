@@ -10,10 +10,11 @@ import time
 import time_machine
 from sqlalchemy import func, insert, select
 
-from tests.factories import dispatched_cases
 from tracker import create_app, jobs
 from tracker.db import get_session
 from tracker.models import Timer
+
+from .cases import dispatched_cases
 
 
 #: Cases are dispatched on Monday 2 Nov 2026, 10:00 Beijing; the tick runs Tuesday 11:00, when

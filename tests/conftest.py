@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
-from tests.pgcluster import Cluster
+from bench.cluster import Cluster
 from tracker import create_app
 from tracker.db import get_session, init_db
 from tracker.models import Building, Case, Community, Department, Grid, Membership, Role, Task, TaskStatus, User
