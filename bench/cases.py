@@ -12,6 +12,7 @@ from tracker.db import get_session
 from tracker.models import Building, TaskStatus, User
 from tracker.services import for_app
 from tracker.services.cases import Intake, complete_task, open_case
+from tracker.services.commands import Dispatch
 
 
 def dispatched_cases(app: Flask, n: int, at: dt.datetime, member: str, leader: str) -> list[int]:
@@ -30,8 +31,8 @@ def dispatched_cases(app: Flask, n: int, at: dt.datetime, member: str, leader: s
                     resident_name=f"居民{i}", resident_phone="+8613812345678", building_id=building,
                     category="property_repair", description="楼道灯不亮", channel="phone", answered_on_spot=False))
                 task = next(t for t in case.tasks if t.status == TaskStatus.OPEN)
-                complete_task(svc, dispatcher, task.id, case.version, {
-                    "dispatch_to": "member", "handler_id": handler.id, "deadline_class": "general"})
+                complete_task(svc, dispatcher, task.id, case.version, Dispatch(
+                    dispatch_to="member", handler_id=handler.id, deadline_class="general"))
                 ids.append(case.id)
                 if i % 200 == 199:
                     db.commit()

@@ -13,6 +13,7 @@ from .models import Building, Case, Community, Department, Grid, Membership, Rol
 from . import clock, jobs
 from .services import visits
 from .services.cases import Intake, complete_task, open_case
+from .services.commands import Callback, Dispatch, Handle, ReviewArchive
 from .web import services
 
 PASSWORD = "gridloop2026"
@@ -182,17 +183,16 @@ def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, depa
     leader = staff[f"leader{n}"]
     handler = staff[f"member{n}b"]
     if step in ("member", "department"):
-        complete_task(svc, leader, task.id, case.version, {
-            "dispatch_to": step, "handler_id": handler.id, "department_id": department.id,
-            "deadline_class": "general"})
+        complete_task(svc, leader, task.id, case.version, Dispatch(
+            dispatch_to=step, handler_id=handler.id, department_id=department.id, deadline_class="general"))
     elif step in ("done", "extend", "return"):
         actor = handler if task.role == Role.GRID_MEMBER else staff[f"dept_{department.code}"]
-        complete_task(svc, actor, task.id, case.version, {
-            "handle_action": step, "extension_days": 3 if step == "extend" else None,
-            "text": {"done": "已上门处理完毕，居民确认。", "extend": "需等待配件到货。",
-                     "return": "不属于本网格范围，请重新派单。"}[step]})
+        complete_task(svc, actor, task.id, case.version, Handle(
+            handle_action=step, extension_days=3 if step == "extend" else None,
+            text={"done": "已上门处理完毕，居民确认。", "extend": "需等待配件到货。",
+                  "return": "不属于本网格范围，请重新派单。"}[step]))
     elif step in ("satisfied", "basic", "dissatisfied", "unreachable"):
         actor = task.assignee or member
-        complete_task(svc, actor, task.id, case.version, {"satisfaction": step, "note": ""})
+        complete_task(svc, actor, task.id, case.version, Callback(satisfaction=step))
     elif step == "archive":
-        complete_task(svc, leader, task.id, case.version, {"comment": "记录完整，同意归档。"})
+        complete_task(svc, leader, task.id, case.version, ReviewArchive(confirm=True, comment="记录完整，同意归档。"))

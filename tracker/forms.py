@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import phonenumbers
+import enum
+import functools
+import types
+import typing
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
+from wtforms.fields.core import UnboundField
 from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
 from . import labels
+from .services.commands import MAX_ID, PHONE_MESSAGE, C, Command, InvalidCommand, RecordCase, build, e164
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -34,12 +44,10 @@ def add_service_error(form: FlaskForm, exc) -> None:
 
 #: Value of the "—" placeholder option in select fields.
 NO_CHOICE = -1
-#: The largest id a database row can have (32-bit integer keys).
-MAX_ID = 2**31 - 1
-
-
 def id_value(value) -> int:
     """Coerce a posted id: an integer a row can have (or the placeholder); anything else is not a choice."""
+    if value in ("", None):
+        return NO_CHOICE  # nothing chosen: the command says what to choose
     number = int(value)
     if not NO_CHOICE <= number <= MAX_ID:
         raise ValueError(f"{value!r} is not an id")
@@ -47,17 +55,13 @@ def id_value(value) -> int:
 
 
 class ChinesePhone:
-    """Validate a mainland China phone number and normalize it to E.164."""
+    """Validate a mainland China phone number and normalize it to E.164 (the commands' rule)."""
 
     def __call__(self, form, field) -> None:
         """Check the number, replacing the field data with its E.164 form."""
-        try:
-            number = phonenumbers.parse(field.data or "", "CN")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise ValidationError(_l("Not a valid phone number: enter an 11-digit mobile number or a landline with area code, e.g. 13812345678 or 010-12345678."))
-        field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if (number := e164(field.data or "")) is None:
+            raise ValidationError(_l(PHONE_MESSAGE))
+        field.data = number
 
 
 class LoginForm(FlaskForm):
@@ -86,35 +90,6 @@ class TokenForm(FlaskForm):
     expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
 
 
-class IntakeForm(FlaskForm):
-    resident_name = StringField(_l("Resident name"), validators=[DataRequired(), Length(max=100)])
-    resident_phone = StringField(_l("Resident phone"), validators=[DataRequired(), ChinesePhone()])
-    building_id = SelectField(_l("Building"), coerce=id_value, validate_choice=True,
-                              validators=[InputRequired(message=_l("Choose the building the request is about."))])
-    address_detail = StringField(_l("Unit / room"), validators=[Optional(), Length(max=200)])
-    category = SelectField(_l("Category"), validators=[DataRequired()])
-    description = TextAreaField(_l("What the resident asks"), validators=[DataRequired(), Length(max=4000)])
-    channel = SelectField(_l("Channel"), choices=_choices(labels.STAFF_CHANNELS), validators=[DataRequired()])
-    urgency = SelectField(_l("Urgency"), choices=_choices(labels.URGENCIES), default="normal")
-    green_channel = SelectField(_l("Green channel"), choices=_choices(labels.GREEN_CHANNEL), default="")
-    disposition = RadioField(_l("Disposition"), default="dispatch", choices=choices([
-        ("dispatch", _l("Needs handling: send to the grid leader")),
-        ("on_spot", _l("Answered on the spot")),
-    ]))
-    # No Optional(): it would stop the chain before validate_reply sees an empty on-the-spot reply.
-    reply = TextAreaField(_l("Reply given to the resident"), validators=[Length(max=4000)])
-
-    def validate_building_id(self, field) -> None:
-        """The "—" placeholder (-1) is not a building."""
-        if field.data == NO_CHOICE:
-            raise ValidationError(_l("Choose the building the request is about."))
-
-    def validate_reply(self, field) -> None:
-        """An on-the-spot answer needs the reply text."""
-        if self.disposition.data == "on_spot" and not (field.data or "").strip():
-            raise ValidationError(_l("Write the reply given to the resident."))
-
-
 class TaskForm(FlaskForm):
     """Every task form carries the case version it was loaded with."""
 
@@ -122,97 +97,165 @@ class TaskForm(FlaskForm):
         "The form is damaged; reload the page and try again."))])
 
 
-class RecordReplyForm(TaskForm):
-    disposition = RadioField(_l("Disposition"), default="dispatch", choices=choices([
+# -- task forms, built from their commands ---------------------------------------------------------
+
+#: Coded fields shown as a drop-down list rather than radio buttons.
+SELECTS = frozenset({"deadline_class"})
+#: Text fields longer than this are typed in a text area.
+SHORT_TEXT = 200
+
+
+def task_form(form_key: str) -> type[TaskForm]:
+    """Return the web form of a kind of user task, built from its command (services.cases.TASKS)."""
+    from .services.cases import TASKS
+    return _form_class(TASKS[form_key].command)
+
+
+@functools.cache
+def _form_class(command: type[Command]) -> type[TaskForm]:
+    """Build a form class with one field per command field: its widget, label, choices and HTML hints."""
+    fields = {name: _field(name, info) for name, info in command.model_fields.items()}
+    return type(f"{command.__name__}Form", (TaskForm,), {**fields, "command": command})
+
+
+def _field(name: str, info: FieldInfo):
+    """Return the WTForms field for one command field."""
+    label = _l(info.description or name)
+    kind, choices_ = _kind(info.annotation)
+    default = None if info.default is PydanticUndefined else info.default
+    hints = _hints(info)
+    if choices_ is not None:
+        table = labels.CHOICES[name]
+        field_class = SelectField if name in SELECTS else RadioField
+        return field_class(label, choices=choices([(c.value, table[c.value]) for c in choices_]),
+                           default=default.value if default is not None else None, render_kw=hints,
+                           validate_choice=False)
+    if kind is bool:
+        return BooleanField(label, default=bool(default), render_kw=hints)
+    if kind is int and _is_id(info):
+        return SelectField(label, coerce=id_value, validate_choice=False, render_kw=hints)
+    if kind is int:
+        return IntegerField(label, validators=[Optional()], render_kw=hints)
+    long_text = (hints.get("maxlength") or 0) > SHORT_TEXT
+    return (TextAreaField if long_text else StringField)(label, default=default or "", render_kw=hints)
+
+
+def _kind(annotation: Any) -> tuple[type, list | None]:
+    """Return a field's base type (Optional unwrapped) and, for a coded field, its choices."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _kind(args[0])
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _kind(args[0])
+    if typing.get_origin(annotation) is typing.Literal:
+        return bool, None
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return str, list(annotation)
+    return annotation, None
+
+
+def _constraint(info: FieldInfo, name: str) -> Any:
+    """Return a length or range constraint of a field (min_length, max_length, ge, le), or None."""
+    items = [*info.metadata, *_nested_metadata(info.annotation)]
+    for item in items:
+        if isinstance(item, FieldInfo):  # Annotated[int, Field(ge=1)] keeps its constraints inside
+            items += item.metadata
+        elif getattr(item, name, None) is not None:
+            return getattr(item, name)
+    return None
+
+
+def _nested_metadata(annotation: Any) -> list:
+    """Return the constraints inside an Optional or Annotated type."""
+    found = []
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            found += list(arg.__metadata__)
+        elif typing.get_origin(arg) in (typing.Union, types.UnionType):
+            found += _nested_metadata(arg)
+    return found
+
+
+def _is_id(info: FieldInfo) -> bool:
+    """Whether a field holds a row id (chosen from a list)."""
+    return _constraint(info, "le") == MAX_ID
+
+
+def _hints(info: FieldInfo) -> dict[str, Any]:
+    """Return the HTML attributes that tell a browser the field's rules before it is sent."""
+    hints: dict[str, Any] = {}
+    if (longest := _constraint(info, "max_length")) is not None:
+        hints["maxlength"] = longest
+    if info.is_required() and _constraint(info, "min_length") and not _kind(info.annotation)[1]:
+        hints["required"] = True
+    if (low := _constraint(info, "ge")) is not None and not _is_id(info):
+        hints["min"], hints["max"] = low, _constraint(info, "le")
+    return hints
+
+
+def command_data(form: FlaskForm, command: type[Command]) -> dict[str, Any]:
+    """Return the form's values for the command's fields ("—" placeholders and blank numbers as none)."""
+    data = {}
+    for name in command.model_fields:
+        field = getattr(form, name, None)
+        if field is None:
+            continue
+        value = field.data
+        if isinstance(field, SelectField) and field.coerce is id_value and value in (NO_CHOICE, 0):
+            value = None
+        data[name] = value
+    return data
+
+
+def build_command(form: FlaskForm, command: type[C], **extra: Any) -> C | None:
+    """Build the form's command; on failure put each message on its field (or the form) and return None."""
+    try:
+        return build(command, {**command_data(form, command), **extra})
+    except InvalidCommand as exc:
+        for error in exc.errors:
+            field = getattr(form, error.field.split(".")[0], None)
+            if field is not None:
+                field.errors = [*field.errors, error.localized()]
+            else:
+                form.form_errors.append(error.localized())
+        return None
+
+
+def rules_from(command: type[Command]):
+    """Give a hand-written form's fields the HTML hints of its command's rules (which alone decide)."""
+    def decorate(form_class):
+        for name, info in command.model_fields.items():
+            unbound = getattr(form_class, name, None)
+            if isinstance(unbound, UnboundField):
+                unbound.kwargs["render_kw"] = {**_hints(info), **(unbound.kwargs.get("render_kw") or {})}
+        form_class.command = command
+        return form_class
+    return decorate
+
+
+@rules_from(RecordCase)
+class IntakeForm(FlaskForm):
+    """Record a request at the desk; the rules are RecordCase's."""
+
+    resident_name = StringField(_l("Resident name"))
+    resident_phone = StringField(_l("Resident phone"))
+    building_id = SelectField(_l("Building"), coerce=id_value, validate_choice=False)
+    address_detail = StringField(_l("Unit / room"))
+    category = SelectField(_l("Category"), validate_choice=False)
+    description = TextAreaField(_l("What the resident asks"))
+    channel = SelectField(_l("Channel"), choices=_choices(labels.STAFF_CHANNELS), validate_choice=False)
+    urgency = SelectField(_l("Urgency"), choices=_choices(labels.URGENCIES), default="normal", validate_choice=False)
+    green_channel = SelectField(_l("Green channel"), choices=_choices(labels.GREEN_CHANNEL), default="",
+                                validate_choice=False)
+    disposition = RadioField(_l("Disposition"), default="dispatch", validate_choice=False, choices=choices([
         ("dispatch", _l("Needs handling: send to the grid leader")),
         ("on_spot", _l("Answered on the spot")),
     ]))
-    # No Optional(): it would stop the chain before validate_reply sees an empty on-the-spot reply.
-    reply = TextAreaField(_l("Reply given to the resident"), validators=[Length(max=4000)])
+    reply = TextAreaField(_l("Reply given to the resident"))
 
-    validate_reply = IntakeForm.validate_reply
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"answered_on_spot": self.disposition.data == "on_spot", "reply": self.reply.data or ""}
-
-
-class DispatchForm(TaskForm):
-    dispatch_to = RadioField(_l("Send to"), default="member", choices=choices([
-        ("member", _l("A grid member")), ("department", _l("Refer to a department"))]))
-    handler_id = SelectField(_l("Grid member"), coerce=id_value, validate_choice=False, validators=[Optional()])
-    department_id = SelectField(_l("Department"), coerce=id_value, validate_choice=False, validators=[Optional()])
-    deadline_class = SelectField(_l("Time limit"), choices=_choices(labels.DEADLINE_CLASSES), default="general")
-
-    def validate_handler_id(self, field) -> None:
-        """Dispatching to a member needs the member."""
-        if self.dispatch_to.data == "member" and not field.data:
-            raise ValidationError(_l("Choose the grid member who will handle it."))
-
-    def validate_department_id(self, field) -> None:
-        """A referral needs the department."""
-        if self.dispatch_to.data == "department" and not field.data:
-            raise ValidationError(_l("Choose the department to refer it to."))
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"dispatch_to": self.dispatch_to.data, "handler_id": self.handler_id.data,
-                "department_id": self.department_id.data, "deadline_class": self.deadline_class.data}
-
-
-class HandleForm(TaskForm):
-    handle_action = RadioField(_l("Outcome"), default="done", choices=_choices(labels.HANDLE_ACTIONS))
-    text = TextAreaField(_l("Result, or reason"), validators=[DataRequired(), Length(max=4000)])
-    extension_days = IntegerField(_l("Extension (working days)"), validators=[Optional(), NumberRange(1, 30)])
-
-    def validate_extension_days(self, field) -> None:
-        """An extension request says how many days."""
-        if self.handle_action.data == "extend" and not field.data:
-            raise ValidationError(_l("Say how many working days the extension is for (1-30)."))
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"handle_action": self.handle_action.data, "text": self.text.data,
-                "extension_days": self.extension_days.data}
-
-
-class ReviewExtensionForm(TaskForm):
-    decision = RadioField(_l("Decision"), default="approve", choices=choices([
-        ("approve", _l("Approve the extension")), ("refuse", _l("Refuse"))]))
-    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"extension_approved": self.decision.data == "approve", "comment": self.comment.data or ""}
-
-
-class CallbackForm(TaskForm):
-    satisfaction = RadioField(_l("Resident's answer"), choices=_choices(labels.OUTCOMES),
-                              validators=[InputRequired(message=_l("Choose the resident's answer."))])
-    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"satisfaction": self.satisfaction.data, "note": self.note.data or ""}
-
-
-class ReviewArchiveForm(TaskForm):
-    confirm = BooleanField(_l("I have reviewed the record; archive it"),
-                           validators=[DataRequired(message=_l("Tick the box to confirm the review."))])
-    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"comment": self.comment.data or ""}
-
-
-class SuperviseForm(TaskForm):
-    note = TextAreaField(_l("Supervision opinion for the handler"), validators=[
-        DataRequired(message=_l("Write the supervision opinion for the handler.")), Length(max=2000)])
-
-    def workflow_data(self) -> dict:
-        """Return what the service needs."""
-        return {"note": self.note.data}
+    def to_command(self) -> RecordCase | None:
+        """Build the intake command (the disposition radio says whether it was answered on the spot)."""
+        return build_command(self, RecordCase, answered_on_spot=self.disposition.data == "on_spot")
 
 
 class ClaimForm(TaskForm):
@@ -322,12 +365,3 @@ class CoverForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
 
 
-TASK_FORMS: dict[str, type[TaskForm]] = {
-    "record_reply": RecordReplyForm,
-    "dispatch": DispatchForm,
-    "handle": HandleForm,
-    "review_extension": ReviewExtensionForm,
-    "callback": CallbackForm,
-    "review_archive": ReviewArchiveForm,
-    "supervise": SuperviseForm,
-}

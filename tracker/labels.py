@@ -72,6 +72,12 @@ FIELDS = {
     "created_by_id": _l("Recorded by"), "process_hash": _l("Process version"), "intake": _l("Intake door"),
     "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
 }
+#: The choices of each coded field of a task form (the command's values), by field name.
+CHOICES = {
+    "disposition": {"dispatch": _l("Needs handling: send to the grid leader"), "on_spot": _l("Answered on the spot")},
+    "dispatch_to": DISPATCH_TO, "deadline_class": DEADLINE_CLASSES, "handle_action": HANDLE_ACTIONS,
+    "decision": {"approve": _l("Approve the extension"), "refuse": _l("Refuse")}, "satisfaction": OUTCOMES,
+}
 #: Coded fields and the label table for their values.
 VALUE_TABLES = {
     "status": STATUSES, "channel": CHANNELS, "urgency": URGENCIES, "green_channel": GREEN_CHANNEL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import labels
+from .services import commands
 
 VERSION = "1.0.0"
 #: The largest row id (PostgreSQL's integer); bigger ids are refused before they reach the database.
@@ -32,29 +33,32 @@ def _body(properties: dict, required: list[str]) -> dict:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-#: What completing each kind of task takes (the same fields as the web forms).
-TASK_DATA: dict[str, dict] = {
-    "record_reply": _body({"disposition": {"enum": ["dispatch", "on_spot"]},
-                           "reply": {"type": "string", "maxLength": 4000}}, ["disposition"]),
-    "dispatch": _body({"dispatch_to": {"enum": ["member", "department"]}, "handler_id": ID, "department_id": ID,
-                       "deadline_class": {"enum": list(labels.DEADLINE_CLASSES)}}, ["dispatch_to", "deadline_class"]),
-    "handle": _body({"handle_action": {"enum": list(labels.HANDLE_ACTIONS)},
-                     "text": {"type": "string", "minLength": 1, "maxLength": 4000},
-                     "extension_days": {"type": "integer", "minimum": 1, "maximum": 30}}, ["handle_action", "text"]),
-    "review_extension": _body({"decision": {"enum": ["approve", "refuse"]},
-                               "comment": {"type": "string", "maxLength": 2000}}, ["decision"]),
-    "callback": _body({"satisfaction": {"enum": list(labels.OUTCOMES)},
-                       "note": {"type": "string", "maxLength": 2000}}, ["satisfaction"]),
-    "review_archive": _body({"confirm": {"const": True}, "comment": {"type": "string", "maxLength": 2000}},
-                            ["confirm"]),
-    "supervise": _body({"note": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["note"]),
-}
+def command_schema(command: type[commands.Command], definitions: dict[str, dict]) -> dict:
+    """Return a command's request schema; the enums it names go into ``definitions`` (components)."""
+    schema = commands.json_schema(command)
+    definitions.update(schema.pop("$defs", {}))
+    return schema
+
+
+def task_data(definitions: dict[str, dict]) -> dict[str, dict]:
+    """Return what completing each kind of task takes: its command's schema, by form key."""
+    from .services.cases import TASKS
+    return {key: command_schema(kind.command, definitions) for key, kind in TASKS.items()}
 
 
 def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
     """Return the component schemas (categories and channels come from the configuration)."""
     person = {"type": "object", "properties": {"id": INT, "name": STR}, "required": ["id", "name"]}
-    return {
+    definitions: dict[str, dict] = {}
+    new_case = command_schema(commands.RecordCase, definitions)
+    # Refined from the configuration: the categories configured, and the channels a program may give.
+    new_case["properties"]["category"] = {"enum": categories}
+    new_case["properties"]["channel"] = {
+        "enum": list(labels.API_CHANNELS),
+        "description": "How the resident reached you; \"open311\" is set by the system for Open311 filings."}
+    tasks = task_data(definitions)
+    return {**definitions, **{f"TaskData_{key}": schema for key, schema in tasks.items()},
+            "NewCase": new_case,
         "Problem": {
             "type": "object", "description": "RFC 9457 problem details.",
             "properties": {"type": STR, "title": STR, "status": INT, "detail": STR,
@@ -69,25 +73,9 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
                 "role": STR, "grid_id": _nullable(INT), "department_id": _nullable(INT),
                 "community_id": _nullable(INT)}, "required": ["role"]}}},
             "required": ["id", "username", "display_name", "is_admin", "roles"]},
-        "NewCase": _body({
-            "resident_name": {"type": "string", "minLength": 1, "maxLength": 100},
-            "resident_phone": {"type": "string", "minLength": 1, "maxLength": 32,
-                               "description": "A mainland China number, e.g. 13812345678 or 010-12345678.",
-                               "examples": ["13812345678", "010-12345678"]},
-            "building_id": {**ID, "description": "One of GET /buildings."},
-            "address_detail": {"type": "string", "maxLength": 200},
-            "category": {"enum": categories},
-            "description": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "channel": {"enum": list(labels.API_CHANNELS), "description": "How the resident reached you; "
-                        "\"open311\" is set by the system for requests filed through Open311 only."},
-            "urgency": {"enum": list(labels.URGENCIES)},
-            "green_channel": {"enum": list(labels.GREEN_CHANNEL)},
-            "answered_on_spot": {"type": "boolean"},
-            "reply": {"type": "string", "maxLength": 4000}},
-            ["resident_name", "resident_phone", "building_id", "category", "description", "channel"]),
         "Task": {"type": "object", "properties": {
             "id": STR, "case_id": INT, "case_number": STR, "name": STR, "title": STR,
-            "form_key": {"enum": list(TASK_DATA)}, "lane": STR, "role": STR, "grid_id": INT,
+            "form_key": {"enum": list(tasks)}, "lane": STR, "role": STR, "grid_id": INT,
             "department_id": _nullable(INT), "assignee": _nullable(_ref("Person")),
             "status": {"enum": ["open", "done"]}, "due_at": _nullable(TIME), "created_at": TIME,
             "completed_at": _nullable(TIME)},
@@ -132,8 +120,8 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
         "VersionBody": _body({"version": VERSION_FIELD}, ["version"]),
         "Completion": {"type": "object", "properties": {
             "version": VERSION_FIELD,
-            "data": {"oneOf": list(TASK_DATA.values()),
-                     "description": "The fields of the task's form_key: " + ", ".join(TASK_DATA)}},
+            "data": {"oneOf": [_ref(f"TaskData_{key}") for key in tasks],
+                     "description": "The fields of the task's form_key (TaskData_<form_key>): " + ", ".join(tasks)}},
             "required": ["version", "data"], "additionalProperties": False},
         "Reassignment": _body({"version": VERSION_FIELD, "assignee_id": ID,
                                "reason": {"type": "string", "minLength": 1, "maxLength": 200}},
@@ -283,4 +271,4 @@ def document(categories: list[str], channels: list[str]) -> dict:
     }
 
 
-__all__ = ["MAX_ID", "TASK_DATA", "document", "schemas"]
+__all__ = ["MAX_ID", "command_schema", "document", "schemas", "task_data"]

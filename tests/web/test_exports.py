@@ -20,6 +20,7 @@ from tracker.db import get_session
 from tracker.models import Building, Case, Department, Grid, TaskStatus, User
 from tracker.services import for_app
 from tracker.services.cases import Intake, complete_task, open_case
+from tracker.services.commands import Dispatch
 
 ZONE = ZoneInfo("Asia/Shanghai")
 LINK = re.compile(r'<a href="/cases/\d+">([^<]+)</a>')
@@ -41,9 +42,8 @@ def record(app, username: str, n: int = 1, refer: bool = False, **overrides) -> 
             if refer:
                 leader = db.scalar(select(User).where(User.username == "leader_a"))
                 task = next(t for t in case.tasks if t.status == TaskStatus.OPEN)
-                complete_task(svc, leader, task.id, case.version, {
-                    "dispatch_to": "department", "department_id": db.scalar(select(Department.id)),
-                    "deadline_class": "general"})
+                complete_task(svc, leader, task.id, case.version, Dispatch(
+                    dispatch_to="department", department_id=db.scalar(select(Department.id)), deadline_class="general"))
             numbers.append(case.number)
         db.commit()
     return numbers

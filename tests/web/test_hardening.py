@@ -142,6 +142,8 @@ def demo_app(database_url, db) -> Iterator[Flask]:
     app.config.update(TESTING=True)
     yield app
     app.extensions["gridloop.db"].dispose()
+    from tracker import clock
+    clock.set_offset(dt.timedelta(0))  # the demo clock is the process's: later tests run on the wall clock
 
 
 def _login_to(app: Flask, username: str) -> Browser:

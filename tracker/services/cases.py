@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,24 +14,20 @@ from sqlalchemy import select
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
+from ..codes import DOOR_CHANNELS, Disposition, Door, DispatchTo, HandleAction, Outcome
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
-from ..permissions import Permission, PermissionDenied, holds_role, in_lane, require
+from ..permissions import Permission, PermissionDenied, can, grid_ids, holds_role, in_lane, require
 from . import Services, assign, notices, timers
 from .audit import AUDITED, audited_fields, record_event
 from .locks import check_fresh, flush, get_task, lock_task
+from .commands import (Callback, Dispatch, Handle, RecordCase, RecordReply, ReviewArchive, ReviewExtension,
+                       Supervise, TaskCommand)
 from .definitions import as_definition, current_definition
 
-class Door(StrEnum):
-    """The door a case came in through, recorded by the system: the adapter that built the intake says it."""
+#: What a case's intake is called where it is built (the web form, the API, Open311, a visit).
+Intake = RecordCase
 
-    WEB = "web"
-    API = "api"
-    OPEN311 = "open311"
-
-
-#: Channels that name a door: only a case that came in through that door may carry them.
-DOOR_CHANNELS = {"api": Door.API, "open311": Door.OPEN311}
 #: Case status while a given user task is waiting.
 STATUS_BY_TASK = {
     "record_reply": CaseStatus.RECORDING,
@@ -45,45 +40,27 @@ STATUS_BY_TASK = {
 }
 
 
-@dataclass(frozen=True)
-class Intake:
-    """What a resident asked for, as recorded at the front door."""
-
-    resident_name: str
-    resident_phone: str
-    building_id: int
-    category: str
-    description: str
-    channel: str
-    urgency: str = "normal"
-    green_channel: str = ""
-    address_detail: str = ""
-    # None: leave the record-and-reply task for the grid; True/False: decided at intake.
-    answered_on_spot: bool | None = None
-    reply: str = ""
-    # From programs (the API, Open311): optional contact and position details.
-    resident_email: str = ""
-    latitude: float | None = None
-    longitude: float | None = None
-    media_url: str = ""
-    # Set by the adapter (web form, JSON API, Open311), never read from the input itself.
-    door: Door = Door.WEB
-
-
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Return field -> (old, new) for fields that changed."""
     return {k: (before.get(k), after[k]) for k in after if before.get(k) != after[k]}
 
 
-def open_case(svc: Services, actor: User, intake: Intake) -> Case:
-    """Record a new case in the building's grid and start its closed loop."""
+def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.WEB) -> Case:
+    """Record a new case in the building's grid and start its closed loop.
+
+    ``door`` is the adapter that built the intake (web page, JSON API, Open311): recorded by the
+    system, never read from the input.
+    """
     building = svc.session.get(Building, intake.building_id)
     if building is None:
         raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")
+    if not can(actor, Permission.CASE_CREATE, building.grid) and grid_ids(actor, Role.GRID_MEMBER, Role.GRID_LEADER):
+        # Grid staff who picked a building of another grid: say which to pick (others are simply refused).
+        raise InvalidInput(N_("Choose one of the buildings of your grids."), field="building_id")
     require(actor, Permission.CASE_CREATE, building.grid)
     if intake.category not in svc.config["categories"]:
         raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category", code=intake.category)
-    if DOOR_CHANNELS.get(intake.channel, intake.door) != intake.door:
+    if DOOR_CHANNELS.get(intake.channel, door) != door:
         raise InvalidInput(N_("The channel %(code)s is recorded by the system for requests that really came in "
                               "through it; choose how the resident reached you (phone, walk-in, …)."),
                            field="channel", code=intake.channel)
@@ -95,7 +72,7 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
                 latitude=intake.latitude, longitude=intake.longitude, media_url=intake.media_url,
                 category=intake.category,
                 description=intake.description, channel=intake.channel, urgency=intake.urgency,
-                green_channel=intake.green_channel, intake=intake.door, status=CaseStatus.RECORDING,
+                green_channel=intake.green_channel, intake=door, status=CaseStatus.RECORDING,
                 created_by_id=actor.id,
                 created_at=now, definition_id=row.id, workflow_state=b"", version=1)
     case.created_by = actor
@@ -111,8 +88,9 @@ def open_case(svc: Services, actor: User, intake: Intake) -> Case:
                  {k: (None, v) for k, v in audited_fields(case).items() if v not in (None, "", 0)})
     if intake.answered_on_spot is not None:
         task = next(t for t in case.tasks if t.status == TaskStatus.OPEN and t.form_key == "record_reply")
-        complete_task(svc, actor, task.id, case.version,
-                      {"answered_on_spot": intake.answered_on_spot, "reply": intake.reply}, recording=True)
+        settled = RecordReply(disposition=Disposition.ON_SPOT if intake.answered_on_spot else Disposition.DISPATCH,
+                              reply=intake.reply)
+        complete_task(svc, actor, task.id, case.version, settled, recording=True)
     return case
 
 
@@ -135,8 +113,8 @@ def publish_open311_cases(session, program: User) -> list[Case]:
 
 
 def complete_task(svc: Services, actor: User, task_id: str, expected_version: int,
-                  data: Mapping[str, Any], *, recording: bool = False) -> Case:
-    """Complete a user task with form data, advance the loop and record who did it.
+                  command: TaskCommand, *, recording: bool = False) -> Case:
+    """Complete a user task with its command, advance the loop and record who did it.
 
     ``recording``: the intake itself settles the record-and-reply step, which the recorder (a member
     or a leader of the grid, already checked by ``open_case``) may do whatever the step's lane.
@@ -150,8 +128,12 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
         check_fresh(case, task, expected_version)
         if not (recording and task.form_key == "record_reply" and case.created_by_id == actor.id):
             require(actor, Permission.TASK_COMPLETE, task)
+        kind = TASKS[task.form_key]
+        if not isinstance(command, kind.command):
+            raise InvalidInput(N_("This task (%(form)s) takes other data."), form=task.form_key)
         before = audited_fields(case)
-        workflow_data = _APPLY_FORM[task.form_key](svc, case, actor, dict(data))
+        data = command.workflow_data()
+        workflow_data = kind.apply(svc, case, actor, command)
         try:
             snapshot = svc.engine.complete_task(as_definition(case.definition), case.workflow_state,
                                                 task.id, workflow_data)
@@ -300,48 +282,35 @@ def _cover_changes(svc: Services, case: Case) -> dict[str, tuple[Any, Any]]:
     return {}
 
 
-# -- what each task form does to the case, returning the data the workflow needs ---------------
+# -- what each task's command does to the case, returning the data the workflow needs --------------
 
-def _record_reply(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _record_reply(svc: Services, case: Case, actor: User, command: RecordReply) -> dict:
     """Store the reply; the process branches on whether it settled the request."""
-    on_spot = bool(data.get("answered_on_spot"))
-    reply = (data.get("reply") or "").strip()
-    if on_spot and not reply:
-        raise InvalidInput(N_("Write the reply given to the resident."), field="reply")
-    case.reply = reply
-    return {"answered_on_spot": on_spot}
+    case.reply = command.reply
+    return {"answered_on_spot": command.disposition == Disposition.ON_SPOT}
 
 
-def _dispatch(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict:
     """Send the case to a member of its grid or refer it to a department, with a deadline."""
-    target = data.get("dispatch_to")
-    if target == "member":
-        handler = svc.session.get(User, data.get("handler_id") or 0)
+    if command.dispatch_to == DispatchTo.MEMBER:
+        handler = svc.session.get(User, command.handler_id or 0)
         if handler is None or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
             raise InvalidInput(N_("Choose a grid member of this case's grid."), field="handler_id")
         case.handler_id, case.department_id = handler.id, None
-    elif target == "department":
-        department = svc.session.get(Department, data.get("department_id") or 0)
+    else:
+        department = svc.session.get(Department, command.department_id or 0)
         if department is None:
             raise InvalidInput(N_("Choose the department to refer it to."), field="department_id")
         case.department_id, case.handler_id = department.id, None
-    else:
-        raise InvalidInput(N_("Choose whether to dispatch to a member or refer to a department."), field="dispatch_to")
-    try:
-        period = _new_period(svc, case, data.get("deadline_class", ""))
-    except ValueError:
-        raise InvalidInput(N_("Choose a time limit from the list."), field="deadline_class") from None
-    case.dispatch_to = target
-    case.deadline_class = data["deadline_class"]
+    period = _new_period(svc, case, command.deadline_class)
+    case.dispatch_to = command.dispatch_to
+    case.deadline_class = command.deadline_class
     case.extension_days = 0
-    return {"dispatch_to": target, **period}
+    return {"dispatch_to": str(command.dispatch_to), **period}
 
 
 def _new_period(svc: Services, case: Case, deadline_class: str) -> dict[str, str]:
-    """Start a handling period now (dispatch, reopen): its limit, its timers, not yet signed for.
-
-    Raises ValueError, changing nothing, for an unknown deadline class.
-    """
+    """Start a handling period now (dispatch, reopen): its limit, its timers, not yet signed for."""
     now = utcnow()
     due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, deadline_class, now, bool(case.green_channel))
     case.signed_at = None
@@ -355,28 +324,19 @@ def _set_plan(svc: Services, case: Case, plan: deadlines.DeadlinePlan) -> dict[s
     return plan.as_workflow_data()
 
 
-def _handle(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _handle(svc: Services, case: Case, actor: User, command: Handle) -> dict:
     """Record the handling result, a return with its reason, or an extension request."""
-    action = data.get("handle_action")
-    text = (data.get("text") or "").strip()
-    if action not in ("done", "return", "extend"):
-        raise InvalidInput(N_("Choose done, return or extension."), field="handle_action")
-    if not text:
-        raise InvalidInput(N_("Write the result, the reason for returning, or the reason for the extension."), field="text")
     _sign(case)
-    if action == "done":
-        case.result = text
-    elif action == "extend":
-        days = int(data.get("extension_days") or 0)
-        if not 1 <= days <= 30:
-            raise InvalidInput(N_("An extension is 1 to 30 working days."), field="extension_days")
-        case.extension_days = days
-    return {"handle_action": action}
+    if command.handle_action == HandleAction.DONE:
+        case.result = command.text
+    elif command.handle_action == HandleAction.EXTEND:
+        case.extension_days = command.extension_days or 0
+    return {"handle_action": str(command.handle_action)}
 
 
-def _review_extension(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _review_extension(svc: Services, case: Case, actor: User, command: ReviewExtension) -> dict:
     """Approve (move the deadline) or refuse the requested extension."""
-    approved = bool(data.get("extension_approved"))
+    approved = command.workflow_data()["extension_approved"]
     moved: dict[str, str] = {}
     if approved and case.due_at is not None:
         # The limit moves by working days; the reminder and escalation move with it (timers re-arm).
@@ -388,44 +348,52 @@ def _review_extension(svc: Services, case: Case, actor: User, data: dict) -> dic
     return {"extension_approved": approved, **moved}
 
 
-def _callback(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _callback(svc: Services, case: Case, actor: User, command: Callback) -> dict:
     """Record the resident's answer; the process reopens, retries or moves to archive."""
-    satisfaction = data.get("satisfaction")
-    if satisfaction not in ("satisfied", "basic", "dissatisfied", "unreachable"):
-        raise InvalidInput(N_("Choose the resident's answer."), field="satisfaction")
-    case.outcome = satisfaction
-    if satisfaction == "dissatisfied" and case.dispatch_to and case.deadline_class:
+    case.outcome = command.satisfaction
+    answer = {"satisfaction": str(command.satisfaction)}
+    if command.satisfaction == Outcome.DISSATISFIED and case.dispatch_to and case.deadline_class:
         # Reopened (重办): the same handler gets a fresh handling period of the same class.
-        return {"satisfaction": satisfaction, **_new_period(svc, case, case.deadline_class)}
-    return {"satisfaction": satisfaction}
+        return {**answer, **_new_period(svc, case, case.deadline_class)}
+    return answer
 
 
-def _supervise(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _supervise(svc: Services, case: Case, actor: User, command: Supervise) -> dict:
     """Record the leader's or street office's supervision opinion and send it to the handler."""
-    note = (data.get("note") or "").strip()
-    if not note:
-        raise InvalidInput(N_("Write the supervision opinion for the handler."), field="note")
     recipients = notices.handlers_of(svc.session, case)
     if holds_role(actor, Role.STREET_OFFICE, community_id=case.grid.community_id):
         recipients += notices.leaders_of(svc.session, case.grid_id)
     notices.notify(svc.session, [r for r in recipients if r != actor.id], "supervision_note", case=case,
-                   number=case.number, note=note, by=actor.display_name)
+                   number=case.number, note=command.note, by=actor.display_name)
     return {}
 
 
-def _review_archive(svc: Services, case: Case, actor: User, data: dict) -> dict:
+def _review_archive(svc: Services, case: Case, actor: User, command: ReviewArchive) -> dict:
     """Archive the reviewed record; it is read-only afterwards."""
     return {}
 
 
-_APPLY_FORM = {
-    "record_reply": _record_reply,
-    "dispatch": _dispatch,
-    "handle": _handle,
-    "review_extension": _review_extension,
-    "callback": _callback,
-    "review_archive": _review_archive,
-    "supervise": _supervise,
+@dataclass(frozen=True)
+class TaskKind:
+    """A kind of user task (a BPMN form key): the command completing it takes, and what it does to the case.
+
+    A new kind of user task is one entry here plus its page template (templates/tasks/<form key>.html);
+    its web form is built from the command (forms.task_form).
+    """
+
+    command: type[TaskCommand]
+    apply: Callable[[Services, Case, User, Any], dict]
+
+
+#: Every user task the processes may hold, by form key.
+TASKS: dict[str, TaskKind] = {
+    "record_reply": TaskKind(RecordReply, _record_reply),
+    "dispatch": TaskKind(Dispatch, _dispatch),
+    "handle": TaskKind(Handle, _handle),
+    "review_extension": TaskKind(ReviewExtension, _review_extension),
+    "callback": TaskKind(Callback, _callback),
+    "review_archive": TaskKind(ReviewArchive, _review_archive),
+    "supervise": TaskKind(Supervise, _supervise),
 }
 
-__all__ = ["Intake", "claim_task", "complete_task", "fire_timers", "get_task", "open_case", "sign_for"]
+__all__ = ["TASKS", "Door", "Intake", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case", "sign_for"]

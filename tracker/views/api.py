@@ -16,23 +16,21 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from flask_login import current_user
 from jsonschema import Draft202012Validator, ValidationError
 from sqlalchemy import and_, func, or_, select
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from .. import clock, labels, openapi
 from ..db import get_session
 from ..errors import ConflictError, DomainError, InvalidInput, NotFound
-from ..forms import TASK_FORMS, IntakeForm, choices
 from ..models import AuditEvent, Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane, pool_filter
 from ..services import assign, tokens
 from ..services.audit import verify_chain
-from ..services.cases import Door, Intake, claim_task, complete_task, open_case, sign_for
+from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
+from ..services.commands import C, InvalidCommand, RecordCase, build
 from ..web import services
 from . import presented_api_token, presented_token, token_expired
 from .cases import filtered_cases
 from .leader import workload
-from .tasks import _form_for
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PAGE = 50
@@ -149,6 +147,19 @@ def _document() -> dict:
 
 def _body(schema: str | dict) -> dict:
     """Return the JSON body, checked against its schema in the OpenAPI document (422 names each field)."""
+    data = _json_object()
+    document = _document()
+    spec = document["components"]["schemas"][schema] if isinstance(schema, str) else schema
+    validator = Draft202012Validator({**spec, "$defs": {}, "components": document["components"]})
+    errors = _schema_errors(validator, data)
+    errors += [{"field": field, "message": "must not contain NUL characters"} for field in _nul_fields(data)]
+    if errors:
+        abort(_invalid(errors))
+    return data
+
+
+def _json_object() -> dict:
+    """Return the JSON body as an object, refusing bodies that nest too deep or are no object (400)."""
     if _depth(request.get_data(cache=True)) > MAX_DEPTH:
         # Parsing (and checking) that would recurse past Python's stack limit: refuse before parsing.
         abort(problem(400, "Bad Request", f"The JSON body nests arrays or objects more than {MAX_DEPTH} levels "
@@ -158,14 +169,16 @@ def _body(schema: str | dict) -> dict:
     if not isinstance(data, dict):
         abort(problem(400, "Bad Request", "Send a JSON object with Content-Type: application/json.",
                       kind="not-json"))
-    document = _document()
-    spec = document["components"]["schemas"][schema] if isinstance(schema, str) else schema
-    validator = Draft202012Validator({**spec, "$defs": {}, "components": document["components"]})
-    errors = _schema_errors(validator, data)
-    errors += [{"field": field, "message": "must not contain NUL characters"} for field in _nul_fields(data)]
-    if errors:
-        abort(_invalid(errors))
     return data
+
+
+def _command(command: type[C], data: Mapping[str, Any], *, prefix: str = "",
+             detail: str = "Some fields are wrong; see errors.") -> C:
+    """Build a command from JSON data, or answer 422 naming every wrong field in the request's language."""
+    try:
+        return build(command, data, from_json=True)
+    except InvalidCommand as exc:
+        abort(_invalid([{"field": prefix + e.field, "message": e.localized()} for e in exc.errors], detail))
 
 
 def _depth(raw: bytes) -> int:
@@ -205,28 +218,6 @@ def _fields(error: ValidationError, prefix: str = "") -> list[str]:
         return [".".join(path)]
     return [".".join([*path, name]) for name in names]
 
-
-def _form_errors(form) -> list[dict]:
-    """The WTForms errors of a form, as problem ``errors``."""
-    return [{"field": name, "message": str(message)} for name, messages in form.errors.items()
-            for message in messages]
-
-
-def _formdata(data: Mapping[str, Any]) -> MultiDict:
-    """Feed JSON values to a WTForms form the way a browser would post them."""
-    pairs = []
-    for key, value in data.items():
-        if isinstance(value, bool):
-            if value:
-                pairs.append((key, "y"))
-        elif isinstance(value, list):
-            pairs.extend((key, str(v)) for v in value)
-        elif value is not None:
-            pairs.append((key, str(value)))
-    return MultiDict(pairs)
-
-
-# -- representations ----------------------------------------------------------------------------------
 
 def _time(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
@@ -398,18 +389,8 @@ def create_case():
     grids = grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)
     if not grids:
         raise PermissionDenied(current_user.username)  # only grid staff record cases
-    data = _body("NewCase")
-    form = IntakeForm(formdata=_formdata({**data, "disposition": "on_spot" if data.get("answered_on_spot")
-                                          else "dispatch"}), meta={"csrf": False})
-    form.building_id.choices = choices([(b, b) for b in get_session().scalars(
-        select(Building.id).where(Building.grid_id.in_(grids)))])
-    form.category.choices = choices(labels.category_choices())
-    form.channel.choices = choices((c, c) for c in labels.API_CHANNELS)
-    if not form.validate():
-        return _invalid(_form_errors(form))
-    fields = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
-    case = open_case(services(), current_user, Intake(**{**fields, "answered_on_spot": bool(data.get("answered_on_spot")),
-                                                         "reply": form.reply.data or ""}, door=Door.API))
+    command = _command(RecordCase, _json_object())
+    case = open_case(services(), current_user, command, door=Door.API)
     response = jsonify(_case_detail(case))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)
@@ -496,35 +477,20 @@ def release(task_id: str):
 def complete(task_id: str):
     """Complete a task with the data its form asks for."""
     task = _load_task(task_id)
-    # The envelope first; then the data against this task's own form, so each error names its field
-    # (the document's oneOf over every form could only say "matches none of them").
+    # The envelope first; then the data against this task's own command, so each error names its field
+    # (the document's oneOf over every kind of task could only say "matches none of them").
     envelope = _document()["components"]["schemas"]["Completion"]
     body = _body({**envelope, "properties": {**envelope["properties"], "data": {"type": "object"}}})
-    data = body["data"]
-    schema = openapi.TASK_DATA[task.form_key]
-    errors = _schema_errors(Draft202012Validator(schema), data, "data")
-    if errors:
-        return _invalid(errors, f"This task ({task.form_key}) takes other data; see errors.")
+    command = _command(TASKS[task.form_key].command, body["data"], prefix="data.",
+                       detail=f"This task ({task.form_key}) takes other data; see errors.")
     if not can(current_user, Permission.TASK_COMPLETE, task) and task.status == TaskStatus.OPEN:
         raise PermissionDenied(task.id)
-    form = _form_for_api(task, data, body["version"])
-    if not form.validate():
-        return _invalid([{**e, "field": "data." + e["field"]} for e in _form_errors(form)])
     try:
-        case = complete_task(services(), current_user, task.id, body["version"], form.workflow_data())
+        case = complete_task(services(), current_user, task.id, body["version"], command)
     except InvalidInput as error:
-        error.field = f"data.{error.field}" if error.field else error.field  # the form's fields sit under data
+        error.field = f"data.{error.field}" if error.field else error.field  # the command's fields sit under data
         raise
     return jsonify(_case_detail(case))
-
-
-def _form_for_api(task: Task, data: Mapping[str, Any], version: int):
-    """The task's web form, filled from JSON (so the API checks exactly what the UI checks)."""
-    form = TASK_FORMS[task.form_key](formdata=_formdata({**data, "version": version}), meta={"csrf": False})
-    if task.form_key == "dispatch":  # choices of member and department, as the page has them
-        page = _form_for(task)
-        form.handler_id.choices, form.department_id.choices = page.handler_id.choices, page.department_id.choices
-    return form
 
 
 @bp.post("/tasks/<task_id>/reassign")

@@ -18,7 +18,7 @@ from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
 from ..models import AuditEvent, Building, Case, CaseStatus, Department, Grid, Role, Task, TaskStatus, User
 from ..permissions import (Permission, PermissionDenied, audits_district, can, community_ids, department_ids,
                            grid_ids, pool_filter, visible_cases)
-from ..services.cases import Intake, open_case
+from ..services.cases import open_case
 from ..web import services
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -44,10 +44,8 @@ def new():
     form = _intake_form()
     if not grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
         abort(403, _("Only grid members and grid leaders record cases."))
-    if form.validate_on_submit():
-        data = {k: v for k, v in form.data.items() if k in Intake.__dataclass_fields__}
-        on_spot = form.disposition.data == "on_spot"
-        intake = Intake(**{**data, "answered_on_spot": on_spot, "reply": form.reply.data or ""})
+    intake = form.to_command() if form.validate_on_submit() else None
+    if intake is not None:
         try:
             case = open_case(services(), current_user, intake)
         except PermissionDenied:

@@ -14,9 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-import phonenumbers
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import force_locale
 from flask_limiter.errors import RateLimitExceeded
@@ -31,7 +29,8 @@ from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buil
                        iso_local, nearest_building, parse_w3c, render)
 from ..permissions import Permission, PermissionDenied, can, visible_cases
 from ..services import tokens
-from ..services.cases import Door, Intake, open_case
+from ..services.cases import Door, open_case
+from ..services.commands import InvalidCommand, RecordCase, build
 from ..web import services
 from . import hide_keys_in_access_logs, presented_api_token, presented_token, public_base_url, token_expired
 
@@ -40,9 +39,7 @@ FMT = "<any(json, xml):fmt>"
 #: GET requests looks at most this far back by default, and no further in one query.
 WINDOW = dt.timedelta(days=90)
 MAX_RESULTS = 1000
-MAX_DESCRIPTION = 4000
 ANONYMOUS = "匿名居民"
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Service groups for the configured categories; a category added in config.toml falls in "其他".
 GROUPS = {
     "civil_affairs": "民政社保", "pension": "民政社保", "medical_insurance": "民政社保", "employment": "民政社保",
@@ -169,13 +166,17 @@ def create_request(fmt: str) -> Response:
     if not errors:
         building, problem = _locate(fields)
         errors += [problem] if problem else []
+    # The intake's own rules (phone, e-mail, lengths, link), named by Open311's field names; all at once.
+    try:
+        intake = build(RecordCase, {**_intake_fields(fields), "building_id": building.id if building else 1})
+    except InvalidCommand as exc:
+        errors += [f"{OPEN311_NAMES.get(e.field, e.field)}: {e.localized()}" for e in exc.errors]
     if errors:
         raise Open311Error(400, *errors)
     if not can(user, Permission.CASE_CREATE, building.grid):
         raise Open311Error(403, _not_in_grid(user, building))
     try:
-        case = open_case(services(), user, Intake(building_id=building.id, **_intake_fields(fields),
-                                                  door=Door.OPEN311))
+        case = open_case(services(), user, intake, door=Door.OPEN311)
     except PermissionDenied as exc:
         raise Open311Error(403, f"{_not_in_grid(user, building)} ({exc})") from None
     except DomainError as exc:
@@ -215,8 +216,8 @@ def _read_filing(form: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     fields: dict[str, Any] = {key: (form.get(key) or "").strip() for key in (
         "service_code", "description", "first_name", "last_name", "phone", "email", "media_url",
         "address_string", "address_id", "lat", "long")}
-    errors = [problem for check in (_check_service, _check_description, _check_contact, _check_media)
-              if (problem := check(fields))]
+    errors = [problem for check in (_check_service, _check_description) if (problem := check(fields))]
+    fields["resident_name"] = " ".join(p for p in (fields["first_name"], fields["last_name"]) if p) or ANONYMOUS
     errors += _read_attributes(form, fields)
     errors += _read_place(fields)
     errors += [f"{key} contains a NUL character; remove it" for key, value in form.items() if "\x00" in value]
@@ -234,43 +235,9 @@ def _check_service(fields: dict[str, Any]) -> str | None:
 
 
 def _check_description(fields: dict[str, Any]) -> str | None:
-    """Require a description of at most 4,000 characters: a case cannot be recorded without one."""
-    length = len(fields["description"])
-    if not length:
+    """Require a description (its length is the intake's rule): a case cannot be recorded without one."""
+    if not fields["description"]:
         return "description is required here (up to 4,000 characters): every case records what the resident asks"
-    if length > MAX_DESCRIPTION:
-        return f"description has {length:,} characters; shorten it to at most 4,000"
-    return None
-
-
-def _check_contact(fields: dict[str, Any]) -> str | None:
-    """Check the name's length, the phone number (normalized to E.164) and the e-mail address."""
-    name = " ".join(p for p in (fields["first_name"], fields["last_name"]) if p)
-    if len(name) > 100:
-        return "first_name and last_name together may have at most 100 characters"
-    fields["resident_name"] = name or ANONYMOUS
-    if fields["phone"]:
-        try:
-            number = phonenumbers.parse(fields["phone"], "CN")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            return (f"phone {fields['phone']!r} is not a valid phone number; give a mainland China mobile or "
-                    "landline with area code (e.g. 13812345678 or 010-12345678), or leave phone out")
-        fields["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if fields["email"] and (len(fields["email"]) > 254 or not EMAIL.match(fields["email"])):
-        return f"email {fields['email'][:80]!r} is not an e-mail address; fix it or leave email out"
-    return None
-
-
-def _check_media(fields: dict[str, Any]) -> str | None:
-    """Accept only an http(s) link of at most 500 characters as media_url."""
-    url = fields["media_url"]
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if len(url) > 500 or parts.scheme not in ("http", "https") or not parts.netloc:
-        return "media_url must be an http:// or https:// link of at most 500 characters (upload the photo elsewhere)"
     return None
 
 
@@ -340,6 +307,12 @@ def _locate(fields: dict[str, Any]) -> tuple[Building | None, str | None]:
                         + ("names no building of the served area; give the building's name or address"
                            if not found else "matches several buildings; send address_id instead"))
     return None, "; ".join(problems)
+
+
+#: The intake's field names as Open311 calls them, for error messages.
+OPEN311_NAMES = {"resident_name": "first_name/last_name", "resident_phone": "phone", "resident_email": "email",
+                 "category": "service_code", "address_detail": "address_string", "latitude": "lat",
+                 "longitude": "long"}
 
 
 def _intake_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import TASK_FORMS, ClaimForm, ReassignForm, TaskForm, add_service_error, choices
+from ..forms import ClaimForm, ReassignForm, TaskForm, add_service_error, build_command, choices, task_form
 from ..models import Department, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can
 from ..services.cases import claim_task, complete_task, sign_for
@@ -28,7 +28,7 @@ def _load(task_id: str) -> Task:
 
 def _form_for(task: Task) -> TaskForm:
     """Build the task's own form, with choices that depend on the case."""
-    form = TASK_FORMS[task.form_key]()
+    form = task_form(task.form_key)()
     if not form.is_submitted():
         form.version.data = str(task.case.version)
     if task.form_key == "dispatch":
@@ -78,10 +78,11 @@ def detail(task_id: str):
         return _render(task, form)
     if task.status == TaskStatus.OPEN and not can(current_user, Permission.TASK_COMPLETE, task):
         abort(403)
-    if not form.validate():
+    command = build_command(form, form.command) if form.validate() else None
+    if command is None:
         return _render(task, form, 422)
     try:
-        case = complete_task(services(), current_user, task.id, int(form.version.data), form.workflow_data())
+        case = complete_task(services(), current_user, task.id, int(form.version.data), command)
     except PermissionDenied:
         abort(403)
     except ConflictError as exc:

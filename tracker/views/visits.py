@@ -15,7 +15,7 @@ from ..labels import category_choices
 from ..models import Building, DiaryNote, Household, Membership, Role, User, Visit, VisitPlan
 from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_households
 from ..services import visits
-from ..services.cases import Intake
+from ..services.commands import RecordCase, build
 from ..web import services
 
 bp = Blueprint("visits", __name__)
@@ -137,11 +137,12 @@ def visit(visit_id: int):
         intake = None
         if form.raise_case.data:
             household = row.household
-            intake = Intake(resident_name=household.head_name, resident_phone=household.phone,
-                            building_id=household.building_id, category=form.category.data,
-                            description=form.description.data.strip(), channel="visit",
-                            address_detail=household.address_detail)
+            intake = {"resident_name": household.head_name, "resident_phone": household.phone,
+                      "building_id": household.building_id, "category": form.category.data,
+                      "description": form.description.data, "channel": "visit",
+                      "address_detail": household.address_detail}
         try:
+            intake = build(RecordCase, intake) if intake is not None else None
             visits.complete_visit(services(), current_user, row.id, int(form.version.data), form.note.data, intake)
         except PermissionDenied:
             abort(403)

@@ -1,0 +1,110 @@
+"""Coded values: each coded field of a case or a task form is one of these, stored as its value.
+
+Display labels live in ``labels`` (they need the UI language); the codes live here so that commands,
+services and models share one definition without importing Flask.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """How the resident reached us, as staff record it; ``api`` and ``open311`` name doors (see Door)."""
+
+    WALK_IN = "walk_in"
+    PHONE = "phone"
+    WECHAT = "wechat"
+    APP = "app"
+    MOBILE_DESK = "mobile_desk"
+    VISIT = "visit"
+    HOTLINE_12345 = "hotline_12345"
+    API = "api"
+    OPEN311 = "open311"
+
+
+class Door(StrEnum):
+    """The door a case came in through, recorded by the system: the adapter that built the intake says it."""
+
+    WEB = "web"
+    API = "api"
+    OPEN311 = "open311"
+
+
+#: Channels that name a door: only a case that came in through that door may carry them.
+DOOR_CHANNELS = {Channel.API: Door.API, Channel.OPEN311: Door.OPEN311}
+
+
+class Urgency(StrEnum):
+    """How urgent the request is."""
+
+    NORMAL = "normal"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class GreenChannel(StrEnum):
+    """The group served first with shorter limits (绿色通道); NONE when the resident is in none."""
+
+    NONE = ""
+    ELDERLY = "elderly"
+    DISABLED = "disabled"
+    SICK = "sick"
+
+
+class Disposition(StrEnum):
+    """What recording a request settled: answered on the spot, or sent on for handling."""
+
+    DISPATCH = "dispatch"
+    ON_SPOT = "on_spot"
+
+
+class DispatchTo(StrEnum):
+    """Who a leader sends a case to."""
+
+    MEMBER = "member"
+    DEPARTMENT = "department"
+
+
+class DeadlineClass(StrEnum):
+    """The time limit classes of [deadlines] in config.toml."""
+
+    EMERGENCY = "emergency"
+    UTILITIES = "utilities"
+    GENERAL = "general"
+    COMPLEX = "complex"
+
+
+class HandleAction(StrEnum):
+    """How the handler ends the handling step."""
+
+    DONE = "done"
+    RETURN = "return"
+    EXTEND = "extend"
+
+
+class Decision(StrEnum):
+    """A leader's decision on an extension request."""
+
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+
+class Outcome(StrEnum):
+    """The resident's answer at the callback (回访)."""
+
+    SATISFIED = "satisfied"
+    BASIC = "basic"
+    DISSATISFIED = "dissatisfied"
+    UNREACHABLE = "unreachable"
+
+
+class HandoverMode(StrEnum):
+    """How a handover shares the tasks out."""
+
+    EVEN = "even"
+    LEAST_LOADED = "least_loaded"
+
+
+__all__ = ["DOOR_CHANNELS", "Channel", "DeadlineClass", "Decision", "DispatchTo", "Disposition", "Door",
+           "GreenChannel", "HandleAction", "HandoverMode", "Outcome", "Urgency"]

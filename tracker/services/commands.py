@@ -1,0 +1,420 @@
+"""Commands: one typed input per use case, carrying every rule of its fields once.
+
+The HTML forms, the JSON API and Open311 are adapters that build these; services take them and
+check only what needs the database (a handler of this grid, a known category). The API's request
+schemas are generated from them, and their errors read the same whichever door the input came
+through: each is an English message template (translated at the boundary) on a named field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from ..codes import (Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel, HandleAction,
+                     HandoverMode, Outcome, Urgency)
+from ..errors import N_, InvalidInput
+
+#: The largest id a row can have (PostgreSQL's integer).
+MAX_ID = 2**31 - 1
+
+
+def _problem(template: str, **params: Any) -> PydanticCustomError:
+    """Return a field error whose message is one of ours (an English template, translated later)."""
+    return PydanticCustomError("gridloop", template, params)
+
+
+#: What a phone number that is not one is told.
+PHONE_MESSAGE = N_("Not a valid phone number: enter an 11-digit mobile number or a landline with area code, "
+                   "e.g. 13812345678 or 010-12345678.")
+
+
+def e164(value: str) -> str | None:
+    """Return a mainland China phone number in E.164 (+8613812345678), or None if it is not one."""
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone(value: str) -> str:
+    """Return a mainland China phone number in E.164, or refuse it."""
+    if (number := e164(value)) is None:
+        raise _problem(PHONE_MESSAGE)
+    return number
+
+
+def _http_url(value: str) -> str:
+    """Accept an empty value or an http(s) address."""
+    if value and not re.fullmatch(r"https?://\S+", value):
+        raise _problem(N_("Give a web address starting with http:// or https://."))
+    return value
+
+
+def _email(value: str) -> str:
+    """Accept an empty value or something shaped like an e-mail address."""
+    if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise _problem(N_("Not an e-mail address, e.g. name@example.cn."))
+    return value
+
+
+def _text(max_length: int, *, required: bool = False) -> Any:
+    """A stripped text of at most ``max_length`` characters (at least one when required)."""
+    return Annotated[str, Field(min_length=1 if required else 0, max_length=max_length)]
+
+
+def titled(title: str) -> Any:
+    """Name a field for people: the API document's description, the form's label (translated there)."""
+    return Field(description=title)
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Phone = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phone)]
+
+
+class Command(BaseModel):
+    """A use case's input: closed (unknown fields are refused), stripped, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, use_enum_values=False)
+    #: Field name -> the message shown when that field is missing, empty or not one of the choices.
+    messages: ClassVar[Mapping[str, str]] = {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """Refuse text holding a NUL character, which no database stores (PostgreSQL fails on it)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise _problem(N_("Remove the NUL character (\\x00) from this field."))
+        return value
+
+
+# -- recording a case --------------------------------------------------------------------------------
+
+class RecordCase(Command):
+    """Record a resident's request (the web form, the JSON API, Open311, a visit)."""
+
+    # First, so that the phone's rule can read it.
+    channel: Channel
+    resident_name: _text(100, required=True)
+    # Required, but for a case raised on a door-to-door visit (the household may have given none) or filed
+    # by a resident's app (Open311 makes it optional).
+    resident_phone: Annotated[str, Field(max_length=40, description=N_(
+        "A mainland China number, e.g. 13812345678 or 010-12345678."), examples=["13812345678", "010-12345678"])
+    ] = Field("", validate_default=True)
+    building_id: Id
+    address_detail: _text(200) = ""
+    category: _text(40, required=True)
+    description: _text(4000, required=True)
+    urgency: Urgency = Urgency.NORMAL
+    green_channel: GreenChannel = GreenChannel.NONE
+    # Decided at intake (answered on the spot, or sent on); None leaves the record-and-reply step for the grid.
+    answered_on_spot: bool | None = False
+    reply: _text(4000) = Field("", validate_default=True)
+    # From programs (the API, Open311): optional contact and position details.
+    resident_email: Annotated[_text(254), AfterValidator(_email)] = ""
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    media_url: Annotated[_text(500), AfterValidator(_http_url)] = ""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "resident_name": N_("Write the resident's name."),
+        "building_id": N_("Choose the building the request is about."),
+        "category": N_("Choose a category from the list."),
+        "description": N_("Write what the resident asks (up to 4,000 characters)."),
+        "channel": N_("Choose how the resident reached you."),
+    }
+
+    @field_validator("resident_phone")
+    @classmethod
+    def _phone_unless_visited(cls, phone: str, info: ValidationInfo) -> str:
+        """Check and normalise the phone; only a visit or an Open311 filing may leave it out."""
+        if not phone and info.data.get("channel") in (Channel.VISIT, Channel.OPEN311):
+            return phone
+        return _phone(phone)
+
+    @field_validator("reply")
+    @classmethod
+    def _reply_when_answered(cls, reply: str, info: ValidationInfo) -> str:
+        """An on-the-spot answer needs the reply text."""
+        if info.data.get("answered_on_spot") and not reply:
+            raise _problem(N_("Write the reply given to the resident."))
+        return reply
+
+
+# -- the task forms ------------------------------------------------------------------------------------
+
+class TaskCommand(Command):
+    """What completing one kind of user task takes."""
+
+    def workflow_data(self) -> dict[str, Any]:
+        """Return the fields as the workflow and the audit trail record them."""
+        return self.model_dump(mode="json")
+
+
+class RecordReply(TaskCommand):
+    """Settle the record-and-reply step: answered on the spot, or sent on for handling."""
+
+    disposition: Annotated[Disposition, titled(N_("Disposition"))] = Disposition.DISPATCH
+    reply: Annotated[_text(4000), titled(N_("Reply given to the resident"))] = Field("", validate_default=True)
+
+    @field_validator("reply")
+    @classmethod
+    def _reply_when_answered(cls, reply: str, info: ValidationInfo) -> str:
+        """An on-the-spot answer needs the reply text."""
+        if info.data.get("disposition") == Disposition.ON_SPOT and not reply:
+            raise _problem(N_("Write the reply given to the resident."))
+        return reply
+
+    def workflow_data(self) -> dict[str, Any]:
+        """Return what the service records."""
+        return {"answered_on_spot": self.disposition == Disposition.ON_SPOT, "reply": self.reply}
+
+
+class Dispatch(TaskCommand):
+    """Send the case to a grid member or refer it to a department, with a time limit."""
+
+    dispatch_to: Annotated[DispatchTo, titled(N_("Send to"))] = DispatchTo.MEMBER
+    handler_id: Annotated[Id | None, titled(N_("Grid member"))] = Field(None, validate_default=True)
+    department_id: Annotated[Id | None, titled(N_("Department"))] = Field(None, validate_default=True)
+    deadline_class: Annotated[DeadlineClass, titled(N_("Time limit"))] = DeadlineClass.GENERAL
+
+    messages: ClassVar[Mapping[str, str]] = {"deadline_class": N_("Choose a time limit from the list.")}
+
+    @field_validator("handler_id")
+    @classmethod
+    def _handler_for_a_member(cls, handler_id: int | None, info: ValidationInfo) -> int | None:
+        """Dispatching to a member needs the member."""
+        if info.data.get("dispatch_to") == DispatchTo.MEMBER and handler_id is None:
+            raise _problem(N_("Choose the grid member who will handle it."))
+        return handler_id
+
+    @field_validator("department_id")
+    @classmethod
+    def _department_for_a_referral(cls, department_id: int | None, info: ValidationInfo) -> int | None:
+        """A referral needs the department."""
+        if info.data.get("dispatch_to") == DispatchTo.DEPARTMENT and department_id is None:
+            raise _problem(N_("Choose the department to refer it to."))
+        return department_id
+
+
+class Handle(TaskCommand):
+    """End the handling step: done with a result, returned with a reason, or an extension asked for."""
+
+    handle_action: Annotated[HandleAction, titled(N_("Outcome"))] = HandleAction.DONE
+    text: Annotated[_text(4000, required=True), titled(N_("Result, or reason"))]
+    extension_days: Annotated[Annotated[int, Field(ge=1, le=30)] | None,
+                              titled(N_("Extension (working days)"))] = Field(None, validate_default=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "text": N_("Write the result, the reason for returning, or the reason for the extension."),
+        "extension_days": N_("An extension is 1 to 30 working days."),
+    }
+
+    @field_validator("extension_days")
+    @classmethod
+    def _days_for_an_extension(cls, days: int | None, info: ValidationInfo) -> int | None:
+        """An extension request says how many days."""
+        if info.data.get("handle_action") == HandleAction.EXTEND and days is None:
+            raise _problem(N_("Say how many working days the extension is for (1-30)."))
+        return days
+
+
+class ReviewExtension(TaskCommand):
+    """Approve or refuse a requested extension."""
+
+    decision: Annotated[Decision, titled(N_("Decision"))] = Decision.APPROVE
+    comment: Annotated[_text(2000), titled(N_("Comment"))] = ""
+
+    def workflow_data(self) -> dict[str, Any]:
+        """Return what the service records."""
+        return {"extension_approved": self.decision == Decision.APPROVE, "comment": self.comment}
+
+
+class Callback(TaskCommand):
+    """Record the resident's answer at the callback."""
+
+    satisfaction: Annotated[Outcome, titled(N_("Resident's answer"))]
+    note: Annotated[_text(2000), titled(N_("Note"))] = ""
+
+    messages: ClassVar[Mapping[str, str]] = {"satisfaction": N_("Choose the resident's answer.")}
+
+
+class ReviewArchive(TaskCommand):
+    """Confirm the review of the record and archive it."""
+
+    confirm: Annotated[Literal[True], titled(N_("I have reviewed the record; archive it"))]
+    comment: Annotated[_text(2000), titled(N_("Comment"))] = ""
+
+    messages: ClassVar[Mapping[str, str]] = {"confirm": N_("Tick the box to confirm the review.")}
+
+    def workflow_data(self) -> dict[str, Any]:
+        """Return what the service records."""
+        return {"comment": self.comment}
+
+
+class Supervise(TaskCommand):
+    """Send a supervision opinion (督办意见) to the handler."""
+
+    note: Annotated[_text(2000, required=True), titled(N_("Supervision opinion for the handler"))]
+
+    messages: ClassVar[Mapping[str, str]] = {"note": N_("Write the supervision opinion for the handler.")}
+
+
+# -- moving work ---------------------------------------------------------------------------------------
+
+class Reassign(Command):
+    """Give an open task to a named person of its lane, with a reason."""
+
+    assignee_id: Id
+    reason: _text(200, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"assignee_id": N_("Choose who takes the task."),
+                                             "reason": N_("Write why the task is reassigned.")}
+
+
+class Handover(Command):
+    """Hand every open task of one member over to one or several others."""
+
+    member_id: Id
+    to_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    mode: HandoverMode = HandoverMode.EVEN
+    reason: _text(200, required=True)
+    # Set by the preview: the task set the leader saw; confirming a different set is refused.
+    fingerprint: _text(128) = ""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "member_id": N_("Choose the member whose tasks are handed over."),
+        "to_ids": N_("Choose at least one member to take the tasks."),
+        "reason": N_("Write why the tasks are handed over."),
+    }
+
+
+class AddCover(Command):
+    """Stand-in cover (代班): between two dates new work for one member goes to another."""
+
+    member_id: Id
+    stand_in_id: Id
+    starts_on: dt.date
+    ends_on: dt.date
+    reason: _text(200) = ""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "member_id": N_("Choose the member who is away."), "stand_in_id": N_("Choose the stand-in."),
+        "starts_on": N_("Give the first day as YYYY-MM-DD."), "ends_on": N_("Give the last day as YYYY-MM-DD."),
+    }
+
+
+C = TypeVar("C", bound=Command)
+
+
+# -- errors ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldError:
+    """One field's problem: an English template with its parameters, translated where it is shown."""
+
+    field: str
+    template: str
+    params: Mapping[str, Any]
+
+    def localized(self) -> str:
+        """Return the message in the current UI language."""
+        from flask_babel import gettext
+        return gettext(self.template, **self.params)
+
+
+class InvalidCommand(InvalidInput):
+    """Input that breaks its command's rules; ``errors`` names every field at once."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__(errors[0].template, field=errors[0].field, **errors[0].params)
+        self.errors = errors
+
+
+#: Pydantic error type -> our message (templates use the error's context as parameters).
+_GENERIC = {
+    "missing": N_("This field is required."),
+    "string_too_short": N_("This field is required."),
+    "string_too_long": N_("At most %(max_length)s characters."),
+    "too_short": N_("Choose at least one."),
+    "too_long": N_("Choose at most %(max_length)s."),
+    "int_parsing": N_("Enter a whole number."),
+    "int_type": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "float_parsing": N_("Enter a number."),
+    "float_type": N_("Enter a number."),
+    "greater_than_equal": N_("Enter a number of at least %(ge)s."),
+    "less_than_equal": N_("Enter a number of at most %(le)s."),
+    "enum": N_("Choose one of: %(expected)s."),
+    "literal_error": N_("Choose one of: %(expected)s."),
+    "bool_parsing": N_("Answer yes or no (true or false)."),
+    "bool_type": N_("Answer yes or no (true or false)."),
+    "date_from_datetime_parsing": N_("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."),
+    "date_parsing": N_("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."),
+    "date_type": N_("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."),
+    "extra_forbidden": N_("Unknown field: remove it (see the API document for the fields this takes)."),
+    "string_type": N_("Write text here."),
+    "list_type": N_("Give a list."),
+}
+#: Error types that mean "missing or not a choice": a command's own message for the field is clearer.
+_CHOICE_OR_MISSING = {"missing", "string_too_short", "enum", "literal_error", "int_parsing", "int_type",
+                      "greater_than_equal", "less_than_equal", "too_short", "date_from_datetime_parsing",
+                      "date_parsing", "date_type"}
+
+
+def build(command: type[C], data: Mapping[str, Any], *, from_json: bool = False) -> C:
+    """Build ``command`` from plain data, or raise InvalidCommand naming every field that is wrong.
+
+    ``from_json``: the data is a JSON document's (the API's): its types must be JSON's exactly, as the
+    published schema says ("5" is not an integer), while a form's text is converted.
+    """
+    try:
+        if from_json:
+            return command.model_validate_json(json.dumps(dict(data)), strict=True)
+        return command.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidCommand([_field_error(command, error) for error in exc.errors()]) from None
+
+
+def _field_error(command: type[Command], error: Mapping[str, Any]) -> FieldError:
+    """Turn one pydantic error into our message on its field."""
+    field = ".".join(str(part) for part in error["loc"]) or "__root__"
+    kind, context = error["type"], dict(error.get("ctx") or {})
+    if kind == "gridloop":  # our own template: pydantic leaves its %(name)s placeholders alone
+        return FieldError(field, error["msg"], context)
+    own = command.messages.get(str(error["loc"][0])) if error["loc"] else None
+    if own and kind in _CHOICE_OR_MISSING:
+        return FieldError(field, own, {})
+    template = _GENERIC.get(kind, N_("Not a valid value."))
+    return FieldError(field, template, {k: str(v) for k, v in context.items()})
+
+
+def json_schema(command: type[Command]) -> dict[str, Any]:
+    """Return the command's JSON Schema, as the API's request schemas are: closed objects, no titles."""
+    schema = command.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
+    return _without_titles(schema)
+
+
+def _without_titles(node: Any) -> Any:
+    """Drop pydantic's generated titles (property names restated) from a schema."""
+    if isinstance(node, dict):
+        return {k: _without_titles(v) for k, v in node.items() if k != "title" or not isinstance(v, str)}
+    if isinstance(node, list):
+        return [_without_titles(v) for v in node]
+    return node
+
+
+__all__ = ["AddCover", "Callback", "Command", "Dispatch", "FieldError", "Handle", "Handover", "InvalidCommand",
+           "MAX_ID", "Reassign", "RecordCase", "RecordReply", "ReviewArchive", "ReviewExtension", "Supervise",
+           "TaskCommand", "build", "json_schema"]
