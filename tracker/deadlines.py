@@ -39,6 +39,41 @@ class DeadlinePlan:
                 "due_at": self.due_at.isoformat(), "escalate_at": self.escalate_at.isoformat()}
 
 
+@dataclass(frozen=True)
+class DueWindow:
+    """The one rule for "overdue" and "due soon" at a moment: badges, the case list filter, the board.
+
+    Overdue: due before ``now``. Due soon: due from ``now`` until ``soon``. The checks are plain
+    comparisons, so given a column they are SQL conditions and given a datetime they are booleans:
+    a badge and the list filtered by it never disagree.
+    """
+
+    now: dt.datetime
+    # The end of the due-soon window: ``now`` plus ``[deadlines] due_soon_hours``.
+    soon: dt.datetime
+
+    @classmethod
+    def at(cls, now: dt.datetime, deadlines: Mapping[str, Any]) -> DueWindow:
+        """Return the window at ``now`` with the configured ``due_soon_hours``."""
+        return cls(now, now + dt.timedelta(hours=deadlines["due_soon_hours"]))
+
+    def overdue(self, due_at: Any) -> Any:
+        """Return whether a deadline (a datetime, or a column: the SQL condition) has passed."""
+        return due_at < self.now
+
+    def due_soon(self, due_at: Any) -> Any:
+        """Return whether a deadline (a datetime, or a column: the SQL condition) falls in the window."""
+        return (due_at >= self.now) & (due_at < self.soon)
+
+    def state(self, due_at: dt.datetime | None) -> str:
+        """Return "overdue", "due_soon" or "" for a deadline (none: "")."""
+        if due_at is None:
+            return ""
+        if self.overdue(due_at):
+            return "overdue"
+        return "due_soon" if self.due_soon(due_at) else ""
+
+
 def handling_due(deadlines: Mapping[str, Any], calendar: WorkCalendar, deadline_class: str,
                  start: dt.datetime, green_channel: bool) -> dt.datetime:
     """Return when a case of ``deadline_class`` dispatched at ``start`` must be handled."""

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
 from . import clock, jobs
-from .services import visits
+from .services import for_app, visits
 from .services.cases import Intake, complete_task, open_case
 from .services.commands import Callback, Dispatch, Handle, ReviewArchive
-from .web import services
 
 PASSWORD = "gridloop2026"
 DEPARTMENTS = [
@@ -119,7 +118,7 @@ def load(db: Session) -> list[tuple[str, str, str]]:
     """Create all demo data through the real services; return the logins to print."""
     grids, departments = _places(db)
     staff, logins = _people(db, grids, departments)
-    svc = services()
+    svc = for_app(current_app, db)
     for i in range(50):
         grid = grids[i % 4]
         n = grid.code[1:]

@@ -14,8 +14,6 @@ from flask_babel import LazyString, lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-from sqlalchemy import Select
-from sqlalchemy.orm import Session, joinedload
 
 from . import labels
 # One formula guard: the case bundle's verifier (stdlib-only tracker/chain.py) checks events.csv by it.
@@ -25,7 +23,7 @@ from .models import Case
 if TYPE_CHECKING:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-#: Rows read from the database per round trip (and written per CSV chunk).
+#: Rows read from the database per round trip (queries.export_batches) and written per CSV chunk.
 BATCH = 500
 CSV_MIME = "text/csv"  # Flask adds "; charset=utf-8"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,14 +63,6 @@ COLUMNS: list[tuple[LazyString, Callable[[Case], Value]]] = [
 def headers() -> list[str]:
     """Return the column headers in the current language."""
     return [str(header) for header, _getter in COLUMNS]
-
-
-def batches(db: Session, query: Select) -> Iterator[Sequence[Case]]:
-    """Run a case query lazily and yield its cases a batch at a time, newest first."""
-    query = (query.order_by(Case.created_at.desc(), Case.id.desc())
-             .options(joinedload(Case.handler), joinedload(Case.department))
-             .execution_options(yield_per=BATCH))
-    yield from db.scalars(query).partitions()
 
 
 def rows(cases: Iterable[Sequence[Case]], zone: ZoneInfo) -> Iterator[list[Value]]:

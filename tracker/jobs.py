@@ -2,7 +2,7 @@
 
 The jobs run inside the web process by default (``[scheduler] in_web``), or in their own process
 with ``flask scheduler`` when the web app runs as several workers. Any number of scheduler
-processes may run: each timer fires exactly once (see ``services.timers``), and a day's visits are
+processes may run: each timer fires exactly once (see ``services.firing``), and a day's visits are
 created once (one row per plan and day, enforced by a unique constraint).
 """
 
@@ -23,7 +23,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from . import clock
-from .services import for_app, timers
+from .services import firing, for_app
 
 log = logging.getLogger(__name__)
 #: Seconds a tick yields the SQLite write lock between batches.
@@ -37,7 +37,7 @@ class TickTotals:
     taken: int = 0
     fired: int = 0
     batches: int = 0
-    # Failed rows stay in the table and retry later (see services.timers).
+    # Failed rows stay in the table and retry later (see services.firing).
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -54,7 +54,7 @@ def tick(app: Flask, now: dt.datetime | None = None, batch_size: int | None = No
         maker = app.extensions["gridloop.sessionmaker"]
         while True:
             with maker() as session:
-                result = timers.fire_due(for_app(app, session), now, batch_size, frozenset(busy))
+                result = firing.fire_due(for_app(app, session), now, batch_size, frozenset(busy))
                 session.commit()
             totals.batches += 1
             totals.taken += result.taken

@@ -6,12 +6,12 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from .views import token_user
 
 
 def _token_or_address() -> str:
     """Count a program by its token's user once the token is valid (each program its own budget);
     anything else — no token, a wrong one, a made-up one per call — by its address."""
-    from .views import token_user
     user = token_user(api_key_field=request.blueprint == "open311")
     return f"user:{user.id}" if user is not None else f"addr:{get_remote_address()}"
 
@@ -38,15 +38,17 @@ def _login_address_key() -> str:
 
 
 def init_app(app: Flask) -> Limiter:
-    """Attach a limiter to the app and put the configured limits on the API and the login form."""
+    """Attach a limiter to the app and put the configured limits on the API and the login form.
+
+    Call it after the blueprints are registered: it wraps their views.
+    """
     settings = app.config["GRIDLOOP"]["api"]
     app.config.setdefault("RATELIMIT_ENABLED", settings["ratelimit_enabled"])
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings["ratelimit_storage"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=get_remote_address, app=app)
     app.extensions["gridloop.limiter"] = limiter  # the limit wrappers only hold it weakly
-    from .views import api, open311
-    for blueprint in (api.bp, open311.bp):
+    for blueprint in (app.blueprints["api"], app.blueprints["open311"]):
         limiter.limit(settings["rate_limit"], key_func=_token_or_address)(blueprint)
     # A decorated limit is checked inside the decorator's wrapper: the registered view must be that wrapper.
     login = app.view_functions["auth.login"]

@@ -24,8 +24,10 @@ from .config import ROOT
 from .db import get_session
 from .models import Role
 from .permissions import Permission, can, grid_ids
+from .services import accounts
+from .views import (api, audit, auth, bundle, cases, demo, due_window, exports, health, inbox, leader,
+                    notifications, open311, tasks, visits)
 from .workdays import WorkCalendar
-from .services import Services, accounts, for_app
 
 LOCALES = ("zh_CN", "en")
 
@@ -39,8 +41,6 @@ def init_app(app: Flask) -> None:
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.user_loader(lambda session_id: accounts.user_for_session(get_session(), session_id))
-    from .views import (api, audit, auth, bundle, cases, demo, exports, health, inbox, leader, notifications,
-                        open311, tasks, visits)
     for module in (api, auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, open311,
                    tasks, visits):
         app.register_blueprint(module.bp)
@@ -72,11 +72,6 @@ def _init_engine(app: Flask) -> None:
     app.extensions["gridloop.engine"] = engine
     app.extensions["gridloop.definitions"] = {d.process_id: d for d in definitions}
     app.extensions["gridloop.bpmn_errors"] = errors
-
-
-def services() -> Services:
-    """Return the service dependencies for this request."""
-    return for_app(current_app, get_session())
 
 
 @functools.cache
@@ -166,8 +161,7 @@ def _unavailable_page():
 def _error_page(error):
     """Render an HTTP error in the site layout; under /api/ as problem details."""
     if request.path.startswith("/api/") and isinstance(error, HTTPException):
-        from .views.api import problem_for
-        return problem_for(error)
+        return api.problem_for(error)
     code = getattr(error, "code", error)
     return render_template("error.html", code=code, description=getattr(error, "description", "")), code
 
@@ -214,13 +208,7 @@ def _template_globals() -> dict:
 
 def _deadline_state(due_at: dt.datetime | None) -> str:
     """Return "overdue", "due_soon" or "" for a deadline, on the app's clock."""
-    if due_at is None:
-        return ""
-    now = clock.now()
-    if due_at <= now:
-        return "overdue"
-    soon = dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
-    return "due_soon" if due_at - now <= soon else ""
+    return due_window().state(due_at)
 
 
 def _unread_notices() -> int:
@@ -254,8 +242,7 @@ def _before_request() -> None:
     _refuse_nul()
     config = current_app.config["GRIDLOOP"]
     if config.get("demo", {}).get("clock_hook"):
-        from .views.demo import load_offset
-        load_offset()
+        demo.load_offset()
     if config["scheduler"].get("in_web", True) and not current_app.testing:
         from . import jobs
         jobs.start_in_web(current_app._get_current_object())

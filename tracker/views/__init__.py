@@ -7,15 +7,27 @@ import re
 
 from flask import current_app, g, request
 
+from .. import clock
 from ..db import get_session
+from ..deadlines import DueWindow
 from ..models import ApiToken, User
-from ..services import tokens
+from ..services import Services, for_app, tokens
 
 #: Where GridLoop is reached when ``[app] public_base_url`` is empty: the demo's own address (``make run``).
 DEMO_BASE_URL = "http://127.0.0.1:5000"
 #: An ``api_key`` (or ``access_token``) parameter in a logged request line, up to its end; the underscore may
 #: come percent-encoded, as the server decodes it.
 _KEY_IN_URL = re.compile(r"((?:api(?:_|%5f)key|access(?:_|%5f)token)=)[^&\s\"]*", re.IGNORECASE)
+
+
+def services() -> Services:
+    """Return the service dependencies for this request."""
+    return for_app(current_app, get_session())
+
+
+def due_window() -> DueWindow:
+    """Return what counts as overdue and due soon now, on the app's clock and ``[deadlines] due_soon_hours``."""
+    return DueWindow.at(clock.now(), current_app.config["GRIDLOOP"]["deadlines"])
 
 
 def presented_token(api_key_field: bool = False) -> str:

@@ -15,28 +15,24 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 from jsonschema import Draft202012Validator, ValidationError
-from sqlalchemy import and_, func, or_, select
 from werkzeug.exceptions import HTTPException
 
-from .. import clock, labels, openapi
+from .. import labels, openapi, queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError, InvalidInput, NotFound
-from ..models import AuditEvent, Building, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
-from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane, pool_filter
+from ..models import Case, CaseStatus, Grid, Role, Task, TaskStatus, User
+from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane
 from ..services import assign, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
 from ..services.commands import C, InvalidCommand, RecordCase, build
-from ..web import services
-from . import presented_api_token, presented_token, token_expired
-from .cases import filtered_cases
-from .leader import workload
+from . import due_window, presented_api_token, presented_token, services, token_expired
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PAGE = 50
 MAX_PAGE = 200
 #: The list filters, as the UI's case list has them.
-FILTERS = ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")
+FILTERS = queries.CASE_FILTERS
 #: How deeply a JSON body may nest arrays and objects; the API's bodies need three levels.
 MAX_DEPTH = 32
 #: A JSON string (or an unterminated one, to the end), or a run of characters that are no brackets.
@@ -254,7 +250,7 @@ def _case_detail(case: Case) -> dict:
                          "sign_for_at": _time(case.sign_for_at), "signed_at": _time(case.signed_at),
                          "remind_at": _time(case.remind_at), "due_at": _time(case.due_at),
                          "escalate_at": _time(case.escalate_at),
-                         "overdue": bool(running and case.due_at and case.due_at < clock.now())},
+                         "overdue": bool(running and case.due_at and due_window().overdue(case.due_at))},
             "reopen_count": case.reopen_count,
             "tasks": [_task(t) for t in case.tasks if t.status == TaskStatus.OPEN],
             "audit_head": case.audit_head}
@@ -295,9 +291,7 @@ def me():
 @bp.get("/buildings")
 def buildings():
     """The buildings where the user may record cases."""
-    rows = get_session().scalars(select(Building).join(Building.grid).where(
-        Building.grid_id.in_(grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)))
-        .order_by(Grid.code, Building.name)).all()
+    rows = queries.recordable_buildings(get_session(), current_user)
     return jsonify({"items": [{"id": b.id, "name": b.name, "address": b.address, "grid_id": b.grid_id,
                                "grid_code": b.grid.code} for b in rows]})
 
@@ -315,17 +309,7 @@ def list_cases():
     after = _cursor(args.get("cursor", ""), errors)
     if errors:
         return problem(400, "Bad Request", "A filter is malformed; see errors.", errors, kind="bad-filter")
-    query = filtered_cases(f)
-    if after is not None:
-        created, case_id = after
-        query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
-    size = int(limit)
-    order = (Case.created_at.desc(), Case.id.desc())
-    # The page's ids first (index-only), then their rows: see the case list in views/cases.py.
-    ids = get_session().scalars(query.with_only_columns(Case.id).order_by(*order).limit(size + 1)).all()
-    rows = get_session().scalars(select(Case).where(Case.id.in_(ids)).order_by(*order)).all() if ids else []
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, more = queries.case_feed(get_session(), current_user, f, due_window(), after, int(limit))
     return jsonify({"items": [_case(c) for c in rows],
                     "next_cursor": _make_cursor(rows[-1]) if more and rows else None})
 
@@ -407,8 +391,7 @@ def get_case(case_id: int):
 def case_history(case_id: int):
     """Every audit event of the case, in order."""
     case = _load_case(case_id)
-    events = get_session().scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
-                                   .order_by(AuditEvent.seq)).all()
+    events = queries.case_events(get_session(), case.id)
     return jsonify({"case_id": case.id, "number": case.number, "events": [{
         "seq": e.seq, "at": _time(e.at), "actor": _person(e.actor), "actor_name": e.actor_name, "action": e.action,
         "task_name": e.task_name, "changes": json.loads(e.changes), "prev_hash": e.prev_hash, "hash": e.hash}
@@ -431,10 +414,7 @@ def list_tasks():
     if scope not in ("mine", "pool"):
         return problem(400, "Bad Request", "scope must be mine or pool.", [{"field": "scope", "message": "mine or pool"}],
                        kind="bad-filter")
-    query = select(Task).where(Task.status == TaskStatus.OPEN)
-    query = query.where(Task.assignee_id == current_user.id, pool_filter(current_user)) if scope == "mine" else \
-        query.where(Task.assignee_id.is_(None), pool_filter(current_user))
-    rows = get_session().scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at).limit(500)).all()
+    rows = queries.task_list(get_session(), current_user, scope)
     return jsonify({"items": [_task(t) for t in rows]})
 
 
@@ -525,7 +505,7 @@ def grid_workload(grid_id: int):
         return problem(404, "Not Found", f"No grid {grid_id}.")
     if not can(current_user, Permission.GRID_MANAGE, grid):
         raise PermissionDenied(grid.code)
-    board = workload(grid)
+    board = queries.workload(get_session(), grid.id, due_window())
     return jsonify({"grid": {"id": grid.id, "code": grid.code, "name": grid.name},
                     "people": [{"user": _person(p), **board.counts_of(p.id)} for p in board.people],
                     "pool": board.pool, "waiting_for_decision": [_task(t) for t in board.decisions]})

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 
-from .. import clock, exports
+from .. import clock, exports, queries
 from ..db import get_session, read_while_streaming
-from .cases import filtered_cases, filters
+from . import due_window
 
 bp = Blueprint("exports", __name__, url_prefix="/cases")
 #: Bytes sent per piece of an XLSX download.
@@ -32,7 +32,9 @@ def _download(body: Iterator, mimetype: str, extension: str) -> Response:
 
 def _rows():
     """Return the user's filtered cases as export rows, read lazily in batches."""
-    return exports.rows(exports.batches(get_session(), filtered_cases(filters())), _zone())
+    batches = queries.export_batches(get_session(), current_user, queries.case_filters(request.args), due_window(),
+                                     exports.BATCH)
+    return exports.rows(batches, _zone())
 
 
 def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:

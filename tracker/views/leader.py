@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from typing import Any
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import case as when
-from sqlalchemy import func, select
 
-from .. import clock
+from .. import queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
 from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_error, choices
-from ..models import Case, Cover, Grid, Membership, Role, Task, TaskStatus, User
+from ..models import Cover, Grid, Role, Task
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import assign
-from ..web import services
-from .tasks import _form_for, _load, _reassign_form, _render, members_of
+from . import due_window, services
+from .tasks import _form_for, _load, _reassign_form, _render
 
 bp = Blueprint("leader", __name__)
 
@@ -40,7 +34,7 @@ def board_home():
     """Open the board of the (first) grid the user leads."""
     grids = sorted(grid_ids(current_user, Role.GRID_LEADER))
     if current_user.is_admin and not grids:
-        grids = list(get_session().scalars(select(Grid.id).order_by(Grid.code)))
+        grids = queries.all_grid_ids(get_session())
     if not grids:
         abort(403, _("The workload board is for grid leaders."))
     return redirect(url_for("leader.board", grid_id=grids[0]))
@@ -54,50 +48,12 @@ def board(grid_id: int):
     return _board_page(grid, _cover_form(grid))
 
 
-@dataclass(frozen=True)
-class Workload:
-    """A grid's board: per person open / due soon / overdue, the pool, and what waits for the leader."""
-
-    people: list[User]
-    counts: dict[int, Any]
-    pool: int
-    decisions: list[Task]
-
-    def counts_of(self, user_id: int) -> dict[str, int]:
-        """Return one person's numbers (zeros when they hold nothing)."""
-        row = self.counts.get(user_id)
-        return {"open": row.open, "due_soon": row.due_soon, "overdue": row.overdue} if row else \
-            {"open": 0, "due_soon": 0, "overdue": 0}
-
-
-def workload(grid: Grid) -> Workload:
-    """Count the grid's open tasks per person (the board, and the API's workload)."""
-    db = get_session()
-    now = clock.now()
-    soon = now + dt.timedelta(hours=current_app.config["GRIDLOOP"]["deadlines"]["due_soon_hours"])
-    open_in_grid = (Task.status == TaskStatus.OPEN, Task.grid_id == grid.id)
-    counts = {row.assignee_id: row for row in db.execute(
-        select(Task.assignee_id, func.count().label("open"),
-               func.count(when(((Task.due_at >= now) & (Task.due_at < soon), 1))).label("due_soon"),
-               func.count(when((Task.due_at < now, 1))).label("overdue"))
-        .where(*open_in_grid, Task.assignee_id.is_not(None)).group_by(Task.assignee_id))}
-    people = members_of(grid.id) + members_of(grid.id, Role.GRID_LEADER)
-    pool = db.scalar(select(func.count()).where(*open_in_grid, Task.assignee_id.is_(None),
-                                                Task.role.in_((Role.GRID_MEMBER, Role.GRID_LEADER))))
-    decisions = db.scalars(select(Task).join(Task.case).where(*open_in_grid, Task.role == Role.GRID_LEADER)
-                           .order_by(Task.created_at)).all()
-    return Workload(people, counts, pool or 0, list(decisions))
-
-
 def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
     """Render the board; a refused stand-in form comes back filled in, with its errors."""
     db = get_session()
-    board = workload(grid)
-    covers = db.scalars(select(Cover).where(Cover.grid_id == grid.id, Cover.cancelled_at.is_(None),
-                                            Cover.ends_on >= assign.local_today(services()))
-                        .order_by(Cover.starts_on)).all()
-    grids = db.scalars(select(Grid).where(Grid.id.in_(grid_ids(current_user, Role.GRID_LEADER)))
-                       .order_by(Grid.code)).all()
+    board = queries.workload(db, grid.id, due_window())
+    covers = queries.current_covers(db, grid.id, assign.local_today(services()))
+    grids = queries.led_grids(db, current_user)
     return render_template("leader/board.html", grid=grid, grids=grids, people=board.people, counts=board.counts,
                            pool=board.pool, decisions=board.decisions, kinds=_decision_kinds(board.decisions),
                            covers=covers, cover_form=cover_form, end_form=FlaskForm()), status
@@ -119,7 +75,8 @@ def _decision_kinds(tasks: list[Task]) -> dict[str, str]:
 def _cover_form(grid: Grid) -> CoverForm:
     """Build the stand-in form with the grid's members."""
     form = CoverForm()
-    people = choices([(NO_CHOICE, "—")] + [(u.id, u.display_name) for u in members_of(grid.id)])
+    members = queries.members_of(get_session(), grid.id)
+    people = choices([(NO_CHOICE, "—")] + [(u.id, u.display_name) for u in members])
     form.member_id.choices = people
     form.stand_in_id.choices = people
     return form
@@ -166,7 +123,7 @@ def end_cover(cover_id: int):
 def _handover_form(grid: Grid) -> HandoverForm:
     """Build the handover form with the grid's members."""
     form = HandoverForm()
-    members = [(u.id, u.display_name) for u in members_of(grid.id)]
+    members = [(u.id, u.display_name) for u in queries.members_of(get_session(), grid.id)]
     form.member_id.choices = choices([(0, "—")] + members)
     form.to_ids.choices = choices(members)
     if not form.is_submitted() and request.args.get("member", type=int):
@@ -258,4 +215,4 @@ def release(task_id: str):
     return redirect(url_for("tasks.detail", task_id=task.id))
 
 
-__all__ = ["Workload", "bp", "workload"]
+__all__ = ["bp"]

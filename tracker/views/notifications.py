@@ -7,11 +7,9 @@ import json
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from .. import queries
 from ..db import get_session
-from ..models import Notification
 from ..services.notices import mark_read
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -21,10 +19,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @login_required
 def index():
     """List my newest notifications, unread first."""
-    rows = get_session().scalars(
-        select(Notification).options(selectinload(Notification.case))
-        .where(Notification.user_id == current_user.id)
-        .order_by(Notification.read_at.is_not(None), Notification.id.desc()).limit(100)).all()
+    rows = queries.notifications(get_session(), current_user)
     return render_template("notifications/index.html", rows=rows, params=lambda n: json.loads(n.params),
                            form=FlaskForm())
 

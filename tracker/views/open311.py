@@ -18,21 +18,18 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import force_locale
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
-from .. import clock, labels
+from .. import clock, labels, queries
 from ..db import get_session
 from ..errors import DomainError
-from ..models import Building, Case, CaseStatus, Grid, TokenScope, User
+from ..models import Building, Case, CaseStatus, TokenScope, User
 from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buildings_named_in, error_response,
                        iso_local, nearest_building, parse_w3c, render)
-from ..permissions import Permission, PermissionDenied, can, visible_cases
+from ..permissions import Permission, PermissionDenied, can
 from ..services import tokens
 from ..services.cases import Door, open_case
 from ..services.commands import InvalidCommand, RecordCase, build
-from ..web import services
-from . import hide_keys_in_access_logs, presented_api_token, presented_token, public_base_url, token_expired
+from . import hide_keys_in_access_logs, presented_api_token, presented_token, public_base_url, services, token_expired
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FMT = "<any(json, xml):fmt>"
@@ -195,14 +192,12 @@ def _token_user() -> User:
     return token.user
 
 
-def _readable(query):
-    """Limit what a GET shows: with a read or full key, the cases its user may read; without one (or with an
-    open311 key), only the requests the public filed through Open311 apps (other cases can hold a resident's
-    circumstances). A presented key was checked before the view."""
+def _reader() -> User | None:
+    """Say whose view a GET shows: with a read or full key, its user's (the cases they may read); without one
+    (or with an open311 key), the public's (None: only the requests filed through Open311 apps, as other cases
+    can hold a resident's circumstances). A presented key was checked before the view."""
     token = presented_api_token(api_key_field=True)
-    if token is None or token.scope == TokenScope.OPEN311:
-        return query.where(Case.intake == Door.OPEN311)
-    return visible_cases(token.user, query)
+    return None if token is None or token.scope == TokenScope.OPEN311 else token.user
 
 
 def _not_in_grid(user: User, building: Building) -> str:
@@ -338,20 +333,17 @@ def _notice(number: str | None = None) -> str:
 @bp.get(f"/requests.{FMT}")
 def request_list(fmt: str) -> Response:
     """List requests, newest first: by id, or by service, status and a window of at most 90 days."""
-    query = _request_query(request.args)
-    rows = get_session().scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(MAX_RESULTS)).all()
+    rows = queries.open311_requests(get_session(), _reader(), _request_filters(request.args), MAX_RESULTS)
     return render(fmt, "service_requests", "request", [_public(case) for case in rows])
 
 
-def _request_query(args: Mapping[str, str]):
-    """Turn the GET requests filters into a case query; raise 400 naming every bad filter."""
-    query = _readable(select(Case).options(selectinload(Case.department),
-                                           joinedload(Case.grid).joinedload(Grid.community)))
+def _request_filters(args: Mapping[str, str]) -> queries.RequestFilters:
+    """Check the GET requests filters; raise 400 naming every bad filter."""
     numbers = [n.strip() for n in args.get("service_request_id", "").replace("\x00", "").split(",") if n.strip()]
     if numbers:  # the specification: service_request_id overrides every other filter
         if len(numbers) > MAX_RESULTS:
             raise Open311Error(400, f"service_request_id lists {len(numbers)} ids; ask for at most {MAX_RESULTS}")
-        return query.where(Case.number.in_(numbers))
+        return queries.RequestFilters(numbers=tuple(numbers))
     errors = []
     codes = [c.strip() for c in args.get("service_code", "").split(",") if c.strip()]
     if unknown := [c for c in codes if c not in current_app.config["GRIDLOOP"]["categories"]]:
@@ -362,14 +354,7 @@ def _request_query(args: Mapping[str, str]):
     start, end = _window(args, errors)
     if errors:
         raise Open311Error(400, *errors)
-    query = query.where(Case.created_at >= start, Case.created_at <= end)
-    if codes:
-        query = query.where(Case.category.in_(codes))
-    if statuses == {"open"}:
-        query = query.where(Case.status != CaseStatus.ARCHIVED)
-    elif statuses == {"closed"}:
-        query = query.where(Case.status == CaseStatus.ARCHIVED)
-    return query
+    return queries.RequestFilters(codes=tuple(codes), statuses=frozenset(statuses), start=start, end=end)
 
 
 def _window(args: Mapping[str, str], errors: list[str]) -> tuple[dt.datetime, dt.datetime]:
@@ -418,7 +403,7 @@ def not_found(unknown: str) -> Response:
 
 def _case(number: str) -> Case:
     """Load a case by its number (the service_request_id), or answer 404."""
-    case = None if "\x00" in number else get_session().scalar(_readable(select(Case).where(Case.number == number)))
+    case = None if "\x00" in number else queries.open311_request(get_session(), _reader(), number)
     if case is None:
         raise Open311Error(404, f"service_request_id {number[:40]!r} is not a request here")
     return case

@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
+from .. import queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
 from ..forms import ClaimForm, ReassignForm, TaskForm, add_service_error, build_command, choices, task_form
-from ..models import Department, Membership, Role, Task, TaskStatus, User
+from ..models import Task, TaskStatus
 from ..permissions import Permission, PermissionDenied, can
 from ..services.cases import claim_task, complete_task, sign_for
-from ..web import services
+from . import services
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -33,9 +33,9 @@ def _form_for(task: Task) -> TaskForm:
         form.version.data = str(task.case.version)
     if task.form_key == "dispatch":
         db = get_session()
-        members = members_of(task.grid_id)
+        members = queries.members_of(db, task.grid_id)
         form.handler_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in members])
-        departments = db.scalars(select(Department).order_by(Department.name)).all()
+        departments = queries.departments(db)
         form.department_id.choices = choices([(0, "—")] + [(d.id, d.name) for d in departments])
     return form
 
@@ -51,18 +51,12 @@ def _render(task: Task, form: TaskForm, status: int = 200, reassign: ReassignFor
                            may_release=may_release), status
 
 
-def members_of(grid_id: int, role: Role = Role.GRID_MEMBER) -> list[User]:
-    """Return the active people holding ``role`` in the grid, by name."""
-    return get_session().scalars(select(User).join(Membership).where(
-        Membership.role == role, Membership.grid_id == grid_id, User.active).order_by(User.display_name)).all()
-
-
 def _reassign_form(task: Task) -> ReassignForm:
     """Build the reassign form: the people of the task's lane in its grid."""
     form = ReassignForm()
     if not form.is_submitted():
         form.version.data = str(task.case.version)
-    people = members_of(task.grid_id, task.role)
+    people = queries.members_of(get_session(), task.grid_id, task.role)
     form.assignee_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in people
                                                      if u.id != task.assignee_id])
     return form

@@ -5,18 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from .. import queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
 from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, choices
 from ..labels import category_choices
-from ..models import Building, DiaryNote, Household, Membership, Role, User, Visit, VisitPlan
-from ..permissions import Permission, PermissionDenied, can, grid_ids, visible_households
+from ..models import Household, Role, Visit
+from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import visits
 from ..services.commands import RecordCase, build
-from ..web import services
+from . import services
 
 bp = Blueprint("visits", __name__)
 
@@ -32,9 +31,7 @@ def _household(household_id: int) -> Household:
 def _household_form() -> HouseholdForm:
     """The new-household form, with the buildings of the grids the user leads."""
     form = HouseholdForm()
-    grids = grid_ids(current_user, Role.GRID_LEADER)
-    buildings = get_session().scalars(select(Building).where(
-        True if current_user.is_admin else Building.grid_id.in_(grids)).order_by(Building.name)).all()
+    buildings = queries.household_buildings(get_session(), current_user)
     form.building_id.choices = choices([(b.id, f"{b.grid.code} · {b.name}") for b in buildings])
     return form
 
@@ -63,17 +60,14 @@ def households():
                 return redirect(url_for("visits.household", household_id=household.id))
         else:
             status = 422
-    rows = db.scalars(visible_households(current_user, select(Household)).options(selectinload(Household.plans).selectinload(VisitPlan.member))
-                      .order_by(Household.grid_id, Household.id).limit(500)).all()
+    rows = queries.households(db, current_user)
     return render_template("visits/households.html", rows=rows, form=form), status
 
 
 def _plan_form(household: Household) -> PlanForm:
     """The visit-plan form with the household's grid members."""
     form = PlanForm()
-    members = get_session().scalars(select(User).join(Membership).where(
-        Membership.role == Role.GRID_MEMBER, Membership.grid_id == household.grid_id, User.active)
-        .order_by(User.display_name)).all()
+    members = queries.members_of(get_session(), household.grid_id)
     form.member_id.choices = choices([(u.id, u.display_name) for u in members])
     return form
 
@@ -105,11 +99,8 @@ def household(household_id: int):
             db.rollback()
             add_service_error(plan_form if "note-text" not in request.form else note_form, exc)
         status = 422
-    history = db.scalars(select(Visit).where(Visit.household_id == row.id)
-                         .order_by(Visit.scheduled_for.desc()).limit(100)).all()
-    notes = db.scalars(select(DiaryNote).options(selectinload(DiaryNote.author), selectinload(DiaryNote.case))
-                       .where(DiaryNote.household_id == row.id)
-                       .order_by(DiaryNote.written_on.desc(), DiaryNote.id.desc()).limit(200)).all()
+    history = queries.visit_history(db, row.id)
+    notes = queries.diary_notes(db, row.id)
     return render_template("visits/household.html", household=row, history=history, notes=notes,
                            note_form=note_form, plan_form=plan_form,
                            may_note=can(current_user, Permission.HOUSEHOLD_NOTE, row),
