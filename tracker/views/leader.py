@@ -14,8 +14,7 @@ from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_e
 from ..models import Cover, Grid, Role, Task
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import assign
-from . import due_window, services
-from .tasks import _form_for, _load, _reassign_form, _render
+from . import due_window, services, task_page
 
 bp = Blueprint("leader", __name__)
 
@@ -168,10 +167,10 @@ def handover(grid_id: int):
 @login_required
 def reassign(task_id: str):
     """Give an open task to a named person with a reason."""
-    task = _load(task_id)
+    task = task_page.load(task_id)
     if not can(current_user, Permission.TASK_REASSIGN, task):
         abort(403)
-    form = _reassign_form(task)
+    form = task_page.reassign_form(task)
     if form.validate():
         try:
             assign.reassign(services(), current_user, task.id, int(form.version.data), form.assignee_id.data,
@@ -187,15 +186,15 @@ def reassign(task_id: str):
             return redirect(url_for("tasks.detail", task_id=task.id))
     else:
         status = 422
-    task = _load(task_id)
-    return _render(task, _form_for(task), status, reassign=form)
+    task = task_page.load(task_id)
+    return task_page.render(task, task_page.form_for(task), status, reassign=form)
 
 
 @bp.post("/tasks/<task_id>/release")
 @login_required
 def release(task_id: str):
     """Put a claimed task back in its pool."""
-    task = _load(task_id)
+    task = task_page.load(task_id)
     if task.assignee_id is not None and not can(current_user, Permission.TASK_RELEASE, task):
         abort(403)
     form = ClaimForm()
@@ -207,10 +206,10 @@ def release(task_id: str):
         abort(403)
     except DomainError as exc:
         get_session().rollback()
-        task = _load(task_id)
-        page_form = _form_for(task)
+        task = task_page.load(task_id)
+        page_form = task_page.form_for(task)
         page_form.form_errors.append(exc.localized())
-        return _render(task, page_form, 409 if isinstance(exc, ConflictError) else 422)
+        return task_page.render(task, page_form, 409 if isinstance(exc, ConflictError) else 422)
     flash(_("Task put back in the pool."), "success")
     return redirect(url_for("tasks.detail", task_id=task.id))
 
