@@ -41,10 +41,11 @@ run: install instance/secret_key
 	  $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster
-# (which also runs the multi-process concurrency and fault tests marked `postgres`).
+# (which also runs the multi-process concurrency and fault tests marked `postgres`, and skips
+# the tests marked `nodb`: they never touch a database, so they would only run again).
 test: install browser
 	$(PY) -m pytest -m "not postgres"
-	GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest
+	GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest -m "not nodb"
 
 clean:
 	rm -rf $(VENV) instance

@@ -23,8 +23,16 @@ from bench.cluster import Cluster
 from tracker import create_app
 from tracker.db import get_session, init_db
 from tracker.models import Building, Case, Community, Department, Grid, Membership, Role, Task, TaskStatus, User
+from tracker.services import accounts
 
 PASSWORD = "secret-pass-1"
+#: The seed users' hash: one PBKDF2 round instead of werkzeug's scrypt (~0.1 s a check), since the suite
+#: logs people in over a thousand times. The app verifies whatever method a stored hash names; that it
+#: hashes new passwords strongly is proved in tests/test_boundaries.py.
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
+# An unknown name is checked against a hash of the seed users' method, as in production (where both are
+# scrypt): a login with a wrong name costs the same as with a wrong password, and both stay cheap here.
+accounts._DUMMY_HASH = generate_password_hash("not-a-password-of-anyone", method="pbkdf2:sha256:1")
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
@@ -34,6 +42,26 @@ os.environ.setdefault("GRIDLOOP_APP_SECRET_KEY", secrets.token_hex(32))
 #: Which database the suite runs on: sqlite (default) or postgresql (a throwaway cluster).
 BACKEND = os.environ.get("GRIDLOOP_TEST_DATABASE", "sqlite")
 _numbers = itertools.count(1)
+
+
+#: Tests that never touch a database, by place: the engine layer, pure unit tests, source checks. They are
+#: marked ``nodb`` so the PostgreSQL pass (make test) deselects them: they would run exactly as on SQLite.
+#: Place decides, not fixtures: a test may reach the database through ``request.getfixturevalue``.
+NODB_PLACES = ("tests/workflows/", "tests/unit/", "tests/test_boundaries.py", "tests/test_catalog.py")
+#: Fixtures that reach the database; a test under NODB_PLACES using one is a mistake, stopped at collection.
+DB_FIXTURES = {"app", "db", "database_url", "template_url", "pg_cluster", "server", "login"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark the tests under NODB_PLACES ``nodb``, refusing any that use a database fixture."""
+    for item in items:
+        place = item.path.relative_to(config.rootpath).as_posix()
+        if not place.startswith(NODB_PLACES):
+            continue
+        if used := DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(used))}: a test in {place} must not "
+                                    f"touch a database (the PostgreSQL pass skips it); move it under tests/web/")
+        item.add_marker(pytest.mark.nodb)
 
 
 def _build_template(url: str) -> None:
@@ -105,10 +133,10 @@ def seed(db) -> None:
     dept = Department(code="property", name="物业维修中心")
     db.add_all([community, grid_a, grid_b, dept])
     db.flush()
-    pw = generate_password_hash(PASSWORD)
 
     def user(username, name, *memberships):
-        db.add(User(username=username, display_name=name, password_hash=pw, memberships=list(memberships)))
+        db.add(User(username=username, display_name=name, password_hash=PASSWORD_HASH,
+                    memberships=list(memberships)))
 
     user("member_a", "网格员甲", Membership(role=Role.GRID_MEMBER, grid_id=grid_a.id))
     user("member_a2", "网格员乙", Membership(role=Role.GRID_MEMBER, grid_id=grid_a.id))
