@@ -47,7 +47,8 @@ _numbers = itertools.count(1)
 #: Tests that never touch a database, by place: the engine layer, pure unit tests, source checks. They are
 #: marked ``nodb`` so the PostgreSQL pass (make test) deselects them: they would run exactly as on SQLite.
 #: Place decides, not fixtures: a test may reach the database through ``request.getfixturevalue``.
-NODB_PLACES = ("tests/workflows/", "tests/unit/", "tests/test_boundaries.py", "tests/test_catalog.py")
+NODB_PLACES = (
+    "tests/workflows/", "tests/unit/", "tests/test_boundaries.py", "tests/test_catalog.py", "tests/test_layers.py")
 #: Fixtures that reach the database; a test under NODB_PLACES using one is a mistake, stopped at collection.
 DB_FIXTURES = {"app", "db", "database_url", "template_url", "pg_cluster", "server", "login"}
 
