@@ -20,7 +20,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from . import labels
-from .services.commands import MAX_ID, PHONE_MESSAGE, C, Command, InvalidCommand, RecordCase, build, e164
+from .services.commands import (MAX_ID, PHONE_MESSAGE, AddCover, C, Command, CreateToken, HandOverTasks,
+                                InvalidCommand, ReassignTask, RecordCase, RecordVisit, build, e164)
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -82,11 +83,9 @@ TOKEN_SCOPE_NAMES = {"open311": _l("Open311 filing"), "read": _l("Read only"), "
 class TokenForm(FlaskForm):
     """Name a new API token after the program that will use it; choose what it may do and for how long."""
 
-    name = StringField(_l("What the token is for"), validators=[
-        DataRequired(message=_l("Name the token after the program that will use it.")), Length(max=100)])
-    scope = RadioField(_l("What the token may do"), choices=_choices(TOKEN_SCOPES), validators=[
-        InputRequired(message=_l("Choose what the token may do: Open311 filing only, read only, or full."))])
-    # The range is the service's rule (tokens.create); the form only reads a whole number.
+    name = StringField(_l("What the token is for"))
+    scope = RadioField(_l("What the token may do"), choices=_choices(TOKEN_SCOPES), validate_choice=False)
+    # The range is CreateToken's rule; the form only reads a whole number.
     expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
 
 
@@ -194,7 +193,7 @@ def _hints(info: FieldInfo) -> dict[str, Any]:
 
 
 def command_data(form: FlaskForm, command: type[Command]) -> dict[str, Any]:
-    """Return the form's values for the command's fields ("—" placeholders and blank numbers as none)."""
+    """Return the form's values for the command's fields; fields left empty ("—", nothing chosen) are left out."""
     data = {}
     for name in command.model_fields:
         field = getattr(form, name, None)
@@ -203,7 +202,8 @@ def command_data(form: FlaskForm, command: type[Command]) -> dict[str, Any]:
         value = field.data
         if isinstance(field, SelectField) and field.coerce is id_value and value in (NO_CHOICE, 0):
             value = None
-        data[name] = value
+        if value is not None:  # nothing sent or chosen: the command's default applies, or it says what is missing
+            data[name] = value
     return data
 
 
@@ -226,7 +226,7 @@ def rules_from(command: type[Command]):
     def decorate(form_class):
         for name, info in command.model_fields.items():
             unbound = getattr(form_class, name, None)
-            if isinstance(unbound, UnboundField):
+            if isinstance(unbound, UnboundField) and unbound.field_class is not HiddenField:
                 unbound.kwargs["render_kw"] = {**_hints(info), **(unbound.kwargs.get("render_kw") or {})}
         form_class.command = command
         return form_class
@@ -263,19 +263,13 @@ class ClaimForm(TaskForm):
 
 
 class VisitForm(FlaskForm):
-    """Record a routine visit: the diary note, and optionally a case it raised."""
+    """Record a routine visit: the diary note, and optionally a case it raised (RecordVisit's rules)."""
 
-    version = HiddenField(validators=[DataRequired()])
-    note = TextAreaField(_l("Diary note: what you saw and talked about"), validators=[
-        DataRequired(message=_l("Write what you saw and talked about (the diary note).")), Length(max=4000)])
+    version = HiddenField()
+    note = TextAreaField(_l("Diary note: what you saw and talked about"))
     raise_case = BooleanField(_l("The visit raised a request: open a case"))
-    category = SelectField(_l("Category"), validators=[Optional()])
-    description = TextAreaField(_l("The request"), validators=[Optional(), Length(max=4000)])
-
-    def validate_description(self, field) -> None:
-        """A raised case needs its request written down."""
-        if self.raise_case.data and not (field.data or "").strip():
-            raise ValidationError(_l("Describe the request the case is for."))
+    category = SelectField(_l("Category"), validate_choice=False)
+    description = TextAreaField(_l("The request"))
 
 
 class NoteForm(FlaskForm):
@@ -312,43 +306,33 @@ class PlanForm(FlaskForm):
 
 
 class ReassignForm(TaskForm):
-    """A leader gives an open task to a named person, with a reason."""
+    """A leader gives an open task to a named person, with a reason (ReassignTask's rules)."""
 
     assignee_id = SelectField(_l("Give the task to"), coerce=id_value, validate_choice=False)
-    reason = StringField(_l("Reason"), validators=[
-        DataRequired(message=_l("Write why the task is reassigned.")), Length(max=200)])
-
-    def validate_assignee_id(self, field) -> None:
-        """The "—" placeholder is not a person."""
-        if field.data in (None, 0):
-            raise ValidationError(_l("Choose who takes the task."))
+    reason = StringField(_l("Reason"))
 
 
 class HandoverForm(FlaskForm):
-    """Hand every open task of one member over to one or several others."""
+    """Hand every open task of one member over to one or several others (HandOverTasks' rules)."""
 
     member_id = SelectField(_l("Hand over the tasks of"), coerce=id_value, validate_choice=False)
     to_ids = SelectMultipleField(_l("To"), coerce=id_value, validate_choice=False, option_widget=CheckboxInput(),
-                                 widget=ListWidget(prefix_label=False),
-                                 validators=[DataRequired(message=_l("Choose at least one member to take the tasks."))])
-    mode = RadioField(_l("Share out"), default="even", choices=choices([
+                                 widget=ListWidget(prefix_label=False))
+    mode = RadioField(_l("Share out"), default="even", validate_choice=False, choices=choices([
         ("even", _l("Evenly, in deadline order")), ("least_loaded", _l("Each to whoever has the fewest open tasks"))]))
-    reason = StringField(_l("Reason"), validators=[
-        DataRequired(message=_l("Write why the tasks are handed over.")), Length(max=200)])
+    reason = StringField(_l("Reason"))
     # Set by the preview: the task set the leader saw; confirming a different set is refused.
     fingerprint = HiddenField()
-
-    def validate_member_id(self, field) -> None:
-        """The "—" placeholder is not a member."""
-        if field.data in (None, 0):
-            raise ValidationError(_l("Choose the member whose tasks are handed over."))
 
 
 class IsoDateField(DateField):
     """A date typed as YYYY-MM-DD, with a message saying so when it is not one."""
 
     def process_formdata(self, valuelist) -> None:
-        """Parse the date, replacing WTForms' generic message."""
+        """Parse the date, replacing WTForms' generic message; nothing typed is no date (the command says so)."""
+        if not valuelist or not (valuelist[0] or "").strip():
+            self.data = None
+            return
         try:
             super().process_formdata(valuelist)
         except ValueError:
@@ -356,12 +340,19 @@ class IsoDateField(DateField):
 
 
 class CoverForm(FlaskForm):
-    """Stand-in cover (代班): between two dates new work for one member goes to another."""
+    """Stand-in cover (代班): between two dates new work for one member goes to another (AddCover's rules)."""
 
     member_id = SelectField(_l("Member away"), coerce=id_value, validate_choice=False)
     stand_in_id = SelectField(_l("Stand-in"), coerce=id_value, validate_choice=False)
-    starts_on = IsoDateField(_l("From"), validators=[InputRequired(message=_l("Give the first day as YYYY-MM-DD."))])
-    ends_on = IsoDateField(_l("To (included)"), validators=[InputRequired(message=_l("Give the last day as YYYY-MM-DD."))])
-    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    starts_on = IsoDateField(_l("From"))
+    ends_on = IsoDateField(_l("To (included)"))
+    reason = StringField(_l("Reason"))
 
 
+
+# The hand-written forms get their commands' HTML hints (the rules themselves are the commands').
+rules_from(ReassignTask)(ReassignForm)
+rules_from(HandOverTasks)(HandoverForm)
+rules_from(AddCover)(CoverForm)
+rules_from(CreateToken)(TokenForm)
+rules_from(RecordVisit)(VisitForm)

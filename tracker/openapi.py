@@ -57,6 +57,8 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
         "enum": list(labels.API_CHANNELS),
         "description": "How the resident reached you; \"open311\" is set by the system for Open311 filings."}
     tasks = task_data(definitions)
+    reassignment = command_schema(commands.ReassignTask, definitions)
+    handover = command_schema(commands.HandOverTasks, definitions)
     return {**definitions, **{f"TaskData_{key}": schema for key, schema in tasks.items()},
             "NewCase": new_case,
         "Problem": {
@@ -123,15 +125,7 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "data": {"oneOf": [_ref(f"TaskData_{key}") for key in tasks],
                      "description": "The fields of the task's form_key (TaskData_<form_key>): " + ", ".join(tasks)}},
             "required": ["version", "data"], "additionalProperties": False},
-        "Reassignment": _body({"version": VERSION_FIELD, "assignee_id": ID,
-                               "reason": {"type": "string", "minLength": 1, "maxLength": 200}},
-                              ["version", "assignee_id", "reason"]),
-        "Handover": _body({"member_id": ID, "to_ids": {"type": "array", "items": ID, "minItems": 1},
-                           "mode": {"enum": ["even", "least_loaded"]},
-                           "reason": {"type": "string", "minLength": 1, "maxLength": 200},
-                           "fingerprint": {"type": "string", "description":
-                                           "From the preview; send it back to carry the handover out."}},
-                          ["member_id", "to_ids", "mode", "reason"]),
+        "Reassignment": reassignment, "Handover": handover,
         "HandoverResult": {"type": "object", "properties": {
             "done": {"type": "boolean"}, "fingerprint": STR,
             "moves": {"type": "array", "items": {"type": "object", "properties": {

@@ -16,23 +16,19 @@ from ..models import Case, Cover, Grid, Membership, Role, Task, TaskStatus, User
 from ..permissions import Permission, holds_role, require
 from . import Services, notices
 from .audit import record_event
+from .commands import AddCover, HandOverTasks, ReassignTask
 from .locks import check_fresh, flush, lock_task
 
-#: How a handover spreads the tasks: round-robin in deadline order, or each to whoever has least.
-HANDOVER_MODES = ("even", "least_loaded")
 
 
-def reassign(svc: Services, actor: User, task_id: str, expected_version: int, to_user_id: int,
-             reason: str) -> Task:
+def reassign(svc: Services, actor: User, task_id: str, command: ReassignTask) -> Task:
     """Give an open task to a named person of its lane, with a reason (the leader's decision)."""
     task = lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
-    check_fresh(task.case, task, expected_version)
+    check_fresh(task.case, task, command.version)
     require(actor, Permission.TASK_REASSIGN, task)
-    reason = reason.strip()
-    if not reason:
-        raise InvalidInput(N_("Write why the task is reassigned."), field="reason")
-    target = _target(svc.session, task, to_user_id)
+    reason = command.reason
+    target = _target(svc.session, task, command.assignee_id)
     if target.id == task.assignee_id:
         raise InvalidInput(N_("The task is already with %(who)s; choose someone else."), field="assignee_id",
                            who=target.display_name)
@@ -100,9 +96,9 @@ class Handover:
     fingerprint: str
 
 
-def plan_handover(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: Sequence[int],
-                  mode: str) -> Handover:
-    """Plan handing every open task of ``member`` in the grid to ``to_ids`` (the preview shows it)."""
+def plan_handover(svc: Services, actor: User, grid_id: int, command: HandOverTasks) -> Handover:
+    """Plan handing every open task of the command's member in the grid to its receivers (the preview)."""
+    member_id, to_ids, mode = command.member_id, command.to_ids, command.mode
     grid = svc.session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(N_("Grid not found."))
@@ -110,8 +106,6 @@ def plan_handover(svc: Services, actor: User, grid_id: int, member_id: int, to_i
     member = svc.session.get(User, member_id or 0)
     if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose the member whose tasks are handed over."), field="member_id")
-    if mode not in HANDOVER_MODES:
-        raise InvalidInput(N_("Choose how the tasks are shared out."), field="mode")
     targets = [svc.session.get(User, i) for i in dict.fromkeys(to_ids)]
     if not targets or any(t is None or not t.active or t.id == member.id
                           or not holds_role(t, Role.GRID_MEMBER, grid_id=grid.id) for t in targets):
@@ -141,16 +135,13 @@ def _share(session: Session, tasks: Sequence[Task], targets: list[User], mode: s
     return moves
 
 
-def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: Sequence[int], mode: str,
-              reason: str, fingerprint: str) -> Handover:
+def hand_over(svc: Services, actor: User, grid_id: int, command: HandOverTasks) -> Handover:
     """Carry out a previewed handover in the caller's one transaction: every task moves, or none.
 
     Every affected case is locked (in id order, so two handovers cannot deadlock), each task gets
     its own audit event on its case's chain, and each receiver one notification.
     """
-    reason = reason.strip()
-    if not reason:
-        raise InvalidInput(N_("Write why the tasks are handed over."), field="reason")
+    reason, member_id = command.reason, command.member_id
     grid = svc.session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(N_("Grid not found."))
@@ -162,8 +153,8 @@ def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: 
         svc.session.scalars(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id)
                             .with_for_update(of=Case)).all()
     svc.session.expire_all()
-    plan = plan_handover(svc, actor, grid_id, member_id, to_ids, mode)
-    if plan.fingerprint != fingerprint:
+    plan = plan_handover(svc, actor, grid_id, command)
+    if plan.fingerprint != command.fingerprint:
         raise ConflictError(N_("The handover differs from the preview (%(who)s's tasks or who takes them changed); "
                                "review it again."), who=plan.member.display_name)
     if not plan.moves:
@@ -182,22 +173,20 @@ def hand_over(svc: Services, actor: User, grid_id: int, member_id: int, to_ids: 
 
 # -- stand-in cover (代班) ------------------------------------------------------------------------
 
-def add_cover(svc: Services, actor: User, grid_id: int, member_id: int, stand_in_id: int,
-              starts_on: dt.date, ends_on: dt.date, reason: str) -> Cover:
-    """Arrange that new work for ``member`` in the grid goes to ``stand_in`` between two dates."""
+def add_cover(svc: Services, actor: User, grid_id: int, command: AddCover) -> Cover:
+    """Arrange that new work for the command's member in the grid goes to its stand-in between two dates."""
+    starts_on, ends_on = command.starts_on, command.ends_on
     grid = svc.session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(N_("Grid not found."))
     require(actor, Permission.GRID_MANAGE, grid)
-    member, stand_in = svc.session.get(User, member_id or 0), svc.session.get(User, stand_in_id or 0)
+    member, stand_in = svc.session.get(User, command.member_id), svc.session.get(User, command.stand_in_id)
     if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose the member who is away."), field="member_id")
     if stand_in is None or stand_in.id == member.id or not stand_in.active \
             or not holds_role(stand_in, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose another member of grid %(grid)s to stand in."), field="stand_in_id",
                            grid=grid.code)
-    if ends_on < starts_on:
-        raise InvalidInput(N_("The cover ends before it starts; check the dates."), field="ends_on")
     if ends_on < local_today(svc):
         raise InvalidInput(N_("The cover is already over; choose dates from today on."), field="ends_on")
     overlap = svc.session.scalar(select(Cover.id).where(
@@ -207,7 +196,7 @@ def add_cover(svc: Services, actor: User, grid_id: int, member_id: int, stand_in
         raise InvalidInput(N_("%(who)s already has a stand-in for some of these days; end that cover first."),
                            field="starts_on", who=member.display_name)
     cover = Cover(grid_id=grid.id, member_id=member.id, stand_in_id=stand_in.id, starts_on=starts_on,
-                  ends_on=ends_on, reason=reason.strip(), created_by_id=actor.id, created_at=utcnow())
+                  ends_on=ends_on, reason=command.reason, created_by_id=actor.id, created_at=utcnow())
     svc.session.add(cover)
     svc.session.flush()
     return cover
@@ -241,5 +230,5 @@ def local_today(svc: Services) -> dt.date:
     return utcnow().astimezone(ZoneInfo(svc.config["app"].get("timezone", "Asia/Shanghai"))).date()
 
 
-__all__ = ["HANDOVER_MODES", "Handover", "add_cover", "end_cover", "hand_over", "local_today", "plan_handover",
+__all__ = ["Handover", "add_cover", "end_cover", "hand_over", "local_today", "plan_handover",
            "reassign", "release", "stand_in"]

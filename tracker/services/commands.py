@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from ..codes import (Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel, HandleAction,
                      HandoverMode, Outcome, Urgency)
 from ..errors import N_, InvalidInput
+from ..models import TokenScope
 
 #: The largest id a row can have (PostgreSQL's integer).
 MAX_ID = 2**31 - 1
@@ -273,17 +274,20 @@ class Supervise(TaskCommand):
 
 # -- moving work ---------------------------------------------------------------------------------------
 
-class Reassign(Command):
+class ReassignTask(Command):
     """Give an open task to a named person of its lane, with a reason."""
 
+    version: Annotated[int, Field(ge=1, le=MAX_ID, description=N_(
+        "The case's version when you read it; a stale version gets 409."))]
     assignee_id: Id
     reason: _text(200, required=True)
 
     messages: ClassVar[Mapping[str, str]] = {"assignee_id": N_("Choose who takes the task."),
-                                             "reason": N_("Write why the task is reassigned.")}
+                                             "reason": N_("Write why the task is reassigned."),
+                                             "version": N_("The form is damaged; reload the page and try again.")}
 
 
-class Handover(Command):
+class HandOverTasks(Command):
     """Hand every open task of one member over to one or several others."""
 
     member_id: Id
@@ -291,7 +295,7 @@ class Handover(Command):
     mode: HandoverMode = HandoverMode.EVEN
     reason: _text(200, required=True)
     # Set by the preview: the task set the leader saw; confirming a different set is refused.
-    fingerprint: _text(128) = ""
+    fingerprint: Annotated[_text(128), titled(N_("From the preview; send it back to carry the handover out."))] = ""
 
     messages: ClassVar[Mapping[str, str]] = {
         "member_id": N_("Choose the member whose tasks are handed over."),
@@ -314,8 +318,58 @@ class AddCover(Command):
         "starts_on": N_("Give the first day as YYYY-MM-DD."), "ends_on": N_("Give the last day as YYYY-MM-DD."),
     }
 
+    @field_validator("ends_on")
+    @classmethod
+    def _ends_after_start(cls, ends_on: dt.date, info: ValidationInfo) -> dt.date:
+        """A cover ends on or after its first day."""
+        if (starts_on := info.data.get("starts_on")) is not None and ends_on < starts_on:
+            raise _problem(N_("The cover ends before it starts; check the dates."))
+        return ends_on
+
 
 C = TypeVar("C", bound=Command)
+
+
+# -- visits -------------------------------------------------------------------------------------------
+
+class RecordVisit(Command):
+    """Record a routine visit: the diary note, and optionally a case it raised for the household."""
+
+    version: Annotated[int, Field(ge=1, le=MAX_ID)]
+    note: _text(4000, required=True)
+    raise_case: bool = False
+    category: _text(40) = ""
+    description: _text(4000) = Field("", validate_default=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "note": N_("Write what you saw and talked about (the diary note)."),
+        "version": N_("The form is damaged; reload the page and try again."),
+    }
+
+    @field_validator("description")
+    @classmethod
+    def _request_when_raised(cls, description: str, info: ValidationInfo) -> str:
+        """A raised case needs its request written down."""
+        if info.data.get("raise_case") and not description:
+            raise _problem(N_("Describe the request the case is for."))
+        return description
+
+
+# -- accounts -----------------------------------------------------------------------------------------
+
+class CreateToken(Command):
+    """Issue an API token acting as its user within a scope, optionally for a number of days."""
+
+    name: Annotated[_text(100, required=True), titled(N_("What the token is for"))]
+    scope: TokenScope
+    expires_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "name": N_("Name the token (up to 100 characters), e.g. the program that will use it."),
+        "scope": N_("Choose what the token may do: Open311 filing only, read only, or full."),
+        "expires_days": N_("Give the days until the token expires as a whole number from 1 to 3650, or "
+                           "leave it empty for a token that lasts until revoked."),
+    }
 
 
 # -- errors ---------------------------------------------------------------------------------------------
@@ -415,6 +469,6 @@ def _without_titles(node: Any) -> Any:
     return node
 
 
-__all__ = ["AddCover", "Callback", "Command", "Dispatch", "FieldError", "Handle", "Handover", "InvalidCommand",
-           "MAX_ID", "Reassign", "RecordCase", "RecordReply", "ReviewArchive", "ReviewExtension", "Supervise",
+__all__ = ["AddCover", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle", "InvalidCommand",
+           "HandOverTasks", "MAX_ID", "ReassignTask", "RecordCase", "RecordReply", "RecordVisit", "ReviewArchive", "ReviewExtension", "Supervise",
            "TaskCommand", "build", "json_schema"]

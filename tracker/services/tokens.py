@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from ..db import write_intent
+from .commands import CreateToken, build
 from ..errors import N_, DomainError, InvalidInput, NotFound
 from ..models import ApiToken, TokenScope, User, utcnow
 
@@ -47,17 +48,16 @@ def digest(secret: str) -> str:
 
 def create(session: Session, user: User, name: str, scope: TokenScope = TokenScope.FULL,
            expires_days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token for ``user`` from plain values (scripts, the CLI, tests): see ``issue``."""
+    return issue(session, user, build(CreateToken, {"name": name, "scope": scope, "expires_days": expires_days}))
+
+
+def issue(session: Session, user: User, command: CreateToken) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return the row and the secret, which is never stored or shown again.
 
-    ``scope`` limits what it may do; ``expires_days`` (1 to 3,650) ends it that many days from now.
+    The command's scope limits what it may do; its ``expires_days`` ends it that many days from now.
     """
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InvalidInput(N_("Name the token (up to 100 characters), e.g. the program that will use it."),
-                           field="name")
-    if expires_days is not None and not 1 <= expires_days <= MAX_DAYS:
-        raise InvalidInput(N_("Give the days until the token expires as a whole number from 1 to 3650, or "
-                              "leave it empty for a token that lasts until revoked."), field="expires_days")
+    name, scope, expires_days = command.name, command.scope, command.expires_days
     secret = PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     token = ApiToken(user_id=user.id, name=name, token_hash=digest(secret), prefix=secret[:10],

@@ -16,7 +16,8 @@ from ..models import (Building, CareGroup, Case, DiaryNote, Household, Role, Use
                       utcnow)
 from ..permissions import Permission, holds_role, require
 from . import Services, notices, timers
-from .cases import Intake, open_case
+from .cases import open_case
+from .commands import RecordCase, RecordVisit, build
 from .definitions import as_definition, current_definition
 
 PROCESS = "routine_visit"
@@ -153,9 +154,9 @@ def get_visit(svc: Services, visit_id: int) -> Visit:
     return visit
 
 
-def complete_visit(svc: Services, actor: User, visit_id: int, expected_version: int, note: str,
-                   raise_case: Intake | None = None) -> Visit:
+def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVisit) -> Visit:
     """Record a visit: a dated diary note for the household, and optionally a new case it raised."""
+    expected_version, note = command.version, command.note
     session = svc.session
     visit = session.get(Visit, visit_id, with_for_update={"of": Visit}, populate_existing=True)
     if visit is None:
@@ -165,9 +166,7 @@ def complete_visit(svc: Services, actor: User, visit_id: int, expected_version: 
         raise ConflictError(N_("This visit was already recorded; reload the page."))
     if visit.version != expected_version:
         raise ConflictError(N_("This visit was changed by someone else after you opened it; reload and try again."))
-    note = (note or "").strip()
-    if not note:
-        raise InvalidInput(N_("Write what you saw and talked about (the diary note)."), field="note")
+    raise_case = _raised_case(visit, command) if command.raise_case else None
     try:
         snapshot = svc.engine.complete_task(as_definition(visit.definition), visit.workflow_state, visit.task_id,
                                             {"note": note})
@@ -188,6 +187,15 @@ def complete_visit(svc: Services, actor: User, visit_id: int, expected_version: 
                           case_id=case.id if case else None, created_at=now))
     session.flush()
     return visit
+
+
+def _raised_case(visit: Visit, command: RecordVisit) -> RecordCase:
+    """Return the intake of the case a visit raised: the household's details, the member's words."""
+    household = visit.household
+    return build(RecordCase, {"resident_name": household.head_name, "resident_phone": household.phone,
+                              "building_id": household.building_id, "category": command.category,
+                              "description": command.description, "channel": "visit",
+                              "address_detail": household.address_detail})
 
 
 def add_note(svc: Services, actor: User, household: Household, text: str) -> DiaryNote:

@@ -25,7 +25,7 @@ from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane
 from ..services import assign, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
-from ..services.commands import C, InvalidCommand, RecordCase, build
+from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
 from . import due_window, presented_api_token, presented_token, services, token_expired
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -477,8 +477,7 @@ def complete(task_id: str):
 def reassign(task_id: str):
     """Give a task to a named person (grid leaders)."""
     task = _load_task(task_id)
-    data = _body("Reassignment")
-    assign.reassign(services(), current_user, task.id, data["version"], data["assignee_id"], data["reason"])
+    assign.reassign(services(), current_user, task.id, _command(ReassignTask, _json_object()))
     return jsonify(_task(get_session().get(Task, task.id)))
 
 
@@ -487,13 +486,12 @@ def handover(grid_id: int):
     """Preview a handover (no fingerprint), or carry it out (with the preview's fingerprint)."""
     if _row(Grid, grid_id) is None:
         return problem(404, "Not Found", f"No grid {grid_id}.")
-    data = _body("Handover")
-    args = (services(), current_user, grid_id, data["member_id"], data["to_ids"], data["mode"])
-    if data.get("fingerprint"):
-        plan = assign.hand_over(*args, data["reason"], data["fingerprint"])
+    command = _command(HandOverTasks, _json_object())
+    if command.fingerprint:
+        plan = assign.hand_over(services(), current_user, grid_id, command)
     else:
-        plan = assign.plan_handover(*args)
-    return jsonify({"done": bool(data.get("fingerprint")), "fingerprint": plan.fingerprint,
+        plan = assign.plan_handover(services(), current_user, grid_id, command)
+    return jsonify({"done": bool(command.fingerprint), "fingerprint": plan.fingerprint,
                     "moves": [{"task_id": t.id, "case_number": t.case.number, "to": _person(u)} for t, u in plan.moves]})
 
 

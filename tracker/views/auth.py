@@ -12,9 +12,10 @@ from flask_wtf import FlaskForm
 
 from ..db import get_session
 from ..errors import DomainError
-from ..forms import TOKEN_SCOPE_NAMES, LoginForm, TokenForm, add_service_error
-from ..models import TokenScope, utcnow
+from ..forms import TOKEN_SCOPE_NAMES, LoginForm, TokenForm, add_service_error, build_command
+from ..models import utcnow
 from ..services import accounts, tokens
+from ..services.commands import CreateToken
 
 bp = Blueprint("auth", __name__)
 
@@ -75,10 +76,10 @@ def profile():
     db = get_session()
     form = TokenForm()
     secret = None
-    if form.validate_on_submit():
+    command = build_command(form, CreateToken) if form.validate_on_submit() else None
+    if command is not None:
         try:
-            _token, secret = tokens.create(db, current_user, form.name.data, TokenScope(form.scope.data),
-                                           form.expires_days.data)
+            _token, secret = tokens.issue(db, current_user, command)
         except DomainError as exc:
             db.rollback()
             add_service_error(form, exc)

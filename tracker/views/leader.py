@@ -10,10 +10,11 @@ from flask_wtf import FlaskForm
 from .. import queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_error, choices
+from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_error, build_command, choices
 from ..models import Cover, Grid, Role, Task
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import assign
+from ..services.commands import AddCover, HandOverTasks, ReassignTask
 from . import due_window, services, task_page
 
 bp = Blueprint("leader", __name__)
@@ -87,10 +88,10 @@ def add_cover(grid_id: int):
     """Arrange a stand-in cover."""
     grid = _grid(grid_id)
     form = _cover_form(grid)
-    if form.validate():
+    command = build_command(form, AddCover) if form.validate() else None
+    if command is not None:
         try:
-            cover = assign.add_cover(services(), current_user, grid.id, form.member_id.data, form.stand_in_id.data,
-                                     form.starts_on.data, form.ends_on.data, form.reason.data or "")
+            cover = assign.add_cover(services(), current_user, grid.id, command)
         except PermissionDenied:
             abort(403)
         except DomainError as exc:
@@ -138,17 +139,17 @@ def handover(grid_id: int):
     form = _handover_form(grid)
     if not form.is_submitted():
         return render_template("leader/handover.html", grid=grid, form=form, plan=None)
-    if not form.validate():
+    command = build_command(form, HandOverTasks) if form.validate() else None
+    if command is None:
         return render_template("leader/handover.html", grid=grid, form=form, plan=None), 422
     svc = services()
-    args = (current_user, grid.id, form.member_id.data, form.to_ids.data, form.mode.data)
     try:
-        if request.form.get("confirm") and form.fingerprint.data:
-            plan = assign.hand_over(svc, *args, form.reason.data, form.fingerprint.data)
+        if request.form.get("confirm") and command.fingerprint:
+            plan = assign.hand_over(svc, current_user, grid.id, command)
             flash(_("%(count)s tasks of %(member)s handed over.", count=len(plan.moves),
                     member=plan.member.display_name), "success")
             return redirect(url_for("leader.board", grid_id=grid.id))
-        plan = assign.plan_handover(svc, *args)
+        plan = assign.plan_handover(svc, current_user, grid.id, command)
     except PermissionDenied:
         abort(403)
     except DomainError as exc:
@@ -171,10 +172,10 @@ def reassign(task_id: str):
     if not can(current_user, Permission.TASK_REASSIGN, task):
         abort(403)
     form = task_page.reassign_form(task)
-    if form.validate():
+    command = build_command(form, ReassignTask) if form.validate() else None
+    if command is not None:
         try:
-            assign.reassign(services(), current_user, task.id, int(form.version.data), form.assignee_id.data,
-                            form.reason.data)
+            assign.reassign(services(), current_user, task.id, command)
         except PermissionDenied:
             abort(403)
         except DomainError as exc:

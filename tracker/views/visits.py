@@ -9,12 +9,12 @@ from flask_login import current_user, login_required
 from .. import queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
-from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, choices
+from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, build_command, choices
 from ..labels import category_choices
 from ..models import Household, Role, Visit
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import visits
-from ..services.commands import RecordCase, build
+from ..services.commands import RecordVisit
 from . import services
 
 bp = Blueprint("visits", __name__)
@@ -124,17 +124,10 @@ def visit(visit_id: int):
     if not can(current_user, Permission.VISIT_COMPLETE, row) and row.status == "open":
         abort(403)
     status = 422
-    if form.validate():
-        intake = None
-        if form.raise_case.data:
-            household = row.household
-            intake = {"resident_name": household.head_name, "resident_phone": household.phone,
-                      "building_id": household.building_id, "category": form.category.data,
-                      "description": form.description.data, "channel": "visit",
-                      "address_detail": household.address_detail}
+    command = build_command(form, RecordVisit) if form.validate() else None
+    if command is not None:
         try:
-            intake = build(RecordCase, intake) if intake is not None else None
-            visits.complete_visit(services(), current_user, row.id, int(form.version.data), form.note.data, intake)
+            visits.complete_visit(services(), current_user, row.id, command)
         except PermissionDenied:
             abort(403)
         except ConflictError as exc:
