@@ -81,7 +81,12 @@ def _locale(code: str) -> Locale:
 
 
 def _select_locale() -> Locale:
-    """Pick the UI language: the user's choice, else zh_CN."""
+    """Pick the language: a program's Accept-Language, a person's choice, else zh_CN."""
+    if request and request.blueprint in ("api", "open311"):
+        # Programs carry no session: the request says which language its messages should be in.
+        chosen = request.accept_languages.best_match(LOCALES + ("zh", "zh-CN", "en-US"))
+        chosen = {"zh": "zh_CN", "zh-CN": "zh_CN", "en-US": "en"}.get(chosen or "", chosen)
+        return _locale(chosen if chosen in LOCALES else current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = session.get("lang")
     return _locale(chosen if chosen in LOCALES else current_app.config["BABEL_DEFAULT_LOCALE"])
 
