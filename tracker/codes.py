@@ -106,5 +106,51 @@ class HandoverMode(StrEnum):
     LEAST_LOADED = "least_loaded"
 
 
-__all__ = ["DOOR_CHANNELS", "Channel", "DeadlineClass", "Decision", "DispatchTo", "Disposition", "Door",
-           "GreenChannel", "HandleAction", "HandoverMode", "Outcome", "Urgency"]
+class FormKey(StrEnum):
+    """The form a user task shows: the ``formKey`` of each user task in bpmn/ (a task row stores it)."""
+
+    RECORD_REPLY = "record_reply"
+    DISPATCH = "dispatch"
+    HANDLE = "handle"
+    REVIEW_EXTENSION = "review_extension"
+    CALLBACK = "callback"
+    REVIEW_ARCHIVE = "review_archive"
+    SUPERVISE = "supervise"
+    # The routine visit process's one task; its visit row keeps it, not the task table.
+    VISIT = "visit"
+
+
+class NotificationKind(StrEnum):
+    """What an in-app notice is about; each has its message in templates/notifications."""
+
+    SIGN_FOR = "sign_for"
+    REMINDER = "reminder"
+    SUPERVISION = "supervision"
+    ESCALATION = "escalation"
+    SUPERVISION_NOTE = "supervision_note"
+    VISIT_MISSED = "visit_missed"
+    ASSIGNED = "assigned"
+    HANDED_OVER = "handed_over"
+
+
+class CareGroup(StrEnum):
+    """Households visited on a schedule (三定走访); NONE for a household in none of them."""
+
+    NONE = ""
+    ELDERLY_ALONE = "elderly_alone"
+    LEFT_BEHIND_CHILD = "left_behind_child"
+    HARDSHIP = "hardship"
+    MIGRANT = "migrant"
+
+
+class OnHoliday(StrEnum):
+    """What a visit plan does on a public holiday."""
+
+    # The visit happens anyway: the elderly still need it.
+    KEEP = "keep"
+    SKIP = "skip"
+
+
+__all__ = ["DOOR_CHANNELS", "CareGroup", "Channel", "DeadlineClass", "Decision", "DispatchTo", "Disposition", "Door",
+           "FormKey", "GreenChannel", "HandleAction", "HandoverMode", "NotificationKind", "OnHoliday", "Outcome",
+           "Urgency"]

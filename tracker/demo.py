@@ -13,7 +13,7 @@ from .models import Building, Case, Community, Department, Grid, Membership, Rol
 from . import clock, jobs
 from .services import for_app, visits
 from .services.cases import Intake, complete_task, open_case
-from .services.commands import Callback, Dispatch, Handle, ReviewArchive
+from .services.commands import AddNote, Callback, Dispatch, Handle, PlanVisits, RegisterHousehold, ReviewArchive
 
 PASSWORD = "gridloop2026"
 DEPARTMENTS = [
@@ -155,11 +155,12 @@ def _households(db: Session, svc, grids: list[Grid], staff: dict) -> None:
     for i, (name, group, note, weekdays) in enumerate(HOUSEHOLDS):
         grid = grids[i % 2]
         n = grid.code[1:]
-        household = visits.add_household(svc, staff[f"leader{n}"], grid.buildings[i % 7].id, f"{i + 1}单元{i + 2}02室",
-                                          name, f"+86137{10000000 + i * 3571:08d}", group, note)
-        visits.add_plan(svc, staff[f"leader{n}"], household,
-                        visits.PlanInput(staff[f"member{n}a"].id, weekdays, f"{9 + i % 6:02d}:30"))
-        visits.add_note(svc, staff[f"member{n}a"], household, f"初次入户：{note}已建立联系卡。")
+        household = visits.add_household(svc, staff[f"leader{n}"], RegisterHousehold(
+            building_id=grid.buildings[i % 7].id, address_detail=f"{i + 1}单元{i + 2}02室", head_name=name,
+            phone=f"+86137{10000000 + i * 3571:08d}", care_group=group, note=note))
+        visits.add_plan(svc, staff[f"leader{n}"], household, PlanVisits(
+            member_id=staff[f"member{n}a"].id, weekdays=list(weekdays), time_of_day=f"{9 + i % 6:02d}:30"))
+        visits.add_note(svc, staff[f"member{n}a"], household, AddNote(text=f"初次入户：{note}已建立联系卡。"))
 
 
 def catch_up(app: Flask) -> int:

@@ -14,14 +14,14 @@ from wtforms import (BooleanField, DateField, HiddenField, IntegerField, Passwor
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.core import UnboundField
 from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from . import labels
-from .services.commands import (MAX_ID, PHONE_MESSAGE, AddCover, C, Command, CreateToken, HandOverTasks,
-                                InvalidCommand, ReassignTask, RecordCase, RecordVisit, build, e164)
+from .services.commands import (MAX_ID, AddCover, AddNote, C, Command, CreateToken, HandOverTasks, InvalidCommand,
+                                PlanVisits, ReassignTask, RecordCase, RecordVisit, RegisterHousehold, build)
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -53,16 +53,6 @@ def id_value(value) -> int:
     if not NO_CHOICE <= number <= MAX_ID:
         raise ValueError(f"{value!r} is not an id")
     return number
-
-
-class ChinesePhone:
-    """Validate a mainland China phone number and normalize it to E.164 (the commands' rule)."""
-
-    def __call__(self, form, field) -> None:
-        """Check the number, replacing the field data with its E.164 form."""
-        if (number := e164(field.data or "")) is None:
-            raise ValidationError(_l(PHONE_MESSAGE))
-        field.data = number
 
 
 class LoginForm(FlaskForm):
@@ -273,20 +263,20 @@ class VisitForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    """A diary note outside a planned visit."""
+    """A diary note outside a planned visit (AddNote's rules)."""
 
-    text = TextAreaField(_l("Diary note"), validators=[DataRequired(message=_l("Write the note.")), Length(max=4000)])
+    text = TextAreaField(_l("Diary note"))
 
 
 class HouseholdForm(FlaskForm):
-    """Register a household for visits."""
+    """Register a household for visits (RegisterHousehold's rules)."""
 
     building_id = SelectField(_l("Building"), coerce=id_value, validate_choice=False)
-    address_detail = StringField(_l("Unit and room"), validators=[DataRequired(), Length(max=200)])
-    head_name = StringField(_l("Person visited"), validators=[DataRequired(), Length(max=100)])
-    phone = StringField(_l("Phone"), validators=[Optional(), ChinesePhone()])
-    care_group = SelectField(_l("Care group"), choices=_choices(labels.CARE_GROUPS))
-    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    address_detail = StringField(_l("Unit and room"))
+    head_name = StringField(_l("Person visited"))
+    phone = StringField(_l("Phone"))
+    care_group = SelectField(_l("Care group"), choices=_choices(labels.CARE_GROUPS), validate_choice=False)
+    note = TextAreaField(_l("Note"))
 
 
 WEEKDAY_CHOICES = [(1, _l("Mon")), (2, _l("Tue")), (3, _l("Wed")), (4, _l("Thu")), (5, _l("Fri")),
@@ -294,14 +284,14 @@ WEEKDAY_CHOICES = [(1, _l("Mon")), (2, _l("Tue")), (3, _l("Wed")), (4, _l("Thu")
 
 
 class PlanForm(FlaskForm):
-    """Plan visits: fixed person, fixed weekdays, fixed time."""
+    """Plan visits: fixed person, fixed weekdays, fixed time (PlanVisits' rules)."""
 
     member_id = SelectField(_l("Grid member"), coerce=id_value, validate_choice=False)
     weekdays = SelectMultipleField(_l("Weekdays"), coerce=id_value, choices=choices(WEEKDAY_CHOICES),
                                    option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
-                                   validators=[DataRequired(message=_l("Choose at least one weekday."))])
-    time_of_day = StringField(_l("Time (HH:MM)"), default="09:30", validators=[DataRequired()])
-    on_holiday = RadioField(_l("On public holidays"), default="keep", choices=choices([
+                                   validate_choice=False)
+    time_of_day = StringField(_l("Time (HH:MM)"), default="09:30")
+    on_holiday = RadioField(_l("On public holidays"), default="keep", validate_choice=False, choices=choices([
         ("keep", _l("Visit anyway")), ("skip", _l("Skip the visit"))]))
 
 
@@ -356,3 +346,6 @@ rules_from(HandOverTasks)(HandoverForm)
 rules_from(AddCover)(CoverForm)
 rules_from(CreateToken)(TokenForm)
 rules_from(RecordVisit)(VisitForm)
+rules_from(RegisterHousehold)(HouseholdForm)
+rules_from(PlanVisits)(PlanForm)
+rules_from(AddNote)(NoteForm)

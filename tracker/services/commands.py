@@ -19,8 +19,8 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..codes import (Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel, HandleAction,
-                     HandoverMode, Outcome, Urgency)
+from ..codes import (CareGroup, Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel,
+                     HandleAction, HandoverMode, Outcome, Urgency)
 from ..errors import N_, InvalidInput
 from ..models import TokenScope
 
@@ -332,6 +332,59 @@ C = TypeVar("C", bound=Command)
 
 # -- visits -------------------------------------------------------------------------------------------
 
+def _optional_phone(value: str) -> str:
+    """Accept an empty phone, or a valid one in E.164."""
+    return _phone(value) if value else value
+
+
+class RegisterHousehold(Command):
+    """Register a household of a building for routine visits (三定走访)."""
+
+    building_id: Id
+    address_detail: _text(200, required=True)
+    head_name: _text(100, required=True)
+    phone: Annotated[_text(40), AfterValidator(_optional_phone)] = ""
+    care_group: CareGroup = CareGroup.NONE
+    note: _text(2000) = ""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "building_id": N_("Choose the building the household lives in."),
+        "address_detail": N_("Write the unit and room."),
+        "head_name": N_("Write the name of the person visited."),
+        "care_group": N_("Choose a care group from the list."),
+    }
+
+
+class PlanVisits(Command):
+    """Plan visits: a fixed member, fixed weekdays, a fixed time."""
+
+    member_id: Id
+    weekdays: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(min_length=1, max_length=7)]
+    time_of_day: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    on_holiday: Literal["keep", "skip"] = "keep"
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "member_id": N_("Choose a grid member of this household's grid."),
+        "weekdays": N_("Choose at least one weekday."),
+        "on_holiday": N_("Choose whether the visit happens on public holidays."),
+    }
+
+    @field_validator("time_of_day", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        """Say how to write a time that is not HH:MM."""
+        if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value.strip()):
+            raise _problem(N_("Write the time as HH:MM, e.g. 09:30."))
+        return value.strip()
+
+
+class AddNote(Command):
+    """A dated diary note (民情日记) about a household outside a planned visit."""
+
+    text: _text(4000, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"text": N_("Write the note.")}
+
 class RecordVisit(Command):
     """Record a routine visit: the diary note, and optionally a case it raised for the household."""
 
@@ -469,6 +522,6 @@ def _without_titles(node: Any) -> Any:
     return node
 
 
-__all__ = ["AddCover", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle", "InvalidCommand",
-           "HandOverTasks", "MAX_ID", "ReassignTask", "RecordCase", "RecordReply", "RecordVisit", "ReviewArchive", "ReviewExtension", "Supervise",
+__all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle", "InvalidCommand",
+           "HandOverTasks", "MAX_ID", "PlanVisits", "ReassignTask", "RecordCase", "RecordReply", "RecordVisit", "RegisterHousehold", "ReviewArchive", "ReviewExtension", "Supervise",
            "TaskCommand", "build", "json_schema"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,60 +11,38 @@ from sqlalchemy.exc import IntegrityError
 from workflows import TaskNotReady, WorkflowError
 
 from ..errors import N_, ConflictError, InvalidInput, NotFound
-from ..models import (Building, CareGroup, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus,
+from ..models import (Building, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus,
                       utcnow)
 from ..permissions import Permission, holds_role, require
 from . import Services, notices, timers
 from .cases import open_case
-from .commands import RecordCase, RecordVisit, build
+from .commands import AddNote, PlanVisits, RecordCase, RecordVisit, RegisterHousehold, build
 from .definitions import as_definition, current_definition
 
 PROCESS = "routine_visit"
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-@dataclass(frozen=True)
-class PlanInput:
-    """A visit plan as entered by the leader."""
-
-    member_id: int
-    weekdays: tuple[int, ...]
-    time_of_day: str
-    on_holiday: str = "keep"
-
-
-def add_household(svc: Services, actor: User, building_id: int, address_detail: str, head_name: str,
-                  phone: str = "", care_group: str = "", note: str = "") -> Household:
+def add_household(svc: Services, actor: User, command: RegisterHousehold) -> Household:
     """Register a household in a building of the actor's grid."""
-    building = svc.session.get(Building, building_id)
+    building = svc.session.get(Building, command.building_id)
     if building is None:
         raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")
     require(actor, Permission.HOUSEHOLD_MANAGE, building.grid)
-    if care_group and care_group not in {g.value for g in CareGroup}:
-        raise InvalidInput(N_("Choose a care group from the list."), field="care_group")
-    if not head_name.strip():
-        raise InvalidInput(N_("Write the name of the person visited."), field="head_name")
-    household = Household(grid_id=building.grid_id, building_id=building.id, address_detail=address_detail.strip(),
-                          head_name=head_name.strip(), phone=phone, care_group=care_group, note=note)
+    household = Household(grid_id=building.grid_id, building_id=building.id, address_detail=command.address_detail,
+                          head_name=command.head_name, phone=command.phone, care_group=command.care_group,
+                          note=command.note)
     svc.session.add(household)
     svc.session.flush()
     return household
 
 
-def add_plan(svc: Services, actor: User, household: Household, plan: PlanInput) -> VisitPlan:
+def add_plan(svc: Services, actor: User, household: Household, plan: PlanVisits) -> VisitPlan:
     """Add a visit plan: which member visits the household on which weekdays at what time."""
     require(actor, Permission.HOUSEHOLD_MANAGE, household.grid)
     member = svc.session.get(User, plan.member_id)
     if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=household.grid_id):
         raise InvalidInput(N_("Choose a grid member of this household's grid."), field="member_id")
-    days = sorted(set(plan.weekdays))
-    if not days or any(d not in range(1, 8) for d in days):
-        raise InvalidInput(N_("Choose at least one weekday."), field="weekdays")
-    if not TIME_RE.match(plan.time_of_day or ""):
-        raise InvalidInput(N_("Write the time as HH:MM, e.g. 09:30."), field="time_of_day")
-    if plan.on_holiday not in ("keep", "skip"):
-        raise InvalidInput(N_("Choose whether the visit happens on public holidays."), field="on_holiday")
-    row = VisitPlan(household_id=household.id, member_id=member.id, weekdays=",".join(map(str, days)),
+    row = VisitPlan(household_id=household.id, member_id=member.id, weekdays=",".join(map(str, sorted(set(plan.weekdays)))),
                     time_of_day=plan.time_of_day, on_holiday=plan.on_holiday, active=True)
     svc.session.add(row)
     svc.session.flush()
@@ -198,21 +175,16 @@ def _raised_case(visit: Visit, command: RecordVisit) -> RecordCase:
                               "address_detail": household.address_detail})
 
 
-def add_note(svc: Services, actor: User, household: Household, text: str) -> DiaryNote:
+def add_note(svc: Services, actor: User, household: Household, command: AddNote) -> DiaryNote:
     """Add a dated diary note about a household outside a planned visit."""
     require(actor, Permission.HOUSEHOLD_NOTE, household)
-    text = (text or "").strip()
-    if not text:
-        raise InvalidInput(N_("Write the note."), field="text")
-    if len(text) > 4000:
-        raise InvalidInput(N_("A note is at most 4,000 characters."), field="text")
     now = utcnow()
     note = DiaryNote(household_id=household.id, author_id=actor.id,
-                     written_on=now.astimezone(svc.calendar.zone).date(), text=text, created_at=now)
+                     written_on=now.astimezone(svc.calendar.zone).date(), text=command.text, created_at=now)
     svc.session.add(note)
     svc.session.flush()
     return note
 
 
-__all__ = ["PlanInput", "add_household", "add_note", "add_plan", "complete_visit", "due_on", "fire_timers",
+__all__ = ["add_household", "add_note", "add_plan", "complete_visit", "due_on", "fire_timers",
            "get_visit", "start_day"]

@@ -14,7 +14,7 @@ from ..labels import category_choices
 from ..models import Household, Role, Visit
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import visits
-from ..services.commands import RecordVisit
+from ..services.commands import AddNote, PlanVisits, RecordVisit, RegisterHousehold
 from . import services
 
 bp = Blueprint("visits", __name__)
@@ -44,11 +44,10 @@ def households():
     form = _household_form() if (current_user.is_admin or grid_ids(current_user, Role.GRID_LEADER)) else None
     status = 200
     if form is not None and form.is_submitted():
-        if form.validate():
+        command = build_command(form, RegisterHousehold) if form.validate() else None
+        if command is not None:
             try:
-                household = visits.add_household(services(), current_user, form.building_id.data,
-                                                  form.address_detail.data, form.head_name.data, form.phone.data or "",
-                                                  form.care_group.data or "", form.note.data or "")
+                household = visits.add_household(services(), current_user, command)
             except PermissionDenied:
                 abort(403)
             except DomainError as exc:
@@ -83,14 +82,13 @@ def household(household_id: int):
     if request.method == "POST":
         try:
             if "note-text" in request.form:
-                if note_form.validate():
-                    visits.add_note(services(), current_user, row, note_form.text.data)
+                command = build_command(note_form, AddNote) if note_form.validate() else None
+                if command is not None:
+                    visits.add_note(services(), current_user, row, command)
                     flash(_("Diary note saved."), "success")
                     return redirect(url_for("visits.household", household_id=row.id))
-            elif plan_form.validate():
-                visits.add_plan(services(), current_user, row, visits.PlanInput(
-                    plan_form.member_id.data, tuple(plan_form.weekdays.data), plan_form.time_of_day.data.strip(),
-                    plan_form.on_holiday.data))
+            elif (command := build_command(plan_form, PlanVisits) if plan_form.validate() else None) is not None:
+                visits.add_plan(services(), current_user, row, command)
                 flash(_("Visit plan saved; visits start on the next plan day."), "success")
                 return redirect(url_for("visits.household", household_id=row.id))
         except PermissionDenied:
