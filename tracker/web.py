@@ -25,6 +25,7 @@ from .db import get_session
 from .models import Role
 from .permissions import Permission, can, grid_ids
 from .services import accounts
+from .services.definitions import check_statuses
 from .views import (api, audit, auth, bundle, cases, demo, due_window, exports, health, inbox, leader,
                     notifications, open311, tasks, visits)
 from .workdays import WorkCalendar
@@ -67,6 +68,8 @@ def _init_engine(app: Flask) -> None:
     engine = Engine(config["lanes"], clock=clock.now)
     app.extensions["gridloop.calendar"] = WorkCalendar.from_config(config)
     definitions, errors = engine.load_directory(ROOT / config["app"]["bpmn_dir"])
+    definitions, refused = check_statuses(engine, definitions, config["app"]["case_process"])
+    errors += refused
     for error in errors:
         app.logger.error("BPMN definition rejected: %s", error)
     app.extensions["gridloop.engine"] = engine

@@ -42,6 +42,7 @@ svg.gl-diagram .el .mark.filled {{ fill: #424242; }}
 svg.gl-diagram .event.end .shape {{ stroke-width: 3; }}
 svg.gl-diagram .event.non-interrupting .shape {{ stroke-dasharray: 4 2; }}
 svg.gl-diagram .done .shape {{ fill: #e8f5e9; stroke: #2e7d32; }}
+svg.gl-diagram .el.expanded .shape {{ fill: none; }}
 svg.gl-diagram .current .shape {{ fill: #e3f2fd; stroke: #1565c0; stroke-width: 3; }}
 svg.gl-diagram .overdue .shape {{ fill: #ffebee; stroke: #c62828; stroke-width: 3; }}
 svg.gl-diagram .flow path {{ fill: none; stroke: #757575; stroke-width: 1.2; }}
@@ -76,6 +77,7 @@ class _Node:
     mark: str  # gateway mark (x + o) or event definition (timer, signal, message)
     interrupting: bool
     label_above: bool  # a boundary event on the top edge of its task
+    expanded: bool = False  # a sub-process drawn open, around its own elements
 
 
 @dataclass(frozen=True)
@@ -122,21 +124,26 @@ def render_svg(source: str, process_id: str, *, visited: Collection[str] = (),
              f"<title>{title}</title>", f"<style>{_STYLE}</style>", "<defs>",
              _marker(f"{arrow}-arrow", "#757575"), _marker(f"{arrow}-taken", "#2e7d32"), "</defs>"]
     parts += [_band(band, labels.get(band.id, band.name)) for band in layout.bands]
+    state = functools.partial(_state, visited=visited, current=current, overdue=overdue)
+    # An open sub-process goes under the flows and elements inside it.
+    parts += [_node(node, labels.get(node.id, node.name), state(node.id)) for node in layout.nodes if node.expanded]
     for flow in layout.flows:
         is_taken = (flow.source, flow.target) in taken
         parts.append(_flow(flow, labels.get(flow.id, flow.name), is_taken,
                            f"{arrow}-taken" if is_taken else f"{arrow}-arrow"))
-    for node in layout.nodes:
-        if node.id in overdue:
-            state = " current overdue"
-        elif node.id in current:
-            state = " current"
-        else:
-            state = " done" if node.id in visited else ""
-        parts.append(_node(node, labels.get(node.id, node.name), state))
+    parts += [_node(node, labels.get(node.id, node.name), state(node.id)) for node in layout.nodes if not node.expanded]
     parts.append(_legend(x, bottom + MARGIN, legend))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _state(node_id: str, *, visited: set[str], current: set[str], overdue: set[str]) -> str:
+    """Return the state classes of a drawn element: current (and overdue), done, or none."""
+    if node_id in overdue:
+        return " current overdue"
+    if node_id in current:
+        return " current"
+    return " done" if node_id in visited else ""
 
 
 @functools.lru_cache(maxsize=32)
@@ -153,13 +160,16 @@ def _layout(source: str, process_id: str) -> _Layout:
     process = found[0]
     bounds = {shape.get("bpmnElement"): _bounds(shape)
               for shape in root.iterfind(".//bpmndi:BPMNShape", NS) if shape.find("dc:Bounds", NS) is not None}
+    expanded = {shape.get("bpmnElement") for shape in root.iterfind(".//bpmndi:BPMNShape", NS)
+                if shape.get("isExpanded") == "true"}
     waypoints = {edge.get("bpmnElement"): tuple((float(p.get("x", 0)), float(p.get("y", 0)))
                                                 for p in edge.iterfind("di:waypoint", NS))
                  for edge in root.iterfind(".//bpmndi:BPMNEdge", NS)}
     pools = root.xpath("//bpmn:participant[@processRef=$pid]", namespaces=NS, pid=process_id)
     bands = tuple(_Band(el.get("id"), el.get("name") or "", bounds[el.get("id")])
                   for el in [*pools, *process.iterfind(".//bpmn:lane", NS)] if el.get("id") in bounds)
-    nodes = tuple(sorted((_read_node(el, bounds) for el in process.iter() if _kind(el) and el.get("id") in bounds),
+    nodes = tuple(sorted((_read_node(el, bounds, expanded)
+                          for el in process.iter() if _kind(el) and el.get("id") in bounds),
                          key=lambda n: (n.kind == "event", n.tag == "boundaryEvent")))
     if not nodes:
         raise ValueError(f"process {process_id!r} has no diagram layout (no BPMN DI shapes): "
@@ -192,8 +202,8 @@ def _kind(el: etree._Element) -> str:
     return "gateway" if tag.endswith("Gateway") else "event" if tag.endswith("Event") else ""
 
 
-def _read_node(el: etree._Element, bounds: Mapping[str, Box]) -> _Node:
-    """Build a node from its BPMN element."""
+def _read_node(el: etree._Element, bounds: Mapping[str, Box], expanded: Collection[str]) -> _Node:
+    """Build a node from its BPMN element; ``expanded`` names the sub-processes drawn open."""
     tag, box = _local(el), bounds[el.get("id")]
     mark = _GATEWAY_MARKS.get(tag, "")
     for child in el:
@@ -202,7 +212,7 @@ def _read_node(el: etree._Element, bounds: Mapping[str, Box]) -> _Node:
     host = bounds.get(el.get("attachedToRef", ""))
     above = host is not None and box[1] + box[3] / 2 < host[1] + host[3] / 2
     return _Node(el.get("id"), _kind(el), tag, el.get("name") or "", box, mark,
-                 el.get("cancelActivity", "true") != "false", above)
+                 el.get("cancelActivity", "true") != "false", above, el.get("id") in expanded and tag == "subProcess")
 
 
 def _band(band: _Band, name: str) -> str:
@@ -235,12 +245,15 @@ def _node(node: _Node, name: str, state: str) -> str:
     """Draw a task, gateway or event with its name and state."""
     x, y, w, h = node.box
     cx, cy = x + w / 2, y + h / 2
-    classes = f"el {node.kind} {node.tag}{state}"
+    classes = f"el {node.kind} {node.tag}{' expanded' if node.expanded else ''}{state}"
     if node.kind == "event":
         classes += {"startEvent": " start", "endEvent": " end"}.get(node.tag, " intermediate")
         classes += "" if node.interrupting else " non-interrupting"
     parts = [f'<g class="{classes}" data-id="{_esc(node.id)}"><title>{_esc(name or node.id)}</title>']
-    if node.kind == "task":
+    if node.expanded:  # its name in its top left corner, clear of what it holds
+        parts.append(f'<rect class="shape" x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" rx="10"/>')
+        parts.append(_text(_wrap(name, w - 16, 1), x + 8, y + 4, "start", anchor="start"))
+    elif node.kind == "task":
         parts.append(f'<rect class="shape" x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" rx="10"/>')
         parts.append(_text(_wrap(name, w - 10, max(1, int((h - 8) // 15))), cx, cy, "middle"))
     elif node.kind == "gateway":

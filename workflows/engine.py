@@ -24,9 +24,11 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.event_definitions import SignalEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import compat, evaluator
@@ -124,7 +126,7 @@ class Definition:
 
 @dataclass(frozen=True)
 class ReadyTask:
-    """A user task waiting for a person."""
+    """A user task waiting for a person; ``status`` is its ``status`` property (None in processes naming none)."""
 
     id: str
     name: str
@@ -132,6 +134,7 @@ class ReadyTask:
     lane: str | None
     form_key: str
     data: Mapping[str, Any] = field(hash=False, compare=False)
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -314,8 +317,11 @@ class Engine:
 
     def _check_spec(self, file_name: str, specs: Iterable[Any]) -> Iterable[DefinitionError]:
         """Yield tasks only a person could finish that are not user tasks, user tasks without a lane,
-        and lanes that map to no role, in the process and its embedded sub-processes."""
-        for task_spec in (t for spec in specs for t in spec.task_specs.values()):
+        lanes that map to no role and user tasks naming no status where others do, in the process and
+        its embedded sub-processes."""
+        task_specs = [t for spec in specs for t in spec.task_specs.values()]
+        yield from _check_statuses(file_name, [t for t in task_specs if isinstance(t, UserTask)])
+        for task_spec in task_specs:
             if task_spec.manual and not isinstance(task_spec, UserTask):
                 # Spiff reports it READY, waiting for a person, but the tracker completes user tasks only.
                 yield DefinitionError(file_name, task_spec.bpmn_id, _NOT_A_USER_TASK.get(
@@ -329,6 +335,12 @@ class Engine:
                 known = ", ".join(sorted(self.lane_roles)) or "none"
                 yield DefinitionError(file_name, task_spec.name,
                                       f"lane '{task_spec.lane}' is not mapped to a role in [lanes] (mapped: {known})")
+
+    def task_statuses(self, definition: Definition) -> dict[str, str | None]:
+        """Return the ``status`` property of each user task of a definition by element id (None: names none)."""
+        specs = [self._spec(definition), *self._subprocess_specs[definition.content_hash].values()]
+        return {t.bpmn_id: _property(t, "status") for spec in specs for t in spec.task_specs.values()
+                if isinstance(t, UserTask)}
 
     # -- running -----------------------------------------------------------------------------
 
@@ -370,6 +382,22 @@ class Engine:
         with self._at(now):
             workflow = self._restore(definition, state)
             before = _finished_timers(workflow)
+            self._step(workflow)
+            return self._snapshot(definition, workflow, before)
+
+    def send_signal(self, definition: Definition, state: bytes, name: str) -> Snapshot | None:
+        """Deliver the signal ``name`` from outside (something the tracker saw happen) and run on.
+
+        Returns None, changing nothing, when nothing in the workflow waits for that signal now (say,
+        a case on a version of the process that does not model it).
+        """
+        with self._at(None):
+            workflow = self._restore(definition, state)
+            before = _finished_timers(workflow)
+            try:
+                workflow.send_event(BpmnEvent(SignalEventDefinition(name)))
+            except WorkflowException:  # "This process is not waiting for ..."
+                return None
             self._step(workflow)
             return self._snapshot(definition, workflow, before)
 
@@ -497,8 +525,7 @@ class Engine:
             due = compat.timer_due(task)
             if task.state == TaskState.COMPLETED and task.id not in finished_before:
                 spec = task.task_spec
-                fired.append(FiredTimer(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id,
-                                        (spec.extensions or {}).get("properties", {}).get("notice"), due))
+                fired.append(FiredTimer(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, _property(spec, "notice"), due))
             elif task.state == TaskState.WAITING and due is not None:
                 due_times.append(due)
         return Snapshot(self._serialize(workflow), ready, completed, data, path, tuple(fired),
@@ -508,9 +535,29 @@ class Engine:
 def _ready(task: Any) -> ReadyTask:
     """Convert a Spiff task into a plain ReadyTask."""
     spec = task.task_spec
-    form_key = (spec.extensions or {}).get("properties", {}).get("formKey", spec.bpmn_id)
+    form_key = _property(spec, "formKey")
     return ReadyTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, spec.lane,
-                     form_key, copy.deepcopy(task.data))
+                     spec.bpmn_id if form_key is None else form_key, copy.deepcopy(task.data),
+                     _property(spec, "status"))
+
+
+def _property(spec: Any, name: str) -> str | None:
+    """Return a task spec's spiffworkflow property ``name``, or None."""
+    return (spec.extensions or {}).get("properties", {}).get(name)
+
+
+def _check_statuses(file_name: str, user_tasks: list[Any]) -> Iterable[DefinitionError]:
+    """Yield the user tasks naming no status in a process whose other user tasks name theirs.
+
+    A process either leaves its tasks' statuses to the application (older case versions did) or
+    names one on every user task: a task naming none would leave the case in its previous status.
+    """
+    if not any(_property(t, "status") is not None for t in user_tasks):
+        return
+    for task_spec in user_tasks:
+        if not (_property(task_spec, "status") or "").strip():
+            yield DefinitionError(file_name, task_spec.bpmn_id, "user task names no status while other user tasks "
+                                  "of the process do: add <spiffworkflow:property name=\"status\" value=\"...\" />")
 
 
 def _timer_tasks(tasks: Iterable[Any]) -> list[Any]:

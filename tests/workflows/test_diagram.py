@@ -36,10 +36,10 @@ def _with(root: ET.Element, cls: str) -> set[str]:
 
 
 def _flow_nodes(source: str, process_id: str) -> set[str]:
-    """Return the ids of every task, gateway and event of a process."""
+    """Return the ids of every task, sub-process, gateway and event of a process (inside sub-processes too)."""
     process = ET.fromstring(source.encode()).find(f"{BPMN}process[@id='{process_id}']")
     return {el.get("id") for el in process.iter()
-            if re.search(r"(Task|Gateway|Event)$", el.tag) and not el.tag.endswith("EventDefinition")}
+            if re.search(r"(Task|Gateway|Event|subProcess)$", el.tag) and not el.tag.endswith("EventDefinition")}
 
 
 @pytest.fixture
@@ -57,11 +57,25 @@ def handled(start_case):
 def test_every_task_event_and_gateway_is_drawn_with_its_id(definition):
     root = _svg(render_svg(definition.source, "case_closed_loop", title="诉求闭环"))
     nodes = _flow_nodes(definition.source, "case_closed_loop")
-    assert {"record_reply", "gw_route", "t_sign_m", "throw_handled", "end"} <= nodes
+    assert {"record_reply", "handling", "gw_route", "handle_department", "s_signed", "t_sign_for", "throw_handled",
+            "end"} <= nodes
     assert _with(root, "el") == nodes
-    assert {"f_dispatched", "f_on_spot", "f_retry"} <= _with(root, "flow")
+    assert {"f_dispatched", "f_on_spot", "f_retry", "f_to_department", "f_signed"} <= _with(root, "flow")
     assert {"Participant_case", "Lane_member", "Lane_street"} <= _with(root, "band")
-    assert {"event", "boundaryEvent", "non-interrupting"} <= _classes(root)["t_sign_m"]
+    assert {"event", "boundaryEvent", "non-interrupting"} <= _classes(root)["t_sign_for"]
+    assert {"event", "boundaryEvent", "non-interrupting"} <= _classes(root)["s_signed"]
+
+
+def test_an_open_sub_process_is_drawn_under_what_it_holds(definition):
+    root = _svg(render_svg(definition.source, "case_closed_loop", visited={"handling"}))
+    assert {"task", "subProcess", "expanded", "done"} <= _classes(root)["handling"]
+    drawn = [g.get("data-id") for g in root.iter(f"{SVG}g") if g.get("data-id")]
+    # After the lanes, before every flow and element: its frame must not hide what is inside it.
+    assert drawn.index("handling") < min(drawn.index(f) for f in _with(root, "flow"))
+    assert drawn.index("handling") < drawn.index("handle_member")
+    name = root.find(f".//{SVG}g[@data-id='handling']/{SVG}text")
+    assert name.get("text-anchor") == "start" and "".join(name.itertext()) == "办理"
+    assert "".join(root.find(f".//{SVG}g[@data-id='handle_member']/{SVG}text").itertext()) == "网格员办理"
 
 
 def test_svg_is_accessible_scalable_and_self_contained(definition):
@@ -80,9 +94,10 @@ def test_svg_is_accessible_scalable_and_self_contained(definition):
 def test_trail_after_dispatch_marks_the_path_to_handling(engine, definition, handled):
     case, ids = handled
     trail = engine.trail(definition, case.snap.state, ids)
-    assert trail.elements == {"start", "record_reply", "gw_on_spot", "dispatch", "gw_route", "handle_member"}
-    assert {("record_reply", "gw_on_spot"), ("gw_on_spot", "dispatch"), ("dispatch", "gw_route"),
-            ("gw_route", "handle_member")} <= trail.flows
+    assert trail.elements == {"start", "record_reply", "gw_on_spot", "dispatch", "handling", "handling_start",
+                              "gw_route", "handle_member"}
+    assert {("record_reply", "gw_on_spot"), ("gw_on_spot", "dispatch"), ("dispatch", "handling"),
+            ("handling_start", "gw_route"), ("gw_route", "handle_member")} <= trail.flows
     root = _svg(render_svg(definition.source, "case_closed_loop", visited=trail.elements, taken=trail.flows,
                            current={"handle_member"}))
     assert _with(root, "done") == trail.elements - {"handle_member"}
@@ -119,7 +134,7 @@ def test_trail_follows_a_reopened_case_round_the_loop(engine, definition, handle
     assert case.task.name == "handle_member"
     trail = engine.trail(definition, case.snap.state, [*ids, case.task.id])
     assert {"callback", "gw_callback", "reopen", "gw_reopen", "throw_handled", "gw_handle"} <= trail.elements
-    assert {("gw_callback", "reopen"), ("gw_reopen", "gw_route"), ("dispatch", "gw_route")} <= trail.flows
+    assert {("gw_callback", "reopen"), ("gw_reopen", "handling"), ("dispatch", "handling")} <= trail.flows
     assert "review_archive" not in trail.elements
 
 
@@ -133,10 +148,10 @@ def test_trail_includes_a_fired_timer_on_the_way_to_supervision(engine, definiti
     snap = engine.fire_timers(definition, case.snap.state, T0 + dt.timedelta(days=5.5))
     (supervise,) = [t for t in snap.ready if t.name == "supervise"]
     trail = engine.trail(definition, snap.state, [supervise.id])
-    assert {"t_supervise_m", "supervise", "gw_route"} <= trail.elements
-    assert ("t_supervise_m", "supervise") in trail.flows
+    assert {"dispatch", "t_supervise", "supervise"} <= trail.elements
+    assert ("t_supervise", "supervise") in trail.flows
     root = _svg(render_svg(definition.source, "case_closed_loop", visited=trail.elements, taken=trail.flows))
-    assert "f_supervise_m" in _with(root, "taken") and "t_supervise_m" in _with(root, "done")
+    assert "f_supervise" in _with(root, "taken") and "t_supervise" in _with(root, "done")
 
 
 def test_unknown_ids_are_ignored(definition):

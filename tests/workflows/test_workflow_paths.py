@@ -92,9 +92,9 @@ def test_dispatch_handle_done_callback_archive(start_case, dispatch_to):
 
     snap = _satisfied_and_archive(case)
     assert snap.completed
-    assert snap.path == ("start", "record_reply", "gw_on_spot", "dispatch", "gw_route",
-                         HANDLE_TASK[dispatch_to], "throw_handled", "gw_handle", "callback", "gw_callback",
-                         "review_archive", "end")
+    assert snap.path == ("start", "record_reply", "gw_on_spot", "dispatch", "handling", "handling_start", "gw_route",
+                         HANDLE_TASK[dispatch_to], "handling_end", "throw_handled", "gw_handle", "callback",
+                         "gw_callback", "review_archive", "end")
     other = HANDLE_TASK["department" if dispatch_to == "member" else "member"]
     assert other not in snap.path
     assert snap.data["handle_action"] == "done"
@@ -120,7 +120,7 @@ def test_return_goes_back_to_dispatch_then_redispatch(start_case, first, second)
     snap = case.complete(HANDLE_TASK[first], {"handle_action": "return"})
     task = case.task
     assert (task.name, task.lane, task.form_key) == ("dispatch", "网格长", "dispatch")
-    assert snap.path[-3:] == (HANDLE_TASK[first], "throw_handled", "gw_handle")
+    assert snap.path[-4:] == (HANDLE_TASK[first], "handling_end", "throw_handled", "gw_handle")
     assert snap.path.count("dispatch") == 1
 
     snap = case.complete("dispatch", {"dispatch_to": second})
@@ -159,7 +159,8 @@ def test_extension_comes_back_to_same_handle_task(start_case, dispatch_to, appro
     assert task.form_key == "handle"
     assert task.id != first_handle.id
     assert task.data["extension_approved"] is approved
-    assert snap.path[-5:] == (HANDLE_TASK[dispatch_to], "throw_handled", "gw_handle", "review_extension", "gw_route")
+    assert snap.path[-7:] == (HANDLE_TASK[dispatch_to], "handling_end", "throw_handled", "gw_handle",
+                              "review_extension", "handling_start", "gw_route")
     assert snap.path.count("dispatch") == 1  # no re-dispatch
 
     case.complete(HANDLE_TASK[dispatch_to], {"handle_action": "done"})
@@ -184,7 +185,7 @@ def test_dissatisfied_reopens_same_handle_task_and_counts(start_case, dispatch_t
     assert task.form_key == "handle"
     assert snap.data["reopen_count"] == 1
     assert task.data["reopen_count"] == 1
-    assert snap.path[-5:] == ("callback", "gw_callback", "reopen", "gw_reopen", "gw_route")
+    assert snap.path[-6:] == ("callback", "gw_callback", "reopen", "gw_reopen", "handling_start", "gw_route")
 
     case.complete(HANDLE_TASK[dispatch_to], {"handle_action": "done"})
     snap = case.complete("callback", {"satisfaction": "dissatisfied"})

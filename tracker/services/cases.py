@@ -14,7 +14,7 @@ from sqlalchemy import select
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
-from ..codes import DOOR_CHANNELS, Disposition, Door, DispatchTo, HandleAction, Outcome
+from ..codes import DOOR_CHANNELS, Disposition, Door, DispatchTo, HandleAction
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, PermissionDenied, can, grid_ids, holds_role, in_lane, require
@@ -28,8 +28,13 @@ from .definitions import as_definition, current_definition
 #: What a case's intake is called where it is built (the web form, the API, Open311, a visit).
 Intake = RecordCase
 
-#: Case status while a given user task is waiting.
-STATUS_BY_TASK = {
+#: The signal a process catches when its case is signed for (签收); older versions catch none.
+SIGNED_FOR = "signed_for"
+
+#: Case status while a given user task waits, for cases still running on a definition deployed before
+#: user tasks named their status in the BPMN (case_closed_loop as of commit 3c4cf86): its tasks name
+#: none. Every definition loaded since names one on each user task (definitions.check_statuses).
+LEGACY_STATUS_BY_TASK = {
     "record_reply": CaseStatus.RECORDING,
     "dispatch": CaseStatus.DISPATCHING,
     "handle_member": CaseStatus.HANDLING,
@@ -174,6 +179,7 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     # Taking a handling task from the pool is signing for it (签收).
     if task.form_key == "handle" and _sign(case):
         changes["signed_at"] = (None, case.signed_at)
+        _tell_signed(svc, case, actor)
     record_event(svc.session, case, actor, "task.claimed", changes, task_name=task.name)
     flush(svc.session)
     return task
@@ -190,6 +196,7 @@ def sign_for(svc: Services, actor: User, task_id: str, expected_version: int) ->
         raise InvalidInput(N_("Only a handling task is signed for."))
     if not _sign(case):
         raise ConflictError(N_("This case was already signed for; reload the case."))
+    _tell_signed(svc, case, actor)
     case.updated_at = case.signed_at
     case.version += 1
     if task.assignee_id is None:
@@ -208,6 +215,13 @@ def _sign(case: Case) -> bool:
     return True
 
 
+def _tell_signed(svc: Services, case: Case, actor: User) -> None:
+    """Tell the process the case was signed for: it catches that on its handling (older versions do not)."""
+    snapshot = svc.engine.send_signal(as_definition(case.definition), case.workflow_state, SIGNED_FOR)
+    if snapshot is not None:
+        _apply(svc, case, actor, snapshot, completed_task=None)
+
+
 def fire_timers(svc: Services, case: Case, now: dt.datetime) -> int:
     """Fire the case's due workflow timers as of ``now`` (the scheduler holds the case's lock)."""
     snapshot = svc.engine.fire_timers(as_definition(case.definition), case.workflow_state, now)
@@ -219,6 +233,7 @@ def _apply(svc: Services, case: Case, actor: User | None, snapshot: Snapshot, co
     """Store the new workflow state, project ready tasks onto task rows, and keep the timer row."""
     case.workflow_state = snapshot.state
     case.updated_at = utcnow()
+    _follow_reopen(svc, case, snapshot)
     case.reopen_count = int(snapshot.data.get("reopen_count", case.reopen_count) or 0)
     case.callback_attempts = int(snapshot.data.get("callback_attempts", case.callback_attempts) or 0)
     open_tasks = {t.id: t for t in case.tasks if t.status == TaskStatus.OPEN}
@@ -233,13 +248,39 @@ def _apply(svc: Services, case: Case, actor: User | None, snapshot: Snapshot, co
     if snapshot.completed:
         case.status = CaseStatus.ARCHIVED
         case.archived_at = utcnow()
-    else:
-        main = [r.name for r in snapshot.ready if r.name in STATUS_BY_TASK]
-        if main:
-            case.status = STATUS_BY_TASK[main[0]]
+    elif (status := _status(snapshot)) is not None:
+        case.status = status
     timers.sync(svc.session, snapshot.next_timer, case=case)
     if snapshot.fired:
         notices.on_fired(svc, case, snapshot.fired)
+
+
+def _status(snapshot: Snapshot) -> CaseStatus | None:
+    """Return the status the process gives the case while its ready tasks wait (None: it stays as it is).
+
+    Each user task names its status in the BPMN; tasks waiting side by side (handling and its
+    supervision) name the same one.
+    """
+    for ready in snapshot.ready:
+        status = ready.status or LEGACY_STATUS_BY_TASK.get(ready.name)
+        if status is not None:
+            return CaseStatus(status)
+    return None
+
+
+def _follow_reopen(svc: Services, case: Case, snapshot: Snapshot) -> None:
+    """Start a new handling period on the case when the process reopened it (重办) into handling.
+
+    The process alone decides whether a callback reopens the case, and where to; the callback handed
+    in the moments of the period a reopen would start (``_callback``), which its timers now run on.
+    """
+    reopened = int(snapshot.data.get("reopen_count", 0) or 0) > case.reopen_count
+    if not reopened or _status(snapshot) != CaseStatus.HANDLING:
+        return
+    names = ("sign_for_at", "remind_at", "due_at", "escalate_at")
+    moments = {name: dt.datetime.fromisoformat(snapshot.data[name]) for name in names}
+    case.signed_at = None
+    _set_plan(svc, case, deadlines.DeadlinePlan(start=utcnow(), **moments))
 
 
 def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) -> Task:
@@ -310,11 +351,16 @@ def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict
 
 
 def _new_period(svc: Services, case: Case, deadline_class: str) -> dict[str, str]:
-    """Start a handling period now (dispatch, reopen): its limit, its timers, not yet signed for."""
+    """Start a handling period now (dispatch): its limit, its timers, not yet signed for."""
+    case.signed_at = None
+    return _set_plan(svc, case, _period_plan(svc, case, deadline_class))
+
+
+def _period_plan(svc: Services, case: Case, deadline_class: str) -> deadlines.DeadlinePlan:
+    """Return the moments of a handling period of ``deadline_class`` starting now."""
     now = utcnow()
     due = deadlines.handling_due(svc.config["deadlines"], svc.calendar, deadline_class, now, bool(case.green_channel))
-    case.signed_at = None
-    return _set_plan(svc, case, deadlines.plan(svc.config["deadlines"], svc.calendar, now, due))
+    return deadlines.plan(svc.config["deadlines"], svc.calendar, now, due)
 
 
 def _set_plan(svc: Services, case: Case, plan: deadlines.DeadlinePlan) -> dict[str, str]:
@@ -349,13 +395,13 @@ def _review_extension(svc: Services, case: Case, actor: User, command: ReviewExt
 
 
 def _callback(svc: Services, case: Case, actor: User, command: Callback) -> dict:
-    """Record the resident's answer; the process reopens, retries or moves to archive."""
+    """Record the resident's answer; the process decides whether it reopens (重办), retries or archives."""
     case.outcome = command.satisfaction
     answer = {"satisfaction": str(command.satisfaction)}
-    if command.satisfaction == Outcome.DISSATISFIED and case.dispatch_to and case.deadline_class:
-        # Reopened (重办): the same handler gets a fresh handling period of the same class.
-        return {**answer, **_new_period(svc, case, case.deadline_class)}
-    return answer
+    if not case.deadline_class:  # never dispatched: a reopen goes to dispatch, which sets the period
+        return answer
+    # Should the process reopen it to its handler, a period of the same class starts now (_follow_reopen).
+    return {**answer, **_period_plan(svc, case, case.deadline_class).as_workflow_data()}
 
 
 def _supervise(svc: Services, case: Case, actor: User, command: Supervise) -> dict:

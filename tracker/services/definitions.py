@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflows import Definition, Engine
+from workflows import Definition, DefinitionError, Engine
 
 from ..errors import N_, DomainError
-from ..models import ProcessDefinition
+from ..models import CaseStatus, ProcessDefinition
 
 
 def deploy_definition(session: Session, definition: Definition) -> ProcessDefinition:
@@ -54,4 +54,21 @@ def as_definition(row: ProcessDefinition) -> Definition:
     return found
 
 
-__all__ = ["Engine", "as_definition", "current_definition", "deploy_definition"]
+def check_statuses(engine: Engine, definitions: list[Definition],
+                   process_id: str) -> tuple[list[Definition], list[DefinitionError]]:
+    """Keep the definitions whose user tasks of ``process_id`` each name a case status; refuse the others.
+
+    A case's status comes from its process: the ``status`` property of the user task waiting. Only
+    versions deployed before that exist without one, for the cases still running on them.
+    """
+    known = [s.value for s in CaseStatus if s != CaseStatus.ARCHIVED]  # archived: the process has ended
+    missing = 'user task names no case status: add <spiffworkflow:property name="status" value="..." />'
+    refused = [DefinitionError(d.file_name, task, missing if status is None else
+                               f"status {status!r} is not a case status (use one of {', '.join(known)})")
+               for d in definitions if d.process_id == process_id
+               for task, status in engine.task_statuses(d).items() if status not in known]
+    files = {e.file_name for e in refused}
+    return [d for d in definitions if d.file_name not in files], refused
+
+
+__all__ = ["Engine", "as_definition", "check_statuses", "current_definition", "deploy_definition"]
