@@ -8,7 +8,6 @@ import click
 from flask.cli import with_appcontext
 from flask import Flask, current_app
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from . import chain
 from .bundle import build_bundle, file_name, verifier_sha256
@@ -89,8 +88,13 @@ def create_user_command(username, display_name, password, role, grid_code, depar
     db = get_session()
     if db.scalar(select(User).where(User.username == username)):
         raise click.UsageError(f"user {username!r} already exists")
-    user = User(username=username, display_name=display_name, is_admin=admin,
-                password_hash=generate_password_hash(password))
+    from .errors import DomainError
+    from .services import accounts
+    user = User(username=username, display_name=display_name, is_admin=admin, password_hash="")
+    try:
+        accounts.set_password(db, user, password)  # the one password rule, as set-password applies it
+    except DomainError as exc:
+        raise click.UsageError(str(exc)) from None
     if role:
         user.memberships.append(_membership(db, Role(role), grid_code, department_code, district))
     db.add(user)

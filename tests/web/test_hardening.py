@@ -365,3 +365,10 @@ def test_the_door_is_on_the_chain_so_publishing_a_case_behind_it_is_named(app, l
     db.execute(text('UPDATE "case" SET intake = \'open311\' WHERE id = :i'), {"i": case.id})
     report = verify_chain(db, case.id)
     assert not report.ok and "intake" in report.problem
+
+
+def test_create_user_applies_the_same_password_rule(app):
+    weak = app.test_cli_runner().invoke(args=["create-user", "newbie", "--name", "新人", "--password", "123"])
+    assert weak.exit_code != 0 and "at least 10 characters" in weak.output
+    made = app.test_cli_runner().invoke(args=["create-user", "newbie", "--name", "新人", "--password", "a-long-new-pass"])
+    assert made.exit_code == 0, made.output
