@@ -12,6 +12,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from queue import Empty
 
 from .webclient import WebUser
 
@@ -132,7 +133,7 @@ def run_loop(base: str, clients: int, cases_per_client: int, via: str = "api",
         p.start()
     intakes, completions = [], []
     for _ in procs:
-        a, b = queue.get(timeout=3600)
+        a, b = _result(queue, procs)
         intakes += a
         completions += b
     wall = time.perf_counter() - start
@@ -142,6 +143,18 @@ def run_loop(base: str, clients: int, cases_per_client: int, via: str = "api",
             raise RuntimeError("a benchmark client failed")
     return {"cases": len(intakes), "completions": len(completions) + len(intakes), "wall_s": wall,
             "intake": intakes, "completion": completions}
+
+
+def _result(queue, procs: list, timeout: float = 3600) -> tuple[list[float], list[float]]:
+    """Return the next client's timings; raise at once if a client died without sending them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                raise RuntimeError("a benchmark client failed (its traceback is above)") from None
+    raise RuntimeError(f"the benchmark clients sent nothing for {timeout:.0f} s")
 
 
 def percentile(values: list[float], p: float) -> float:
