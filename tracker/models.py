@@ -7,11 +7,14 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import Date as sa_Date
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from . import clock
+from .codes import (CareGroup, Channel, DeadlineClass, DispatchTo, Door, FormKey, GreenChannel, NotificationKind,
+                    OnHoliday, Outcome, Urgency)
 
 
 def utcnow() -> dt.datetime:
@@ -44,6 +47,33 @@ class Base(DeclarativeBase):
     """Declarative base for every GridLoop table."""
 
     type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+class Coded(SAEnum):
+    """A coded column: a VARCHAR holding one of a StrEnum's values, and a CHECK refusing any other.
+
+    The ORM refuses other values before they reach the database and reads back enum members. A
+    comparison binds a plain string: a filter naming an unknown code matches nothing instead of failing.
+    """
+
+    def coerce_compared_value(self, op, value):
+        """Compare with plain strings, unchecked (writes stay checked)."""
+        return String(self.length)
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    """Return what a coded column stores: the members' values (not their names)."""
+    return [member.value for member in enum]
+
+
+def coded(enum: type[StrEnum], length: int, name: str) -> Coded:
+    """Return the type of a column holding ``enum``'s values; ``name`` names its CHECK constraint.
+
+    Not a native PostgreSQL enum: adding a value later is a migration replacing the CHECK, the same on
+    both backends. Migration 0011 and later ones freeze each value list; keep them in step.
+    """
+    return Coded(enum, native_enum=False, values_callable=_values, create_constraint=True, length=length,
+                 validate_strings=True, name=name)
 
 
 class Role(StrEnum):
@@ -157,7 +187,7 @@ class Membership(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    role: Mapped[Role] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(coded(Role, 32, "ck_membership_role"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     # Auditors are scoped to a community.
@@ -204,20 +234,22 @@ class Case(Base):
     category: Mapped[str] = mapped_column(String(40), index=True)
     description: Mapped[str] = mapped_column(Text)
     # How the resident reached us (phone, walk-in, 12345 hotline…), as staff recorded it.
-    channel: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[Channel] = mapped_column(coded(Channel, 20, "ck_case_channel"), index=True)
     # The door the case came in through, set by the system, never by a form: web, api or open311.
     # Only cases filed through Open311 are shown to the public by Open311's reads.
-    intake: Mapped[str] = mapped_column(String(16), default="web", server_default="web", index=True)
-    urgency: Mapped[str] = mapped_column(String(20), default="normal")
+    intake: Mapped[Door] = mapped_column(coded(Door, 16, "ck_case_intake"), default=Door.WEB, server_default="web",
+                                         index=True)
+    urgency: Mapped[Urgency] = mapped_column(coded(Urgency, 20, "ck_case_urgency"), default=Urgency.NORMAL)
     # Special group served first: elderly, disabled, sick; empty when none.
-    green_channel: Mapped[str] = mapped_column(String(20), default="")
-    status: Mapped[CaseStatus] = mapped_column(String(20), index=True)
+    green_channel: Mapped[GreenChannel] = mapped_column(coded(GreenChannel, 20, "ck_case_green_channel"),
+                                                        default=GreenChannel.NONE)
+    status: Mapped[CaseStatus] = mapped_column(coded(CaseStatus, 20, "ck_case_status"), index=True)
     reply: Mapped[str] = mapped_column(Text, default="")
     # "member" or "department": who the leader sent it to.
-    dispatch_to: Mapped[str | None] = mapped_column(String(20))
+    dispatch_to: Mapped[DispatchTo | None] = mapped_column(coded(DispatchTo, 20, "ck_case_dispatch_to"))
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
-    deadline_class: Mapped[str | None] = mapped_column(String(20))
+    deadline_class: Mapped[DeadlineClass | None] = mapped_column(coded(DeadlineClass, 20, "ck_case_deadline_class"))
     # The current handling period: when it began and when each of its timers fires.
     dispatched_at: Mapped[dt.datetime | None]
     sign_for_at: Mapped[dt.datetime | None]
@@ -230,7 +262,7 @@ class Case(Base):
     reminded_for: Mapped[dt.datetime | None]
     result: Mapped[str] = mapped_column(Text, default="")
     # Last callback answer: satisfied / basic / dissatisfied / unreachable.
-    outcome: Mapped[str | None] = mapped_column(String(20), index=True)
+    outcome: Mapped[Outcome | None] = mapped_column(coded(Outcome, 20, "ck_case_outcome"), index=True)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
     extension_days: Mapped[int] = mapped_column(Integer, default=0)
@@ -277,14 +309,14 @@ class Task(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(200))
-    form_key: Mapped[str] = mapped_column(String(100))
+    form_key: Mapped[FormKey] = mapped_column(coded(FormKey, 100, "ck_task_form_key"))
     lane: Mapped[str] = mapped_column(String(100))
-    role: Mapped[Role] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(coded(Role, 32, "ck_task_role"))
     grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     # None while the task sits in the pool of its grid or department.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    status: Mapped[TaskStatus] = mapped_column(String(10), default=TaskStatus.OPEN)
+    status: Mapped[TaskStatus] = mapped_column(coded(TaskStatus, 10, "ck_task_status"), default=TaskStatus.OPEN)
     due_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[dt.datetime | None]
@@ -355,7 +387,7 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Rows from before scopes (migration 0008) act as their user in full, as they did when issued.
-    scope: Mapped[TokenScope] = mapped_column(String(10))
+    scope: Mapped[TokenScope] = mapped_column(coded(TokenScope, 10, "ck_api_token_scope"))
     # After this moment the token is refused (401 "expired"); None: until revoked.
     expires_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
@@ -410,8 +442,8 @@ class Notification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"))
-    # reminder / supervision / escalation / sign_for / supervision_note / visit_missed
-    kind: Mapped[str] = mapped_column(String(30))
+    # What the notice is about: reminder, supervision, escalation… (codes.NotificationKind).
+    kind: Mapped[NotificationKind] = mapped_column(coded(NotificationKind, 30, "ck_notification_kind"))
     # JSON object of values the message shows (case number, limit, note).
     params: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -431,15 +463,6 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class CareGroup(StrEnum):
-    """Households visited on a schedule (三定走访)."""
-
-    ELDERLY_ALONE = "elderly_alone"
-    LEFT_BEHIND_CHILD = "left_behind_child"
-    HARDSHIP = "hardship"
-    MIGRANT = "migrant"
-
-
 class Household(Base):
     """A household in a building; visits and diary notes attach to it."""
 
@@ -452,7 +475,8 @@ class Household(Base):
     address_detail: Mapped[str] = mapped_column(String(200))
     head_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(32), default="")
-    care_group: Mapped[str] = mapped_column(String(30), default="")
+    care_group: Mapped[CareGroup] = mapped_column(coded(CareGroup, 30, "ck_household_care_group"),
+                                                  default=CareGroup.NONE)
     note: Mapped[str] = mapped_column(Text, default="")
 
     grid: Mapped[Grid] = relationship(lazy="joined", innerjoin=True)
@@ -473,7 +497,8 @@ class VisitPlan(Base):
     # Local time of the visit, "HH:MM".
     time_of_day: Mapped[str] = mapped_column(String(5))
     # When the plan falls on a public holiday: "keep" (the elderly still need a visit) or "skip".
-    on_holiday: Mapped[str] = mapped_column(String(10), default="keep")
+    on_holiday: Mapped[OnHoliday] = mapped_column(coded(OnHoliday, 10, "ck_visit_plan_on_holiday"),
+                                                  default=OnHoliday.KEEP)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -502,7 +527,7 @@ class Visit(Base):
     # Planned moment, and the end of the planned day: after it the visit counts as missed.
     planned_at: Mapped[dt.datetime]
     missed_at: Mapped[dt.datetime | None]
-    status: Mapped[VisitStatus] = mapped_column(String(10), default=VisitStatus.OPEN)
+    status: Mapped[VisitStatus] = mapped_column(coded(VisitStatus, 10, "ck_visit_status"), default=VisitStatus.OPEN)
     # The ready user task's id in the workflow.
     task_id: Mapped[str | None] = mapped_column(String(36))
     completed_at: Mapped[dt.datetime | None]

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from tracker.migrate import downgrade, upgrade
 from tracker.models import Base
 
 
-def _fresh_url(request, tmp_path) -> str:
-    """Return an empty database on the selected backend."""
+def _fresh_url(request, tmp_path, file: str = "empty") -> str:
+    """Return an empty database on the selected backend (``file`` names it on SQLite)."""
     from tests.conftest import BACKEND, _numbers
     if BACKEND == "postgresql":
         cluster = request.getfixturevalue("pg_cluster")
         name = f"empty_{next(_numbers)}"
         cluster.execute(f"CREATE DATABASE {name}")
         return cluster.url(name)
-    return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    return f"sqlite:///{tmp_path / f'{file}.sqlite3'}"
 
 
 def test_migrations_from_empty_match_the_models(request, tmp_path):
@@ -28,6 +31,27 @@ def test_migrations_from_empty_match_the_models(request, tmp_path):
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def _checks(engine) -> dict[str, set[tuple[str, str]]]:
+    """Return each table's named CHECK constraints as (name, SQL text) pairs."""
+    found = inspect(engine)
+    return {table: {(c["name"], c["sqltext"]) for c in found.get_check_constraints(table)}
+            for table in found.get_table_names() if table != "alembic_version"}
+
+
+def test_migrations_from_empty_give_the_models_check_constraints(request, tmp_path):
+    """compare_metadata does not compare CHECK constraints: each coded column's value list is compared here."""
+    migrated = create_engine(_fresh_url(request, tmp_path))
+    upgrade(migrated)
+    modelled = create_engine(_fresh_url(request, tmp_path, "modelled"))
+    Base.metadata.create_all(modelled)
+    try:
+        assert _checks(migrated) == _checks(modelled)
+        assert "ck_case_channel" in {name for name, _ in _checks(migrated)["case"]}
+    finally:
+        migrated.dispose()
+        modelled.dispose()
 
 
 def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
@@ -42,7 +66,7 @@ def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
     assert {"ix_case_grid_created", "ix_case_status_created"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM grid WHERE code = 'G1'")).scalar() == "一网格"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
     downgrade(engine, "0001")
     assert "ix_case_grid_created" not in {i["name"] for i in inspect(engine).get_indexes("case")}
     engine.dispose()
@@ -145,3 +169,66 @@ def test_upgrade_to_0010_puts_the_door_on_every_chain_and_keeps_older_cases_priv
         from tracker.db import get_session
         assert all(verify_chain(get_session(), case.id).ok for case in (recent, older))
         assert not verify_chain(get_session(), forged.id).ok  # its channel was changed behind the chain
+
+
+def _rows(db, table: str) -> list[dict]:
+    """Return a table's rows as plain mappings, in key order (read with SQL, not the models)."""
+    return [dict(row) for row in db.execute(text(f'SELECT * FROM "{table}" ORDER BY id')).mappings()]
+
+
+def _add_household(db, care_group: str) -> None:
+    """Insert a household of grid A with ``care_group`` through SQL."""
+    from tests.conftest import building_id
+    db.execute(text("INSERT INTO household (grid_id, building_id, address_detail, head_name, phone, care_group, note) "
+                    "SELECT grid_id, id, '1单元101', '王奶奶', '', :c, '' FROM building WHERE id = :b"),
+               {"c": care_group, "b": building_id(db)})
+
+
+def test_upgrade_to_0011_refuses_values_outside_the_codes_and_names_them(app, db, login):
+    """Rows holding other values stop the upgrade with a message naming table, column and values; nothing changes."""
+    from tests.conftest import intake, latest_case, open_task
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    task_id = open_task(db, case.id).id
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0010")
+    db.execute(text('UPDATE "case" SET channel = \'fax\', outcome = \'happy\' WHERE id = :i'), {"i": case.id})
+    db.execute(text("UPDATE task SET form_key = 'legacy_form' WHERE id = :t"), {"t": task_id})
+    _add_household(db, "elderly")
+    _add_household(db, "elderly")
+    with pytest.raises(CommandError) as refused:
+        upgrade(engine)
+    message = str(refused.value)
+    assert "case.channel: 'fax' (1 row); allowed: 'walk_in', 'phone'" in message
+    assert "case.outcome: 'happy' (1 row)" in message
+    assert "task.form_key: 'legacy_form' (1 row)" in message
+    assert "household.care_group: 'elderly' (2 rows); allowed: '', 'elderly_alone'" in message
+    assert "case.urgency" not in message and "UPDATE" in message
+    assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+    assert db.execute(text('SELECT channel FROM "case" WHERE id = :i'), {"i": case.id}).scalar() == "fax"
+    db.execute(text('UPDATE "case" SET channel = \'phone\', outcome = NULL WHERE id = :i'), {"i": case.id})
+    db.execute(text("UPDATE task SET form_key = 'dispatch' WHERE id = :t"), {"t": task_id})
+    db.execute(text("UPDATE household SET care_group = 'elderly_alone'"))
+    upgrade(engine)
+    assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
+
+
+def test_upgrade_to_0011_keeps_good_data_and_then_checks_it(app, db, login):
+    """A database holding only codes upgrades unchanged, its cases go on, and other values are refused after."""
+    from tests.conftest import dispatch, intake, latest_case, open_task
+    login("member_a").submit("/cases/new", intake(db, channel="hotline_12345", urgency="urgent"))
+    case = latest_case(db)
+    assert dispatch(login("leader_a"), db, case.id).status_code == 302
+    _add_household(db, "")
+    _add_household(db, "migrant")
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0010")
+    before = {table: _rows(db, table) for table in ("case", "task", "household", "membership", "audit_event")}
+    upgrade(engine)
+    assert {table: _rows(db, table) for table in before} == before
+    handled = login("member_a").submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "修好了"})
+    assert handled.status_code == 302 and open_task(db, case.id).form_key == "callback"
+    with pytest.raises(IntegrityError):
+        db.execute(text('UPDATE "case" SET urgency = \'URGENT\' WHERE id = :i'), {"i": case.id})
+    with pytest.raises(IntegrityError):
+        db.execute(text("UPDATE household SET care_group = 'elderly'"))
