@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from ..codes import (CareGroup, Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel,
-                     HandleAction, HandoverMode, Outcome, Urgency)
+                     HandleAction, HandoverMode, OnHoliday, Outcome, Urgency)
 from ..errors import N_, InvalidInput
 from ..models import TokenScope
 
@@ -361,7 +361,7 @@ class PlanVisits(Command):
     member_id: Id
     weekdays: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(min_length=1, max_length=7)]
     time_of_day: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    on_holiday: Literal["keep", "skip"] = "keep"
+    on_holiday: OnHoliday = OnHoliday.KEEP
 
     messages: ClassVar[Mapping[str, str]] = {
         "member_id": N_("Choose a grid member of this household's grid."),
