@@ -48,13 +48,13 @@ def event_hash(case_id: int, seq: int, at: str, actor_id: int | None, actor_name
 
 def utc_text(at: dt.datetime) -> str:
     """Return the text an event's time is hashed as: ISO 8601 in UTC."""
-    return at.astimezone(dt.timezone.utc).isoformat()
+    return at.astimezone(dt.UTC).isoformat()
 
 
 def jsonable(value: Any) -> Any:
     """Return a value as the audit trail records it (datetimes as ISO strings to the second)."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+        return value.astimezone(dt.UTC).isoformat(timespec="seconds")
     return json.loads(json.dumps(value, ensure_ascii=False))
 
 

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-
 def make_engine(url: str, instance_path: str) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)

@@ -9,8 +9,8 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
 from . import clock, jobs
+from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
 from .services import for_app, visits
 from .services.cases import Intake, complete_task, open_case
 from .services.commands import AddNote, Callback, Dispatch, Handle, PlanVisits, RegisterHousehold, ReviewArchive

@@ -16,6 +16,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
 from . import labels
+
 # One formula guard: the case bundle's verifier (stdlib-only tracker/chain.py) checks events.csv by it.
 from .chain import csv_safe
 from .models import Case

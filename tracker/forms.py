@@ -10,18 +10,42 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField,
-                     SelectMultipleField, StringField, TextAreaField)
-from wtforms.fields.core import UnboundField
-from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
-
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.core import UnboundField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import labels
-from .services.commands import (MAX_ID, AddCover, AddNote, C, Command, CreateToken, HandOverTasks, InvalidCommand,
-                                PlanVisits, ReassignTask, RecordCase, RecordVisit, RegisterHousehold, build)
+from .services.commands import (
+    MAX_ID,
+    AddCover,
+    AddNote,
+    C,
+    Command,
+    CreateToken,
+    HandOverTasks,
+    InvalidCommand,
+    PlanVisits,
+    ReassignTask,
+    RecordCase,
+    RecordVisit,
+    RegisterHousehold,
+    build,
+)
 
 
 def choices(pairs) -> list[SelectChoice]:

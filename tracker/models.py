@@ -6,15 +6,38 @@ import datetime as dt
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Date as sa_Date
-from sqlalchemy import Enum as SAEnum
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        TypeDecorator, UniqueConstraint, func)
+from sqlalchemy import (
+    Boolean,
+    Date as sa_Date,
+    DateTime,
+    Enum as SAEnum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from . import clock
-from .codes import (CareGroup, Channel, DeadlineClass, DispatchTo, Door, FormKey, GreenChannel, NotificationKind,
-                    OnHoliday, Outcome, Urgency)
+from .codes import (
+    CareGroup,
+    Channel,
+    DeadlineClass,
+    DispatchTo,
+    Door,
+    FormKey,
+    GreenChannel,
+    NotificationKind,
+    OnHoliday,
+    Outcome,
+    Urgency,
+)
 
 
 def utcnow() -> dt.datetime:

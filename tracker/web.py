@@ -7,8 +7,8 @@ import functools
 import time
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, g, make_response, render_template, request, session
 from babel import Locale
+from flask import Flask, abort, current_app, g, make_response, render_template, request, session
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -26,8 +26,23 @@ from .models import Role
 from .permissions import Permission, can, grid_ids
 from .services import accounts
 from .services.definitions import check_statuses
-from .views import (api, audit, auth, bundle, cases, demo, due_window, exports, health, inbox, leader,
-                    notifications, open311, tasks, visits)
+from .views import (
+    api,
+    audit,
+    auth,
+    bundle,
+    cases,
+    demo,
+    due_window,
+    exports,
+    health,
+    inbox,
+    leader,
+    notifications,
+    open311,
+    tasks,
+    visits,
+)
 from .workdays import WorkCalendar
 
 LOCALES = ("zh_CN", "en")

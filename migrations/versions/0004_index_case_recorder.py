@@ -7,9 +7,7 @@ Create Date: 2026-11-22 18:14:21.421558
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0004'
 down_revision = '0003'

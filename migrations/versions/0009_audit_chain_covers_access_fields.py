@@ -19,7 +19,6 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0009'
 down_revision = '0008'
 branch_labels = None
@@ -65,7 +64,7 @@ def upgrade() -> None:
              .where(~sa.exists().where(later.c.case_id == case.c.id, sa.or_(later.c.action == ACTION,
                                                                              later.c.seq > case.c.audit_seq)))
              .order_by(case.c.id).limit(BATCH))
-    at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     last = 0
     while rows := bind.execute(query.where(case.c.id > last)).all():
         events, heads = [], []

@@ -14,7 +14,6 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0010'
 down_revision = '0009'
 branch_labels = None
@@ -71,7 +70,7 @@ def _record_intake_on_chains() -> None:
              .where(~sa.exists().where(later.c.case_id == case.c.id, sa.or_(later.c.action == ACTION,
                                                                              later.c.seq > case.c.audit_seq)))
              .order_by(case.c.id).limit(BATCH))
-    at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     last = 0
     while rows := bind.execute(query.where(case.c.id > last)).all():
         events, heads, doors = [], [], []

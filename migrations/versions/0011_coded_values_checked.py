@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from alembic import op
 from alembic.util import CommandError
 
-
 revision = '0011'
 down_revision = '0010'
 branch_labels = None

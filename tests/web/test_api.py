@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 from tests.conftest import PASSWORD, Browser, building_id, user_id
 from tracker import clock, create_app
 from tracker.db import get_session
-from tracker.models import ApiToken, AuditEvent, Base, Case, Department, Grid, Notification, Task, TaskStatus, User
+from tracker.models import ApiToken, AuditEvent, Base, Case, Department, Grid, Notification, Task, User
 from tracker.services import tokens
 
 PROBLEM = "application/problem+json"

@@ -141,7 +141,7 @@ def test_auditor_reads_and_exports(login, db):
 
 def test_district_auditor_reads_every_community_and_community_auditor_only_its_own(app, login, db):
     from tests.conftest import PASSWORD
-    from tracker.models import Community, Grid, Membership, Role, User
+    from tracker.models import Community, Grid
     runner = app.test_cli_runner()
     result = runner.invoke(args=["create-user", "district", "--name", "区审计员", "--password", PASSWORD,
                                  "--role", "auditor", "--district"])

@@ -302,7 +302,7 @@ def test_case_json_marks_what_is_not_verified(bundle):
 def test_forged_readme_is_found(bundle, tmp_path):
     _case, path = bundle
     forged = _rewrite(path, tmp_path / "readme.zip",
-                      README_txt=lambda data: data.replace("python3".encode(), "python3 -m pip install evil &&".encode(), 1))
+                      README_txt=lambda data: data.replace(b"python3", b"python3 -m pip install evil &&", 1))
     result = _verify(forged, tmp_path)
     assert result.returncode == 1 and "README.txt" in result.stdout
 

@@ -353,7 +353,7 @@ def test_a_member_who_lost_the_role_no_longer_sees_the_work_assigned_in_it(app, 
     db.flush()
     former = login("member_a")
     assert case.number not in former.get("/").get_data(as_text=True)
-    assert task.id not in former.get(f"/").get_data(as_text=True)
+    assert task.id not in former.get("/").get_data(as_text=True)
 
 
 def test_the_door_is_on_the_chain_so_publishing_a_case_behind_it_is_named(app, login, db):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 from sqlalchemy import func, select
 
-from tests.conftest import Browser, PASSWORD, dispatch, intake, latest_case, open_task
+from tests.conftest import PASSWORD, Browser, dispatch, intake, latest_case, open_task
 from tracker import create_app, jobs, web
 from tracker.models import Case, Notification, ProcessDefinition, Task, TaskStatus, Timer
 from tracker.services.audit import verify_chain

@@ -9,9 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from workflows import Trail, render_svg
-
 from tests.workflows.conftest import BPMN_DIR
+from workflows import Trail, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from tests.workflows.conftest import FAR_DEADLINES
-
 from workflows import Engine, TaskNotReady, WorkflowError, content_hash, decode_state
 
 PROCESS_FILE = "case_closed_loop.bpmn"

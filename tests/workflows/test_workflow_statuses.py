@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows import DefinitionInvalid
-
 from tests.workflows.conftest import FAR_DEADLINES, PROCESS_FILE, START_DATA, Case
+from workflows import DefinitionInvalid
 
 #: The case_closed_loop deployed before statuses and signing for were in the BPMN (commit 3c4cf86).
 PREVIOUS = Path(__file__).resolve().parents[1] / "web" / "fixtures" / "case_closed_loop_3c4cf86.bpmn"

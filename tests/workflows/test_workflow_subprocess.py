@@ -16,7 +16,7 @@ FILE = "embedded.bpmn"
 DUE = "2030-01-01T08:00:00+00:00"
 
 #: start -> sub [ inner (user task, boundary timer at ``due_at``) -> count (n = n + 1) ] -> after -> end
-SOURCE = f"""<?xml version="1.0" encoding="UTF-8"?>
+SOURCE = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">
   <bpmn:collaboration id="collab"><bpmn:participant id="p" processRef="embedded" /></bpmn:collaboration>

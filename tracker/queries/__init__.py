@@ -9,14 +9,44 @@ shapes when changing them. Call them as ``queries.case_list(...)``.
 
 from __future__ import annotations
 
-from .audit import (AUDIT_FILTERS, AUDIT_PAGE, SCAN_BATCHES, SCAN_SIZE, audit_filters, audit_search,
-                    case_number_batches, readable_case_ids)
-from .cases import (CASE_FILTERS, COUNT_CAP, CasePage, case_events, case_feed, case_filters, case_list,
-                    export_batches, filtered_cases, grid_options, newest_first, parse_date, referenced_names,
-                    visible_grids)
+from .audit import (
+    AUDIT_FILTERS,
+    AUDIT_PAGE,
+    SCAN_BATCHES,
+    SCAN_SIZE,
+    audit_filters,
+    audit_search,
+    case_number_batches,
+    readable_case_ids,
+)
+from .cases import (
+    CASE_FILTERS,
+    COUNT_CAP,
+    CasePage,
+    case_events,
+    case_feed,
+    case_filters,
+    case_list,
+    export_batches,
+    filtered_cases,
+    grid_options,
+    newest_first,
+    parse_date,
+    referenced_names,
+    visible_grids,
+)
 from .open311 import RequestFilters, open311_request, open311_requests
-from .places import (all_grid_ids, departments, diary_notes, household_buildings, households, led_grids,
-                     members_of, recordable_buildings, visit_history)
+from .places import (
+    all_grid_ids,
+    departments,
+    diary_notes,
+    household_buildings,
+    households,
+    led_grids,
+    members_of,
+    recordable_buildings,
+    visit_history,
+)
 from .work import Inbox, Workload, current_covers, inbox, notifications, task_list, workload
 
 __all__ = [

@@ -19,8 +19,20 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..codes import (CareGroup, Channel, DeadlineClass, Decision, DispatchTo, Disposition, GreenChannel,
-                     HandleAction, HandoverMode, OnHoliday, Outcome, Urgency)
+from ..codes import (
+    CareGroup,
+    Channel,
+    DeadlineClass,
+    Decision,
+    DispatchTo,
+    Disposition,
+    GreenChannel,
+    HandleAction,
+    HandoverMode,
+    OnHoliday,
+    Outcome,
+    Urgency,
+)
 from ..errors import N_, InvalidInput
 from ..models import TokenScope
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,8 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from workflows import TaskNotReady, WorkflowError
 
 from ..errors import N_, ConflictError, InvalidInput, NotFound
-from ..models import (Building, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus,
-                      utcnow)
+from ..models import Building, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus, utcnow
 from ..permissions import Permission, holds_role, require
 from . import Services, notices, timers
 from .cases import open_case

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,8 +22,18 @@ from .. import clock, labels, queries
 from ..db import get_session
 from ..errors import DomainError
 from ..models import Building, Case, CaseStatus, TokenScope, User
-from ..open311 import (CHANGESET, NEAR_METRES, SPECIFICATION, Open311Error, buildings_named_in, error_response,
-                       iso_local, nearest_building, parse_w3c, render)
+from ..open311 import (
+    CHANGESET,
+    NEAR_METRES,
+    SPECIFICATION,
+    Open311Error,
+    buildings_named_in,
+    error_response,
+    iso_local,
+    nearest_building,
+    parse_w3c,
+    render,
+)
 from ..permissions import Permission, PermissionDenied, can
 from ..services import tokens
 from ..services.cases import Door, open_case
