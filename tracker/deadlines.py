@@ -118,7 +118,8 @@ def check(deadlines: Mapping[str, Any]) -> None:
     if deadlines["escalate_after_days"] < 0:
         raise ValueError(f"deadlines.escalate_after_days must be 0 or more, got {deadlines['escalate_after_days']!r}")
     if not 0 < deadlines["green_channel_factor"] <= 1:
-        raise ValueError(f"deadlines.green_channel_factor must be more than 0 and at most 1, got {deadlines['green_channel_factor']!r}")
+        raise ValueError(f"deadlines.green_channel_factor must be more than 0 and at most 1, "
+                         f"got {deadlines['green_channel_factor']!r}")
     if not 0 < deadlines["reminder_at"] < 1:
         raise ValueError(f"deadlines.reminder_at is the share of the limit after which the reminder goes out; "
                          f"it must be between 0 and 1 (e.g. 0.75), got {deadlines['reminder_at']!r}")

@@ -89,10 +89,8 @@ def csv_chunks(values: Iterable[list[Value]]) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(headers())
     yield "\ufeff" + _drain(buffer)
-    count = 0
-    for row in values:
+    for count, row in enumerate(values, 1):
         writer.writerow([_csv_cell(v) for v in row])
-        count += 1
         if count % BATCH == 0:
             yield _drain(buffer)
     yield _drain(buffer)
@@ -126,7 +124,7 @@ def write_xlsx(values: Iterable[list[Value]], title: str) -> IO[bytes]:
     workbook = Workbook(write_only=True)  # rows go to disk as appended, not kept in memory
     sheet = workbook.create_sheet(title=title)
     sheet.freeze_panes = "A2"
-    file = tempfile.TemporaryFile(suffix=".xlsx")
+    file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - returned open; the caller closes it
     try:
         sheet.append(headers())
         for row in values:

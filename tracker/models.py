@@ -589,7 +589,7 @@ class DiaryNote(Base):
     case: Mapped[Case | None] = relationship()
 
 
-__all__ = ["ApiToken", "AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover", "Department",
-           "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
+__all__ = ["ApiToken", "AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover",
+           "Department", "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
            "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
            "utcnow"]

@@ -129,7 +129,8 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
         "HandoverResult": {"type": "object", "properties": {
             "done": {"type": "boolean"}, "fingerprint": STR,
             "moves": {"type": "array", "items": {"type": "object", "properties": {
-                "task_id": STR, "case_number": STR, "to": _ref("Person")}, "required": ["task_id", "case_number", "to"]}}},
+                "task_id": STR, "case_number": STR, "to": _ref("Person")},
+                "required": ["task_id", "case_number", "to"]}}},
             "required": ["done", "fingerprint", "moves"]},
         "Workload": {"type": "object", "properties": {
             "grid": {"type": "object", "properties": {"id": INT, "code": STR, "name": STR}},

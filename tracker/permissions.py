@@ -155,7 +155,8 @@ def _can_manage_grid(user: User, grid: Grid) -> bool:
 
 def _can_read_household(user: User, household: Household) -> bool:
     """The grid's staff and the community's auditors and street office read a household's page."""
-    if user.is_admin or audits_district(user) or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
+    if user.is_admin or audits_district(user) \
+            or household.grid_id in grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER):
         return True
     return household.grid.community_id in community_ids(user)
 

@@ -269,7 +269,8 @@ class Engine:
     def _check_xml(self, file_name: str, root: etree._Element, process_id: str) -> Iterable[DefinitionError]:
         """Yield problems visible in the XML: missing process, unsafe text, forbidden tasks."""
         if not root.xpath("//bpmn:process[@id=$pid]", namespaces={"bpmn": BPMN_NS}, pid=process_id):
-            yield DefinitionError(file_name, None, f"no <bpmn:process id=\"{process_id}\"> (the file name must be the process id)")
+            yield DefinitionError(file_name, None,
+                                  f"no <bpmn:process id=\"{process_id}\"> (the file name must be the process id)")
         for node in root.iter():
             if not isinstance(node.tag, str):
                 continue

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case as when
-from sqlalchemy import func, select
+from sqlalchemy import case as when, func, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from ..deadlines import DueWindow

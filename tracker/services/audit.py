@@ -112,4 +112,5 @@ def _report(events: list[dict[str, Any]], case_id: int, audit_seq: int, audit_he
     return report
 
 
-__all__ = ["AUDITED", "GENESIS", "VERIFY_BATCH", "as_record", "audited_fields", "record_event", "verify_chain", "verify_chains"]
+__all__ = ["AUDITED", "GENESIS", "VERIFY_BATCH", "as_record", "audited_fields", "record_event", "verify_chain",
+           "verify_chains"]

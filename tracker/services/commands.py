@@ -534,6 +534,7 @@ def _without_titles(node: Any) -> Any:
     return node
 
 
-__all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle", "InvalidCommand",
-           "HandOverTasks", "MAX_ID", "PlanVisits", "ReassignTask", "RecordCase", "RecordReply", "RecordVisit", "RegisterHousehold", "ReviewArchive", "ReviewExtension", "Supervise",
-           "TaskCommand", "build", "json_schema"]
+__all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle",
+           "InvalidCommand", "HandOverTasks", "MAX_ID", "PlanVisits", "ReassignTask", "RecordCase", "RecordReply",
+           "RecordVisit", "RegisterHousehold", "ReviewArchive", "ReviewExtension", "Supervise", "TaskCommand", "build",
+           "json_schema"]

@@ -33,11 +33,13 @@ def deploy_definition(session: Session, definition: Definition) -> ProcessDefini
     return row
 
 
-def current_definition(session: Session, engine_definitions: dict[str, Definition], process_id: str) -> ProcessDefinition:
+def current_definition(session: Session, engine_definitions: dict[str, Definition],
+                       process_id: str) -> ProcessDefinition:
     """Return the row of the newest loaded version of ``process_id``, deploying it on first use."""
     definition = engine_definitions.get(process_id)
     if definition is None:
-        raise DomainError(N_("Process %(process)s is not loaded; check bpmn/%(process)s.bpmn and the server log."), process=process_id)
+        raise DomainError(N_("Process %(process)s is not loaded; check bpmn/%(process)s.bpmn and the server log."),
+                          process=process_id)
     return deploy_definition(session, definition)
 
 

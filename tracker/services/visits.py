@@ -40,7 +40,8 @@ def add_plan(svc: Services, actor: User, household: Household, plan: PlanVisits)
     member = svc.session.get(User, plan.member_id)
     if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=household.grid_id):
         raise InvalidInput(N_("Choose a grid member of this household's grid."), field="member_id")
-    row = VisitPlan(household_id=household.id, member_id=member.id, weekdays=",".join(map(str, sorted(set(plan.weekdays)))),
+    row = VisitPlan(household_id=household.id, member_id=member.id,
+                    weekdays=",".join(map(str, sorted(set(plan.weekdays)))),
                     time_of_day=plan.time_of_day, on_holiday=plan.on_holiday, active=True)
     svc.session.add(row)
     svc.session.flush()
