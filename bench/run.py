@@ -30,6 +30,7 @@ from .floor import run_floor, run_timer_floor
 from .loop import percentile, run_loop
 from .procstat import tree_cpu_seconds
 from .scale import grow, time_pages
+from .statements import count_statements
 from .tick import measure as measure_tick
 from .webclient import ROOT, Gunicorn
 
@@ -70,6 +71,7 @@ def _backend(name: str, args, workdir: Path) -> dict:
     try:
         _prepare(url)
         secrets = _tokens(url)
+        figures["statements"] = count_statements(url)  # in-process, before the server starts
         server.start()
         pids = [server.process.pid] + ([_postmaster(cluster)] if cluster else [])
         figures["loops"] = {}
@@ -120,14 +122,21 @@ def _print(results: list[dict], floor: dict, timer_floor: dict, args) -> None:
     print("The loop through the JSON API (a program: one request per step) and through the web pages "
           "(a person: case page, form, post, redirect; CPU counts every page of the walk).\n")
     print("| backend | via | cases/s | completions/s | completion p50 / p95 / p99 ms | intake p95 ms "
-          "| server+DB CPU per completion ms | ratio to floor |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| server+DB CPU per completion ms | ratio to floor | SQL statements per completion |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         for via, loop in r["loops"].items():
             ratio = loop["server_cpu_per_completion_ms"] / floor["cpu_per_completion_ms"]
             print(f"| {r['backend']} | {via} | {loop['cases_per_s']:.1f} | {loop['completions_per_s']:.1f} | "
                   f"{loop['p50_ms']:.0f} / {loop['p95_ms']:.0f} / {loop['p99_ms']:.0f} | {loop['intake_p95_ms']:.0f} | "
-                  f"{loop['server_cpu_per_completion_ms']:.2f} | {ratio:.1f}x |")
+                  f"{loop['server_cpu_per_completion_ms']:.2f} | {ratio:.1f}x | {_per_completion(r, via):.1f} |")
+    print("\nSQL statements per request (one more case in-process on the same database, BEGIN not counted; "
+          "a completion counts the intake too, which settles the first task):")
+    for r in results:
+        for via, counts in r["statements"].items():
+            cells = ", ".join(f"{step} {n}" for step, n in counts.items() if step != "walk")
+            walk = f"; the whole page walk {counts['walk']} per completion" if "walk" in counts else ""
+            print(f"- {r['backend']} {via}: {cells}{walk}")
     print(f"\nBare-engine floor (SpiffWorkflow in-process, serialized after each step): "
           f"{floor['cpu_per_completion_ms']:.2f} ms CPU per completion, {floor['completions_per_s']:.0f} "
           f"completions/s on one core, final state {floor['final_state_bytes']} bytes compressed.")
@@ -140,11 +149,40 @@ def _print(results: list[dict], floor: dict, timer_floor: dict, args) -> None:
     for r in results:
         for t in r.get("ticks", []):
             print(f"- {r['backend']}, {t['schedulers']} scheduler(s): {t['due']:,} due among {t['pending']:,} pending "
-                  f"-> {t['taken']:,} taken, {t['fired']:,} timers fired, {t['failed']} failed, in {t['seconds']:.2f} s "
-                  f"({t['taken'] / t['seconds']:.0f} cases/s)")
+                  f"-> {t['taken']:,} taken, {t['fired']:,} timers fired, {t['failed']} failed, "
+                  f"in {t['seconds']:.2f} s ({t['taken'] / t['seconds']:.0f} cases/s)")
+    _print_targets(results, floor)
     print(f"\nBare-engine floor for timers (SpiffWorkflow alone: restore, fire, serialize; no database): "
           f"{timer_floor['timers']:,} due timers in {timer_floor['cpu_s']:.2f} s CPU "
           f"({timer_floor['cpu_per_timer_ms']:.2f} ms each) on one core.")
+
+
+def _per_completion(result: dict, via: str) -> float:
+    """Return the mean statements of the loop's completions (the intake among them, as the loop counts)."""
+    counts = [n for step, n in result["statements"][via].items() if step != "walk"]
+    return sum(counts) / len(counts)
+
+
+#: Issue 13's targets for the loop through the API on PostgreSQL.
+TARGET_PER_S, TARGET_RATIO, TARGET_STATEMENTS = 150, 5, 8
+
+
+def _print_targets(results: list[dict], floor: dict) -> None:
+    """Print the targets of the API loop on PostgreSQL beside this run's figures."""
+    for r in results:
+        loop = r["loops"].get("api")
+        if r["backend"] != "postgresql" or loop is None:
+            continue
+        ratio = loop["server_cpu_per_completion_ms"] / floor["cpu_per_completion_ms"]
+        most = max(n for step, n in r["statements"]["api"].items() if step != "intake")
+        print("\nTargets (PostgreSQL, API):")
+        for text, met in ((f"≥ {TARGET_PER_S} task completions/s: {loop['completions_per_s']:.1f}",
+                           loop["completions_per_s"] >= TARGET_PER_S),
+                          (f"server+DB CPU per completion ≤ {TARGET_RATIO}x the bare-engine floor: {ratio:.1f}x",
+                           ratio <= TARGET_RATIO),
+                          (f"an API completion in ≤ {TARGET_STATEMENTS} SQL statements: at most {most}",
+                           most <= TARGET_STATEMENTS)):
+            print(f"- {text} ({'met' if met else 'not met'})")
 
 
 def main() -> None:

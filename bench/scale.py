@@ -56,7 +56,7 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
             building_id = rng.choice(buildings[grid_id])
             status = _pick_status(rng)
             created = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
-            row = {k: template[k] for k in template.keys()}
+            row = {k: template[k] for k in template}
             # Demo grids' cases were recorded by their members; generated grids have no staff of their own.
             recorder = users.get(f"member{grid_id}{'abc'[number % 3]}", users["admin"])
             row.update(id=next_id, number=f"B{number:08d}", grid_id=grid_id, building_id=building_id,
@@ -71,7 +71,8 @@ def grow(url: str, target: int, chunk: int = 5000) -> float:
         _bulk_insert(engine, cases, tasks)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('\"case\"', 'id'), (SELECT max(id) FROM \"case\"))")
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('\"case\"', 'id'), "
+                                 "(SELECT max(id) FROM \"case\"))")
             conn.exec_driver_sql('ANALYZE "case"; ANALYZE task')
     engine.dispose()
     return time.perf_counter() - start

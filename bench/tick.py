@@ -16,7 +16,6 @@ from tracker.models import Timer
 
 from .cases import dispatched_cases
 
-
 #: Cases are dispatched on Monday 2 Nov 2026, 10:00 Beijing; the tick runs Tuesday 11:00, when
 #: exactly one timer of each (the 1-working-day sign-for limit) is due.
 DISPATCHED = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)

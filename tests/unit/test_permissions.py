@@ -5,8 +5,20 @@ from __future__ import annotations
 import pytest
 from flask_login import AnonymousUserMixin
 
-from tracker.models import (Case, CaseStatus, Community, Grid, Household, Membership, Role, Task, TaskStatus, User,
-                            Visit, VisitStatus)
+from tracker.models import (
+    Case,
+    CaseStatus,
+    Community,
+    Grid,
+    Household,
+    Membership,
+    Role,
+    Task,
+    TaskStatus,
+    User,
+    Visit,
+    VisitStatus,
+)
 from tracker.permissions import Permission, PermissionDenied, can, require
 
 # Community 1 holds grids A and B; community 2 holds grid X. Department 5 repairs things.
