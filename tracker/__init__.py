@@ -36,7 +36,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     if proxies := config["app"].get("trusted_proxies", 0):
         from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # as Flask's deployment docs do
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     from . import db, web
     db.init_app(app)
     web.init_app(app)

@@ -64,7 +64,7 @@ def demo_command(reset: bool) -> None:
     # Residents' apps file through Open311 with it; it reads nothing on /api/v1 (see README, Filing).
     _token, secret = tokens.create(db, hotline, "demo: Open311 apps", TokenScope.OPEN311)
     db.commit()
-    fired = demo.catch_up(current_app._get_current_object())
+    fired = demo.catch_up(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
     click.echo("Demo data loaded. Logins (username / password):")
     for username, password, what in logins:
@@ -188,7 +188,7 @@ def scheduler_command(once: bool) -> None:
     import logging
 
     from . import jobs
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tracker").setLevel(logging.INFO)  # not SpiffWorkflow's per-task chatter
     if once:

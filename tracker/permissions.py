@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, false, or_, select
 
@@ -177,7 +179,7 @@ def _can_complete_visit(user: User, visit: Visit) -> bool:
         visit.member_id == user.id or visit.grid_id in grid_ids(user, Role.GRID_MEMBER))
 
 
-_CHECKS = {
+_CHECKS: dict[Permission, Callable[[User, Any], bool]] = {
     Permission.CASE_CREATE: _can_create,
     Permission.CASE_READ: _can_read_case,
     Permission.TASK_READ: _can_read_task,

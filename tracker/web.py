@@ -51,7 +51,7 @@ LOCALES = ("zh_CN", "en")
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and hooks."""
     _init_engine(app)
-    app.json.ensure_ascii = False  # JSON answers keep Chinese readable (UTF-8)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # JSON answers keep Chinese readable (UTF-8)
     csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     login = LoginManager(app)
@@ -268,4 +268,4 @@ def _before_request() -> None:
         demo.load_offset()
     if config["scheduler"].get("in_web", True) and not current_app.testing:
         from . import jobs
-        jobs.start_in_web(current_app._get_current_object())
+        jobs.start_in_web(current_app._get_current_object())  # type: ignore[attr-defined]

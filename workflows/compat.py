@@ -52,7 +52,7 @@ class EngineClock(dt.datetime):
     """
 
     @classmethod
-    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:
+    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]  # a plain datetime
         """Return the engine's current moment, or the wall clock outside a step."""
         now = _NOW.get()
         if now is None:
