@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := tracker
 
-.PHONY: run test install translations browser clean lock
+.PHONY: run test test-sqlite test-postgresql check install translations browser clean lock
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -40,12 +40,35 @@ run: install instance/secret_key
 	GRIDLOOP_APP_SECRET_KEY=$$(cat instance/secret_key) GRIDLOOP_DEMO_CLOCK_HOOK=true \
 	  $(VENV)/bin/flask run --host 127.0.0.1 --port $(PORT)
 
-# The whole suite on the embedded default (SQLite), then on a throwaway PostgreSQL cluster
-# (which also runs the multi-process concurrency and fault tests marked `postgres`, and skips
-# the tests marked `nodb`: they never touch a database, so they would only run again).
-test: install browser
-	$(PY) -m pytest -m "not postgres"
-	GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest -m "not nodb"
+# The whole suite on the embedded default (SQLite) and on a throwaway PostgreSQL cluster, side by
+# side (one pass per core; much of the PostgreSQL pass waits on servers). The PostgreSQL pass also
+# runs the multi-process concurrency and fault tests marked `postgres`, and skips the tests marked
+# `nodb`: they never touch a database, so they would only run again. The SQLite pass prints as it
+# goes; the PostgreSQL pass's report follows, from $(PG_LOG). `make test-sqlite` or
+# `make test-postgresql` runs one pass alone.
+PG_LOG := instance/test-postgresql.log
+SQLITE_PASS := $(PY) -m pytest -m "not postgres"
+# Its own Ctrl-C (a background job would ignore it): interrupted, it still stops its cluster.
+PG_PASS := env --default-signal=INT GRIDLOOP_TEST_DATABASE=postgresql $(PY) -m pytest -m "not nodb"
+
+test: install browser check
+	@mkdir -p instance
+	@$(PG_PASS) -p no:cacheprovider > $(PG_LOG) 2>&1 & pg=$$!; \
+	  $(SQLITE_PASS); sqlite=$$?; \
+	  wait $$pg; postgresql=$$?; \
+	  echo; echo "=== PostgreSQL pass ($(PG_LOG)) ==="; cat $(PG_LOG); \
+	  [ $$sqlite = 0 ] && [ $$postgresql = 0 ]
+
+test-sqlite: install browser
+	$(SQLITE_PASS)
+
+test-postgresql: install browser
+	$(PG_PASS)
+
+# Lint and type checks (configured in pyproject.toml), before any test runs.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) instance
