@@ -282,10 +282,7 @@ def set_password_command(username: str, password: str) -> None:
 @click.argument("username")
 def disable_user_command(username: str) -> None:
     """Disable a user: they cannot log in, their sessions end and their API tokens stop working."""
-    from .services import accounts
-    db = get_session()
-    accounts.set_active(_user_named(db, username), False)
-    db.commit()
+    _set_active(username, False)
     click.echo(f"{username} disabled; their sessions have ended.")
 
 
@@ -294,11 +291,16 @@ def disable_user_command(username: str) -> None:
 @click.argument("username")
 def enable_user_command(username: str) -> None:
     """Enable a disabled user again (they log in anew)."""
+    _set_active(username, True)
+    click.echo(f"{username} enabled.")
+
+
+def _set_active(username: str, active: bool) -> None:
+    """Enable or disable a user and commit."""
     from .services import accounts
     db = get_session()
-    accounts.set_active(_user_named(db, username), True)
+    accounts.set_active(_user_named(db, username), active)
     db.commit()
-    click.echo(f"{username} enabled.")
 
 
 @click.command("publish-open311")
