@@ -19,5 +19,6 @@ def test_benchmark_smoke_run_prints_every_figure():
     out = result.stdout
     for line in ("| postgresql | api |", "| postgresql | ui |", "| sqlite | api |", "| sqlite | ui |",
                  "Bare-engine floor (", "Bare-engine floor for timers", "postgresql 200 cases", "sqlite 200 cases",
-                 "postgresql, 2 scheduler(s)", "sqlite, 1 scheduler(s)"):
+                 "postgresql, 2 scheduler(s)", "sqlite, 1 scheduler(s)", "SQL statements per completion |",
+                 "- postgresql api: intake", "- sqlite ui: intake", "Targets (PostgreSQL, API):"):
         assert line in out, out

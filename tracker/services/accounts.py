@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import event, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import N_, InvalidInput
@@ -56,7 +56,7 @@ def user_for_session(session: Session, session_id: str) -> User | None:
     user_id, _, generation = session_id.partition(".")
     if not (user_id.isdigit() and generation.isdigit()) or len(session_id) > 40:
         return None  # a session from before generations, or a forged id
-    user = session.get(User, int(user_id))
+    user = session.get(User, int(user_id), options=[joinedload(User.memberships)])  # one query, roles with it
     if user is None or not user.active or (user.session_generation or 0) != int(generation):
         return None
     return user

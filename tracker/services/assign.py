@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from ..errors import N_, ConflictError, InvalidInput, NotFound
 from ..models import Case, Cover, Grid, Membership, Role, Task, TaskStatus, User, utcnow
@@ -18,6 +18,7 @@ from . import Services, notices
 from .audit import record_event
 from .commands import AddCover, HandOverTasks, ReassignTask
 from .locks import check_fresh, flush, lock_task
+from .memo import memo
 
 
 
@@ -52,7 +53,7 @@ def release(svc: Services, actor: User, task_id: str, expected_version: int) -> 
     changes = {"assignee": (task.assignee.display_name, None)}
     if task.form_key == "handle" and case.handler_id == task.assignee_id:
         changes["handler_id"] = (case.handler_id, None)
-        case.handler_id = None
+        case.handler_id, case.handler = None, None
     task.assignee_id = None
     case.version += 1
     case.updated_at = utcnow()
@@ -77,7 +78,7 @@ def _move(svc: Services, actor: User, task: Task, target: User, action: str, rea
                "reason": (None, reason)}
     if task.form_key == "handle" and task.role == Role.GRID_MEMBER:
         changes["handler_id"] = (case.handler_id, target.id)
-        case.handler_id = target.id
+        case.handler_id, case.handler = target.id, target
     task.assignee_id = target.id
     task.assignee = target
     case.updated_at = utcnow()
@@ -199,6 +200,7 @@ def add_cover(svc: Services, actor: User, grid_id: int, command: AddCover) -> Co
                   ends_on=ends_on, reason=command.reason, created_by_id=actor.id, created_at=utcnow())
     svc.session.add(cover)
     svc.session.flush()
+    memo(svc.session).pop("takers", None)  # who takes whose work changed
     return cover
 
 
@@ -211,18 +213,40 @@ def end_cover(svc: Services, actor: User, cover_id: int) -> Cover:
     if cover.cancelled_at is None:
         cover.cancelled_at = utcnow()
     svc.session.flush()
+    memo(svc.session).pop("takers", None)  # who takes whose work changed
     return cover
 
 
 def stand_in(session: Session, member_id: int, grid_id: int, day: dt.date) -> int:
     """Return who takes new work for ``member`` in the grid on ``day``: the stand-in, or the member."""
-    covering = session.scalar(select(Cover.stand_in_id).join(User, User.id == Cover.stand_in_id).join(
-        Membership, (Membership.user_id == User.id) & (Membership.role == Role.GRID_MEMBER)
-        & (Membership.grid_id == Cover.grid_id)).where(
-        Cover.member_id == member_id, Cover.grid_id == grid_id, Cover.cancelled_at.is_(None),
-        Cover.starts_on <= day, Cover.ends_on >= day, User.active).limit(1))
-    # A stand-in who left the grid or was disabled since takes nothing: the work stays with the member.
-    return covering or member_id
+    return member_and_taker(session, member_id, grid_id, day)[1]
+
+
+def member_and_taker(session: Session, member_id: int, grid_id: int, day: dt.date) -> tuple[User | None, int]:
+    """Return the user ``member_id`` (None if there is none), roles loaded, and who takes new work for them
+    in the grid on ``day`` (``stand_in``), with one query; asked again in the same transaction, with none.
+
+    Dispatching asks it of the chosen handler, then projecting the handling task asks who takes it.
+    """
+    known = memo(session).setdefault("takers", {})
+    key = (member_id, grid_id, day)
+    if key not in known:
+        row = session.execute(_MEMBER_AND_STAND_IN, {"member_id": member_id, "grid_id": grid_id, "day": day}
+                              ).unique().first()
+        # A stand-in who left the grid or was disabled since takes nothing: the work stays with the member.
+        known[key] = (row[0], row[1] or member_id) if row is not None else (None, member_id)
+    return known[key]
+
+
+#: The stand-in of ``member_id`` in ``grid_id`` on ``day``: active, and still a member of the grid.
+_STAND_IN = (select(Cover.stand_in_id).join(User, User.id == Cover.stand_in_id).join(
+    Membership, (Membership.user_id == User.id) & (Membership.role == Role.GRID_MEMBER)
+    & (Membership.grid_id == Cover.grid_id)).where(
+    Cover.member_id == bindparam("member_id"), Cover.grid_id == bindparam("grid_id"), Cover.cancelled_at.is_(None),
+    Cover.starts_on <= bindparam("day"), Cover.ends_on >= bindparam("day"), User.active).limit(1))
+#: The member with their memberships, and their stand-in (built once: building costs more than running).
+_MEMBER_AND_STAND_IN = (select(User, _STAND_IN.scalar_subquery()).where(User.id == bindparam("member_id"))
+                        .options(joinedload(User.memberships)))
 
 
 def local_today(svc: Services) -> dt.date:
@@ -230,5 +254,5 @@ def local_today(svc: Services) -> dt.date:
     return utcnow().astimezone(ZoneInfo(svc.config["app"].get("timezone", "Asia/Shanghai"))).date()
 
 
-__all__ = ["Handover", "add_cover", "end_cover", "hand_over", "local_today", "plan_handover",
+__all__ = ["Handover", "add_cover", "end_cover", "hand_over", "local_today", "member_and_taker", "plan_handover",
            "reassign", "release", "stand_in"]

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
@@ -20,7 +21,7 @@ from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Tas
 from ..permissions import Permission, PermissionDenied, can, grid_ids, holds_role, in_lane, require
 from . import Services, assign, notices, timers
 from .audit import AUDITED, audited_fields, record_event
-from .locks import check_fresh, flush, get_task, lock_task
+from .locks import check_fresh, flush, get_task, hold_new, lock_task
 from .commands import (Callback, Dispatch, Handle, RecordCase, RecordReply, ReviewArchive, ReviewExtension,
                        Supervise, TaskCommand)
 from .definitions import as_definition, current_definition
@@ -56,7 +57,7 @@ def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.
     ``door`` is the adapter that built the intake (web page, JSON API, Open311): recorded by the
     system, never read from the input.
     """
-    building = svc.session.get(Building, intake.building_id)
+    building = svc.session.get(Building, intake.building_id, options=[joinedload(Building.grid)])
     if building is None:
         raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")
     if not can(actor, Permission.CASE_CREATE, building.grid) and grid_ids(actor, Role.GRID_MEMBER, Role.GRID_LEADER):
@@ -80,9 +81,10 @@ def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.
                 green_channel=intake.green_channel, intake=door, status=CaseStatus.RECORDING,
                 created_by_id=actor.id,
                 created_at=now, definition_id=row.id, workflow_state=b"", version=1)
-    case.created_by = actor
+    case.created_by, case.building, case.grid = actor, building, building.grid  # held: the answer names them
     svc.session.add(case)
     svc.session.flush()
+    hold_new(svc.session, case)
     local_day = now.astimezone(ZoneInfo(svc.config["app"].get("timezone", "Asia/Shanghai")))
     case.number = f"{local_day:%Y%m%d}-{case.id:06d}"
     start_data = {"reopen_count": 0, "callback_attempts": 0, "dispatch_to": "",
@@ -295,7 +297,7 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
     elif ready.form_key == "record_reply" and actor is not None and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
     elif ready.form_key == "callback" and case.channel not in DOOR_CHANNELS \
-            and holds_role(case.created_by, Role.GRID_MEMBER, grid_id=case.grid_id):
+            and holds_role(_recorder(svc, case), Role.GRID_MEMBER, grid_id=case.grid_id):
         # The member who recorded the request follows it up with the resident (a program's account
         # cannot phone anyone: its cases' callbacks wait in the grid's pool).
         assignee_id = case.created_by_id
@@ -310,6 +312,11 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
             task.assignee_id = covering
             task.covered_for = assignee_id  # not stored: the audit event names the stand-in
     return task
+
+
+def _recorder(svc: Services, case: Case) -> User:
+    """Return who recorded the case, roles loaded, in the query that asks who stands in for them today."""
+    return assign.member_and_taker(svc.session, case.created_by_id, case.grid_id, assign.local_today(svc))[0]
 
 
 def _cover_changes(svc: Services, case: Case) -> dict[str, tuple[Any, Any]]:
@@ -334,15 +341,19 @@ def _record_reply(svc: Services, case: Case, actor: User, command: RecordReply) 
 def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict:
     """Send the case to a member of its grid or refer it to a department, with a deadline."""
     if command.dispatch_to == DispatchTo.MEMBER:
-        handler = svc.session.get(User, command.handler_id or 0)
+        # Who stands in for the handler comes with them: projecting the handling task asks next.
+        handler, _ = assign.member_and_taker(svc.session, command.handler_id or 0, case.grid_id,
+                                             assign.local_today(svc))
         if handler is None or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
             raise InvalidInput(N_("Choose a grid member of this case's grid."), field="handler_id")
         case.handler_id, case.department_id = handler.id, None
+        case.handler, case.department = handler, None  # the case may have them loaded (locks.lock_task)
     else:
         department = svc.session.get(Department, command.department_id or 0)
         if department is None:
             raise InvalidInput(N_("Choose the department to refer it to."), field="department_id")
         case.department_id, case.handler_id = department.id, None
+        case.department, case.handler = department, None
     period = _new_period(svc, case, command.deadline_class)
     case.dispatch_to = command.dispatch_to
     case.deadline_class = command.deadline_class

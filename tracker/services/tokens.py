@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
@@ -35,6 +35,10 @@ MEANINGS = {
     TokenScope.READ: "it may only read (GET), through /api/v1 and Open311",
     TokenScope.FULL: "it may do everything its user may",
 }
+
+#: A token by its digest, its user and their memberships with it: every request asks (built once).
+_BY_DIGEST = (select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
+              .options(joinedload(ApiToken.user, innerjoin=True).joinedload(User.memberships)))
 
 
 class TokenExpired(DomainError):
@@ -75,9 +79,7 @@ def authenticate(session: Session, secret: str) -> ApiToken | None:
     """
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    # The user (and, by its selectin, their memberships) comes with the token: every request asks.
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret))
-                           .options(joinedload(ApiToken.user, innerjoin=True)))
+    token = session.execute(_BY_DIGEST, {"digest": digest(secret)}).unique().scalar_one_or_none()
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = utcnow()

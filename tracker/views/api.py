@@ -26,6 +26,7 @@ from ..services import assign, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
 from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
+from ..services.locks import find_locked_task
 from . import due_window, presented_api_token, presented_token, services, token_expired
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -256,10 +257,14 @@ def _case_detail(case: Case) -> dict:
             "audit_head": case.audit_head}
 
 
+def _fits(key: int | str) -> bool:
+    """Whether a primary key column can hold ``key``: other keys never reach the database."""
+    return 0 < key <= openapi.MAX_ID if isinstance(key, int) else len(key) <= 36 and "\x00" not in key
+
+
 def _row(model: type, key: int | str) -> Any:
-    """Return the row with this primary key, or None; keys no column can hold never reach the database."""
-    fits = 0 < key <= openapi.MAX_ID if isinstance(key, int) else len(key) <= 36 and "\x00" not in key
-    return get_session().get(model, key) if fits else None
+    """Return the row with this primary key, or None."""
+    return get_session().get(model, key) if _fits(key) else None
 
 
 def _load_case(case_id: int) -> Case:
@@ -269,8 +274,13 @@ def _load_case(case_id: int) -> Case:
     return case
 
 
-def _load_task(task_id: str) -> Task:
-    task = _row(Task, task_id)
+def _load_task(task_id: str, *, for_change: bool = False) -> Task:
+    """Load a task the user may read (404 otherwise); ``for_change``: with its case locked, in the one
+    query the service that changes it would take (locks.lock_task), which then reads nothing again."""
+    if for_change:
+        task = find_locked_task(services(), task_id) if _fits(task_id) else None
+    else:
+        task = _row(Task, task_id)
     if task is None or not can(current_user, Permission.TASK_READ, task):
         abort(problem(404, "Not Found", f"No task {task_id} you may read."))
     return task
@@ -456,7 +466,7 @@ def release(task_id: str):
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
     """Complete a task with the data its form asks for."""
-    task = _load_task(task_id)
+    task = _load_task(task_id, for_change=True)
     # The envelope first; then the data against this task's own command, so each error names its field
     # (the document's oneOf over every kind of task could only say "matches none of them").
     envelope = _document()["components"]["schemas"]["Completion"]

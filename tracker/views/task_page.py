@@ -13,11 +13,16 @@ from ..db import get_session
 from ..forms import ClaimForm, ReassignForm, TaskForm, choices, task_form
 from ..models import Task, TaskStatus
 from ..permissions import Permission, can
+from ..services.locks import find_locked_task
+from . import services
 
 
-def load(task_id: str) -> Task:
-    """Load a task the user may read: 404 if missing, 403 if out of scope."""
-    task = get_session().get(Task, task_id) or abort(404)
+def load(task_id: str, *, for_change: bool = False) -> Task:
+    """Load a task the user may read: 404 if missing, 403 if out of scope.
+
+    ``for_change``: with its case locked, in the one query the service changing it takes (locks.lock_task).
+    """
+    task = (find_locked_task(services(), task_id) if for_change else get_session().get(Task, task_id)) or abort(404)
     if not can(current_user, Permission.TASK_READ, task):
         abort(403)
     return task

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -21,7 +21,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 @login_required
 def detail(task_id: str):
     """Show the task form; on POST complete the task through the service."""
-    task = task_page.load(task_id)
+    task = task_page.load(task_id, for_change=request.method == "POST")
     form = task_page.form_for(task)
     if not form.is_submitted():
         return task_page.render(task, form)
