@@ -61,9 +61,6 @@ ALLOWED_TRANSACTION_CALLS = Counter({
     # ...and a timer batch, then each timer of a failed batch, fails alone and keeps its timer.
     ("tracker/services/firing.py", "fire_due", "begin_nested"): 1,
     ("tracker/services/firing.py", "_fire_each", "begin_nested"): 1,
-    # A flush that lost an optimistic-lock race leaves the session unusable; this rolls it back before
-    # raising ConflictError. The boundary rolls back on that error anyway: to be removed from the service.
-    ("tracker/services/locks.py", "flush", "rollback"): 1,
 })
 
 

@@ -21,7 +21,6 @@ from .locks import check_fresh, flush, lock_task
 from .memo import memo
 
 
-
 def reassign(svc: Services, actor: User, task_id: str, command: ReassignTask) -> Task:
     """Give an open task to a named person of its lane, with a reason (the leader's decision)."""
     task = lock_task(svc, task_id)
@@ -127,7 +126,8 @@ def _share(session: Session, tasks: Sequence[Task], targets: list[User], mode: s
     if mode == "even":
         return [(task, targets[i % len(targets)]) for i, task in enumerate(tasks)]
     load = dict(session.execute(select(Task.assignee_id, func.count()).where(
-        Task.status == TaskStatus.OPEN, Task.assignee_id.in_([t.id for t in targets])).group_by(Task.assignee_id)).all())
+        Task.status == TaskStatus.OPEN, Task.assignee_id.in_([t.id for t in targets]))
+        .group_by(Task.assignee_id)).all())
     moves = []
     for task in tasks:
         target = min(targets, key=lambda t: (load.get(t.id, 0), t.id))

@@ -15,16 +15,25 @@ from sqlalchemy.orm import joinedload
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
-from ..codes import DOOR_CHANNELS, Disposition, Door, DispatchTo, HandleAction
+from ..codes import DOOR_CHANNELS, DispatchTo, Disposition, Door, HandleAction
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, PermissionDenied, can, grid_ids, holds_role, in_lane, require
 from . import Services, assign, notices, timers
 from .audit import AUDITED, audited_fields, record_event
-from .locks import check_fresh, flush, get_task, hold_new, lock_task
-from .commands import (Callback, Dispatch, Handle, RecordCase, RecordReply, ReviewArchive, ReviewExtension,
-                       Supervise, TaskCommand)
+from .commands import (
+    Callback,
+    Dispatch,
+    Handle,
+    RecordCase,
+    RecordReply,
+    ReviewArchive,
+    ReviewExtension,
+    Supervise,
+    TaskCommand,
+)
 from .definitions import as_definition, current_definition
+from .locks import check_fresh, flush, get_task, hold_new, lock_task
 
 #: What a case's intake is called where it is built (the web form, the API, Open311, a visit).
 Intake = RecordCase
@@ -65,7 +74,8 @@ def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.
         raise InvalidInput(N_("Choose one of the buildings of your grids."), field="building_id")
     require(actor, Permission.CASE_CREATE, building.grid)
     if intake.category not in svc.config["categories"]:
-        raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category", code=intake.category)
+        raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category",
+                           code=intake.category)
     if DOOR_CHANNELS.get(intake.channel, door) != door:
         raise InvalidInput(N_("The channel %(code)s is recorded by the system for requests that really came in "
                               "through it; choose how the resident reached you (phone, walk-in, …)."),
@@ -294,7 +304,8 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
         due = case.due_at
         if role == Role.GRID_MEMBER:
             assignee_id = case.handler_id
-    elif ready.form_key == "record_reply" and actor is not None and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
+    elif ready.form_key == "record_reply" and actor is not None \
+            and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
     elif ready.form_key == "callback" and case.channel not in DOOR_CHANNELS \
             and holds_role(_recorder(svc, case), Role.GRID_MEMBER, grid_id=case.grid_id):
@@ -453,4 +464,5 @@ TASKS: dict[str, TaskKind] = {
     "supervise": TaskKind(Supervise, _supervise),
 }
 
-__all__ = ["TASKS", "Door", "Intake", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case", "sign_for"]
+__all__ = ["TASKS", "Door", "Intake", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case",
+           "sign_for"]

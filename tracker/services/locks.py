@@ -12,7 +12,6 @@ from ..models import Case, Task, TaskStatus, Timer, User
 from . import Services, timers
 from .memo import memo
 
-
 #: Loader options for cases about to change (the scheduler locks a batch of them with these).
 CASE_FOR_CHANGE = (undefer(Case.workflow_state), selectinload(Case.tasks),
                    joinedload(Case.definition, innerjoin=True))
@@ -109,7 +108,8 @@ def check_fresh(case: Case, task: Task, expected_version: int) -> None:
     """Refuse stale forms: the case changed or the task is gone since the page was loaded."""
     if task.status != TaskStatus.OPEN:
         who = task.completed_by.display_name if task.completed_by else "?"
-        raise ConflictError(N_("This task was already completed by %(who)s; reload the case to see its state."), who=who)
+        raise ConflictError(N_("This task was already completed by %(who)s; reload the case to see its state."),
+                            who=who)
     if case.version != expected_version:
         raise ConflictError(N_("This case was changed by someone else after you opened it; reload and try again."))
 
@@ -119,8 +119,9 @@ def flush(session: Session) -> None:
     try:
         session.flush()
     except StaleDataError:
-        session.rollback()
-        raise ConflictError(N_("This case was changed by someone else at the same moment; reload and try again.")) from None
+        # No rollback here: the boundary (request, job or savepoint) rolls back what it began.
+        raise ConflictError(N_("This case was changed by someone else at the same moment; "
+                               "reload and try again.")) from None
 
 
 __all__ = ["CASE_FOR_CHANGE", "ONE_CASE_FOR_CHANGE", "check_fresh", "find_locked_task", "flush", "get_task",

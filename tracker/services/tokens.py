@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from ..db import write_intent
-from .commands import CreateToken, build
-from ..errors import N_, DomainError, InvalidInput, NotFound
+from ..errors import N_, DomainError, NotFound
 from ..models import ApiToken, TokenScope, User, utcnow
+from .commands import CreateToken, build
 
 #: Every secret starts with this, so a leaked one is easy to recognise (and to scan for).
 PREFIX = "glt_"

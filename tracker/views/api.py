@@ -422,8 +422,8 @@ def list_tasks():
     """My open tasks (scope=mine) or the unclaimed tasks of my lanes (scope=pool)."""
     scope = request.args.get("scope", "mine")
     if scope not in ("mine", "pool"):
-        return problem(400, "Bad Request", "scope must be mine or pool.", [{"field": "scope", "message": "mine or pool"}],
-                       kind="bad-filter")
+        return problem(400, "Bad Request", "scope must be mine or pool.",
+                       [{"field": "scope", "message": "mine or pool"}], kind="bad-filter")
     rows = queries.task_list(get_session(), current_user, scope)
     return jsonify({"items": [_task(t) for t in rows]})
 
@@ -502,7 +502,8 @@ def handover(grid_id: int):
     else:
         plan = assign.plan_handover(services(), current_user, grid_id, command)
     return jsonify({"done": bool(command.fingerprint), "fingerprint": plan.fingerprint,
-                    "moves": [{"task_id": t.id, "case_number": t.case.number, "to": _person(u)} for t, u in plan.moves]})
+                    "moves": [{"task_id": t.id, "case_number": t.case.number, "to": _person(u)}
+                              for t, u in plan.moves]})
 
 
 @bp.get("/grids/<int:grid_id>/workload")
