@@ -30,6 +30,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import labels
+from .codes import Disposition
 from .services.commands import (
     MAX_ID,
     AddCover,
@@ -114,6 +115,9 @@ class TaskForm(FlaskForm):
 
 #: Coded fields shown as a drop-down list rather than radio buttons.
 SELECTS = frozenset({"deadline_class"})
+#: The choice a task form starts with where its command has no default (programs must say it).
+FORM_DEFAULTS = {"disposition": "dispatch", "dispatch_to": "member", "deadline_class": "general",
+                 "handle_action": "done", "decision": "approve"}
 #: Text fields longer than this are typed in a text area.
 SHORT_TEXT = 200
 
@@ -135,13 +139,13 @@ def _field(name: str, info: FieldInfo):
     """Return the WTForms field for one command field."""
     label = _l(info.description or name)
     kind, choices_ = _kind(info.annotation)
-    default = None if info.default is PydanticUndefined else info.default
+    default = FORM_DEFAULTS.get(name) if info.default is PydanticUndefined else info.default
     hints = _hints(info)
     if choices_ is not None:
         table = labels.CHOICES[name]
         field_class = SelectField if name in SELECTS else RadioField
         return field_class(label, choices=choices([(c.value, table[c.value]) for c in choices_]),
-                           default=default.value if default is not None else None, render_kw=hints,
+                           default=getattr(default, "value", default), render_kw=hints,
                            validate_choice=False)
     if kind is bool:
         return BooleanField(label, default=bool(default), render_kw=hints)
@@ -222,17 +226,23 @@ def command_data(form: FlaskForm, command: type[Command]) -> dict[str, Any]:
 
 
 def build_command(form: FlaskForm, command: type[C], **extra: Any) -> C | None:
-    """Build the form's command; on failure put each message on its field (or the form) and return None."""
+    """Check the posted form (CSRF, values that are no number or date) and build its command.
+
+    Every problem is shown at once, each on its field (or on the form): the form's own, then the
+    command's for the fields the form found nothing wrong with. Return None when there is any.
+    """
+    readable = form.validate()
     try:
-        return build(command, {**command_data(form, command), **extra})
+        built = build(command, {**command_data(form, command), **extra})
     except InvalidCommand as exc:
         for error in exc.errors:
             field = getattr(form, error.field.split(".")[0], None)
-            if field is not None:
-                field.errors = [*field.errors, error.localized()]
-            else:
+            if field is None:
                 form.form_errors.append(error.localized())
+            elif not field.errors:  # a value the form could not read is already named
+                field.errors = [*field.errors, error.localized()]
         return None
+    return built if readable else None
 
 
 def rules_from(command: type[Command]):
@@ -269,7 +279,11 @@ class IntakeForm(FlaskForm):
 
     def to_command(self) -> RecordCase | None:
         """Build the intake command (the disposition radio says whether it was answered on the spot)."""
-        return build_command(self, RecordCase, answered_on_spot=self.disposition.data == "on_spot")
+        command = build_command(self, RecordCase, answered_on_spot=self.disposition.data == Disposition.ON_SPOT)
+        if self.disposition.data not in set(Disposition):  # after validating, which clears field errors
+            self.disposition.errors = [_l("Choose whether it was answered on the spot or needs handling.")]
+            return None
+        return command
 
 
 class ClaimForm(TaskForm):

@@ -66,8 +66,18 @@ def test_json_types_are_json_s_while_a_form_s_text_is_converted():
 
 @pytest.mark.parametrize(("command", "data", "field", "message"), [
     (commands.RecordReply, {"disposition": "on_spot", "reply": "  "}, "reply", "Write the reply given to the resident."),
-    (commands.Dispatch, {"dispatch_to": "member"}, "handler_id", "Choose the grid member who will handle it."),
-    (commands.Dispatch, {"dispatch_to": "department"}, "department_id", "Choose the department to refer it to."),
+    (commands.Dispatch, {"dispatch_to": "member", "deadline_class": "general"}, "handler_id",
+     "Choose the grid member who will handle it."),
+    (commands.Dispatch, {"dispatch_to": "department", "deadline_class": "general"}, "department_id",
+     "Choose the department to refer it to."),
+    (commands.ReviewExtension, {}, "decision", "This field is required."),
+    (commands.RecordCase, {"resident_name": "张", "resident_phone": "", "building_id": 1, "category": "other",
+                           "description": "x", "channel": "visit"}, "resident_phone",
+     "Not a valid phone number: enter an 11-digit mobile number or a landline with area code, "
+     "e.g. 13812345678 or 010-12345678."),
+    (commands.RecordCase, {"resident_name": "张", "resident_phone": "", "building_id": 1, "category": "other",
+                           "description": "x", "channel": "open311", "media_url": "https:///x"}, "media_url",
+     "Give a web address starting with http:// or https://."),
     (commands.Handle, {"handle_action": "extend", "text": "x"}, "extension_days",
      "Say how many working days the extension is for (1-30)."),
     (commands.Handle, {"handle_action": "extend", "text": "x", "extension_days": 31}, "extension_days",
@@ -89,10 +99,12 @@ def test_a_phone_is_stored_in_one_normal_form_and_only_a_visit_or_open311_may_le
     base = {"resident_name": "张阿姨", "building_id": 1, "category": "other", "description": "x"}
     assert build(commands.RecordCase, {**base, "channel": "phone", "resident_phone": "139 1234 5678"}
                  ).resident_phone == "+8613912345678"
-    for channel in ("visit", "open311"):
-        assert build(commands.RecordCase, {**base, "channel": channel}).resident_phone == ""
-    with pytest.raises(InvalidCommand):
-        build(commands.RecordCase, {**base, "channel": "phone"})
+    assert build(commands.RecordCase, {**base, "channel": "open311", "resident_phone": ""}).resident_phone == ""
+    visited = {**base, "channel": "visit", "resident_phone": ""}
+    assert build(commands.RecordCase, visited, context={"household_visit": True}).resident_phone == ""
+    for data in ({**base, "channel": "phone", "resident_phone": ""}, visited):  # staff at the desk give one
+        with pytest.raises(InvalidCommand):
+            build(commands.RecordCase, data)
 
 
 def test_the_api_document_s_request_schemas_are_the_commands():
@@ -134,3 +146,39 @@ def test_the_web_form_shows_every_field_error_of_the_command(login, db):
     for message in (PHONE_ZH, "请填写居民诉求内容", "请填写给居民的答复"):
         assert message in text, message
     assert latest_case(db) is None
+
+
+def test_the_api_requires_each_task_s_choice_and_the_web_form_offers_a_default(app, db, login):
+    from tests.web.test_api import dispatched
+    member, leader, case = dispatched(lambda name: Api(app.test_client(), make_token(app, name)[1]), db)
+    task = next(t for t in member.get("/tasks").get_json()["items"] if t["case_id"] == case["id"])
+    refused = member.post(f"/tasks/{task['id']}/complete", {"version": case["version"], "data": {"text": "修好了"}})
+    assert refused.status_code == 422 and [e["field"] for e in refused.get_json()["errors"]] == ["data.handle_action"]
+    page = login("member_a").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'checked id="handle_action-0" name="handle_action" type="radio" value="done"' in page
+
+
+def test_a_web_form_names_every_problem_at_once(app, db, login):
+    from tests.conftest import dispatch, open_task
+    member = login("member_a")
+    member.submit("/cases/new", intake(db))
+    case = latest_case(db)
+    dispatch(login("leader_a"), db, case.id)
+    page = member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "extend", "text": "",
+                                                                  "extension_days": "abc"})
+    assert page.status_code == 422
+    errors = re.findall(r'<p class="error" role="alert">([^<]+)</p>', page.get_data(as_text=True))
+    assert len(errors) == 2, errors
+
+
+def test_an_unknown_disposition_is_refused_not_taken_for_dispatch(login, db):
+    page = login("member_a").submit("/cases/new", intake(db, disposition="bogus"))
+    assert page.status_code == 422 and latest_case(db) is None
+
+
+def test_a_case_left_for_the_grid_through_the_api_answers_with_its_waiting_task(app, db):
+    program = Api(app.test_client(), make_token(app, "member_a")[1])
+    answer = program.post("/cases", {**new_case(db), "answered_on_spot": None})  # null: leave it to the grid
+    assert answer.status_code == 201
+    [task] = answer.get_json()["tasks"]
+    assert (task["case_id"], task["form_key"]) == (answer.get_json()["id"], "record_reply")

@@ -108,6 +108,8 @@ def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.
         settled = RecordReply(disposition=Disposition.ON_SPOT if intake.answered_on_spot else Disposition.DISPATCH,
                               reply=intake.reply)
         complete_task(svc, actor, task.id, case.version, settled, recording=True)
+    else:
+        flush(svc.session)  # left for the grid: the case and its first task are written as they stand
     return case
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -69,8 +70,9 @@ def _phone(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    """Accept an empty value or an http(s) address."""
-    if value and not re.fullmatch(r"https?://\S+", value):
+    """Accept an empty value or an http(s) address naming a host."""
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"\s", value)):
         raise _problem(N_("Give a web address starting with http:// or https://."))
     return value
 
@@ -123,8 +125,8 @@ class RecordCase(Command):
     # Required, but for a case raised on a door-to-door visit (the household may have given none) or filed
     # by a resident's app (Open311 makes it optional).
     resident_phone: Annotated[str, Field(max_length=40, description=N_(
-        "A mainland China number, e.g. 13812345678 or 010-12345678."), examples=["13812345678", "010-12345678"])
-    ] = Field("", validate_default=True)
+        "A mainland China number, e.g. 13812345678 or 010-12345678."), examples=["13812345678", "010-12345678"],
+        json_schema_extra={"minLength": 1})]
     building_id: Id
     address_detail: _text(200) = ""
     category: _text(40, required=True)
@@ -152,7 +154,10 @@ class RecordCase(Command):
     @classmethod
     def _phone_unless_visited(cls, phone: str, info: ValidationInfo) -> str:
         """Check and normalise the phone; only a visit or an Open311 filing may leave it out."""
-        if not phone and info.data.get("channel") in (Channel.VISIT, Channel.OPEN311):
+        # Open311 makes the phone optional; a visit's household may have given none (the visits service,
+        # not the input, says so through the validation context).
+        if not phone and (info.data.get("channel") == Channel.OPEN311
+                          or (info.context or {}).get("household_visit")):
             return phone
         return _phone(phone)
 
@@ -178,7 +183,7 @@ class TaskCommand(Command):
 class RecordReply(TaskCommand):
     """Settle the record-and-reply step: answered on the spot, or sent on for handling."""
 
-    disposition: Annotated[Disposition, titled(N_("Disposition"))] = Disposition.DISPATCH
+    disposition: Annotated[Disposition, titled(N_("Disposition"))]
     reply: Annotated[_text(4000), titled(N_("Reply given to the resident"))] = Field("", validate_default=True)
 
     @field_validator("reply")
@@ -197,10 +202,10 @@ class RecordReply(TaskCommand):
 class Dispatch(TaskCommand):
     """Send the case to a grid member or refer it to a department, with a time limit."""
 
-    dispatch_to: Annotated[DispatchTo, titled(N_("Send to"))] = DispatchTo.MEMBER
+    dispatch_to: Annotated[DispatchTo, titled(N_("Send to"))]
     handler_id: Annotated[Id | None, titled(N_("Grid member"))] = Field(None, validate_default=True)
     department_id: Annotated[Id | None, titled(N_("Department"))] = Field(None, validate_default=True)
-    deadline_class: Annotated[DeadlineClass, titled(N_("Time limit"))] = DeadlineClass.GENERAL
+    deadline_class: Annotated[DeadlineClass, titled(N_("Time limit"))]
 
     messages: ClassVar[Mapping[str, str]] = {"deadline_class": N_("Choose a time limit from the list.")}
 
@@ -224,7 +229,7 @@ class Dispatch(TaskCommand):
 class Handle(TaskCommand):
     """End the handling step: done with a result, returned with a reason, or an extension asked for."""
 
-    handle_action: Annotated[HandleAction, titled(N_("Outcome"))] = HandleAction.DONE
+    handle_action: Annotated[HandleAction, titled(N_("Outcome"))]
     text: Annotated[_text(4000, required=True), titled(N_("Result, or reason"))]
     extension_days: Annotated[Annotated[int, Field(ge=1, le=30)] | None,
                               titled(N_("Extension (working days)"))] = Field(None, validate_default=True)
@@ -246,7 +251,7 @@ class Handle(TaskCommand):
 class ReviewExtension(TaskCommand):
     """Approve or refuse a requested extension."""
 
-    decision: Annotated[Decision, titled(N_("Decision"))] = Decision.APPROVE
+    decision: Annotated[Decision, titled(N_("Decision"))]
     comment: Annotated[_text(2000), titled(N_("Comment"))] = ""
 
     def workflow_data(self) -> dict[str, Any]:
@@ -304,7 +309,7 @@ class HandOverTasks(Command):
 
     member_id: Id
     to_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
-    mode: HandoverMode = HandoverMode.EVEN
+    mode: HandoverMode
     reason: _text(200, required=True)
     # Set by the preview: the task set the leader saw; confirming a different set is refused.
     fingerprint: Annotated[_text(128), titled(N_("From the preview; send it back to carry the handover out."))] = ""
@@ -492,7 +497,8 @@ _CHOICE_OR_MISSING = {"missing", "string_too_short", "enum", "literal_error", "i
                       "date_parsing", "date_type"}
 
 
-def build(command: type[C], data: Mapping[str, Any], *, from_json: bool = False) -> C:
+def build(command: type[C], data: Mapping[str, Any], *, from_json: bool = False,
+          context: Mapping[str, Any] | None = None) -> C:
     """Build ``command`` from plain data, or raise InvalidCommand naming every field that is wrong.
 
     ``from_json``: the data is a JSON document's (the API's): its types must be JSON's exactly, as the
@@ -500,8 +506,8 @@ def build(command: type[C], data: Mapping[str, Any], *, from_json: bool = False)
     """
     try:
         if from_json:
-            return command.model_validate_json(json.dumps(dict(data)), strict=True)
-        return command.model_validate(dict(data))
+            return command.model_validate_json(json.dumps(dict(data)), strict=True, context=context)
+        return command.model_validate(dict(data), context=context)
     except ValidationError as exc:
         raise InvalidCommand([_field_error(command, error) for error in exc.errors()]) from None
 

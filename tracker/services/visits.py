@@ -171,7 +171,7 @@ def _raised_case(visit: Visit, command: RecordVisit) -> RecordCase:
     return build(RecordCase, {"resident_name": household.head_name, "resident_phone": household.phone,
                               "building_id": household.building_id, "category": command.category,
                               "description": command.description, "channel": "visit",
-                              "address_detail": household.address_detail})
+                              "address_detail": household.address_detail}, context={"household_visit": True})
 
 
 def add_note(svc: Services, actor: User, household: Household, command: AddNote) -> DiaryNote:

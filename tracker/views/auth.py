@@ -76,7 +76,7 @@ def profile():
     db = get_session()
     form = TokenForm()
     secret = None
-    command = build_command(form, CreateToken) if form.validate_on_submit() else None
+    command = build_command(form, CreateToken) if form.is_submitted() else None
     if command is not None:
         try:
             _token, secret = tokens.issue(db, current_user, command)

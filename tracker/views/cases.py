@@ -37,7 +37,7 @@ def new():
     form = _intake_form()
     if not grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER):
         abort(403, _("Only grid members and grid leaders record cases."))
-    intake = form.to_command() if form.validate_on_submit() else None
+    intake = form.to_command() if form.is_submitted() else None
     if intake is not None:
         try:
             case = open_case(services(), current_user, intake)

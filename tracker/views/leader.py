@@ -88,7 +88,7 @@ def add_cover(grid_id: int):
     """Arrange a stand-in cover."""
     grid = _grid(grid_id)
     form = _cover_form(grid)
-    command = build_command(form, AddCover) if form.validate() else None
+    command = build_command(form, AddCover)
     if command is not None:
         try:
             cover = assign.add_cover(services(), current_user, grid.id, command)
@@ -139,7 +139,7 @@ def handover(grid_id: int):
     form = _handover_form(grid)
     if not form.is_submitted():
         return render_template("leader/handover.html", grid=grid, form=form, plan=None)
-    command = build_command(form, HandOverTasks) if form.validate() else None
+    command = build_command(form, HandOverTasks)
     if command is None:
         return render_template("leader/handover.html", grid=grid, form=form, plan=None), 422
     svc = services()
@@ -172,7 +172,7 @@ def reassign(task_id: str):
     if not can(current_user, Permission.TASK_REASSIGN, task):
         abort(403)
     form = task_page.reassign_form(task)
-    command = build_command(form, ReassignTask) if form.validate() else None
+    command = build_command(form, ReassignTask)
     if command is not None:
         try:
             assign.reassign(services(), current_user, task.id, command)

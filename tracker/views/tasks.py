@@ -27,7 +27,7 @@ def detail(task_id: str):
         return task_page.render(task, form)
     if task.status == TaskStatus.OPEN and not can(current_user, Permission.TASK_COMPLETE, task):
         abort(403)
-    command = build_command(form, form.command) if form.validate() else None
+    command = build_command(form, form.command)
     if command is None:
         return task_page.render(task, form, 422)
     try:

@@ -44,7 +44,7 @@ def households():
     form = _household_form() if (current_user.is_admin or grid_ids(current_user, Role.GRID_LEADER)) else None
     status = 200
     if form is not None and form.is_submitted():
-        command = build_command(form, RegisterHousehold) if form.validate() else None
+        command = build_command(form, RegisterHousehold)
         if command is not None:
             try:
                 household = visits.add_household(services(), current_user, command)
@@ -82,12 +82,12 @@ def household(household_id: int):
     if request.method == "POST":
         try:
             if "note-text" in request.form:
-                command = build_command(note_form, AddNote) if note_form.validate() else None
+                command = build_command(note_form, AddNote)
                 if command is not None:
                     visits.add_note(services(), current_user, row, command)
                     flash(_("Diary note saved."), "success")
                     return redirect(url_for("visits.household", household_id=row.id))
-            elif (command := build_command(plan_form, PlanVisits) if plan_form.validate() else None) is not None:
+            elif (command := build_command(plan_form, PlanVisits)) is not None:
                 visits.add_plan(services(), current_user, row, command)
                 flash(_("Visit plan saved; visits start on the next plan day."), "success")
                 return redirect(url_for("visits.household", household_id=row.id))
@@ -122,7 +122,7 @@ def visit(visit_id: int):
     if not can(current_user, Permission.VISIT_COMPLETE, row) and row.status == "open":
         abort(403)
     status = 422
-    command = build_command(form, RecordVisit) if form.validate() else None
+    command = build_command(form, RecordVisit)
     if command is not None:
         try:
             visits.complete_visit(services(), current_user, row.id, command)
