@@ -220,7 +220,7 @@ def _read_filing(form: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     fields: dict[str, Any] = {key: (form.get(key) or "").strip() for key in (
         "service_code", "description", "first_name", "last_name", "phone", "email", "media_url",
         "address_string", "address_id", "lat", "long")}
-    errors = [problem for check in (_check_service, _check_description) if (problem := check(fields))]
+    errors = [problem] if (problem := _check_service(fields)) else []
     fields["resident_name"] = " ".join(p for p in (fields["first_name"], fields["last_name"]) if p) or ANONYMOUS
     errors += _read_attributes(form, fields)
     errors += _read_place(fields)
@@ -235,13 +235,6 @@ def _check_service(fields: dict[str, Any]) -> str | None:
         return "service_code is required; GET services.json lists the codes"
     if code not in current_app.config["GRIDLOOP"]["categories"]:
         return f"service_code {code!r} is not a service here; GET services.json lists the codes"
-    return None
-
-
-def _check_description(fields: dict[str, Any]) -> str | None:
-    """Require a description (its length is the intake's rule): a case cannot be recorded without one."""
-    if not fields["description"]:
-        return "description is required here (up to 4,000 characters): every case records what the resident asks"
     return None
 
 
