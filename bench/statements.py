@@ -40,13 +40,13 @@ INTAKE = {"resident_name": "居民", "resident_phone": "13812345678", "category"
 
 
 @contextmanager
-def _counting(app: Flask) -> Iterator[list[str]]:
+def counting(app: Flask) -> Iterator[list[str]]:
     """Collect the statements the app sends meanwhile (not the BEGIN of a transaction)."""
     seen: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:
         if not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append(statement)
+            seen.append(" ".join(statement.split()))
 
     engine = app.extensions["gridloop.db"]
     event.listen(engine, "before_cursor_execute", note)
@@ -81,7 +81,7 @@ def _api(app: Flask, secrets: dict[str, str], handler_id: int) -> dict[str, int]
     client = app.test_client()
 
     def call(who: str, method: str, path: str, body: dict | None = None) -> tuple[dict, int]:
-        with _counting(app) as seen:
+        with counting(app) as seen:
             reply = client.open("/api/v1" + path, method=method, json=body,
                                 headers={"Authorization": f"Bearer {secrets[who]}"})
         if reply.status_code >= 300:
@@ -112,7 +112,7 @@ def _pages(app: Flask, handler_id: int) -> dict[str, int]:
     member = people["member1a"]
     form = member.get("/cases/new").get_data(as_text=True)
     building = re.search(r'<option value="(\d+)">G1 · ', form).group(1)
-    with _counting(app) as seen:
+    with counting(app) as seen:
         reply = member.post("/cases/new", data={**form_fields(form), **INTAKE, "building_id": building,
                                                 "urgency": "normal", "green_channel": "", "disposition": "dispatch",
                                                 "reply": ""})
@@ -120,11 +120,11 @@ def _pages(app: Flask, handler_id: int) -> dict[str, int]:
     found, walked = {"intake": len(seen)}, 0
     for who, step, data in PAGE_STEPS:
         client = people[who]
-        with _counting(app) as walk:
+        with counting(app) as walk:
             task = TASK_LINK.search(client.get(case_page).get_data(as_text=True)).group(1)
             html = client.get(f"/tasks/{task}").get_data(as_text=True)
             data = {**data, "handler_id": str(handler_id)} if step == "dispatch" else data
-            with _counting(app) as post:
+            with counting(app) as post:
                 reply = client.post(f"/tasks/{task}", data={**form_fields(html), **data})
             if reply.status_code != 302:
                 raise RuntimeError(f"POST /tasks/{task} ({step}) answered {reply.status_code}")

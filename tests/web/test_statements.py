@@ -23,12 +23,12 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, text
+from sqlalchemy import text
 
+from bench.statements import counting
 from tests.conftest import BACKEND, Browser, csrf_token, intake, latest_case, open_task, user_id
 from tests.web.test_api import Api, make_token, new_case
 from tracker.db import get_session
@@ -39,23 +39,6 @@ from tracker.services.locks import lock_task
 #: The most statements one completion may send, through the API and through a page.
 API_MOST = 8
 PAGE_MOST = {"dispatch": 11, "handle": 8, "callback": 8, "review_archive": 8}
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """Collect the statements the app sends meanwhile (not the BEGIN of a transaction)."""
-    seen: list[str] = []
-
-    def note(_conn, _cursor, statement: str, *_args) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append(" ".join(statement.split()))
-
-    engine = app.extensions["gridloop.db"]
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def listing(seen: list[str]) -> str:
@@ -73,7 +56,7 @@ def test_an_api_completion_sends_at_most_8_statements_and_locks_the_case_once(ap
     member, handler, leader = (warm(Api(app.test_client(), make_token(app, name)[1]))
                                for name in ("member_a", "member_a2", "leader_a"))
     assert member.post("/cases", new_case(db)).status_code == 201  # a worker reads a process version's source once
-    with statements(app) as seen:
+    with counting(app) as seen:
         case = member.post("/cases", new_case(db)).get_json()
     # The intake settles its first task too: token (1), building with its grid (1), process version (1),
     # the case inserted (1) and one flush: the case, its two events and two tasks (SQLite: one event a statement).
@@ -84,7 +67,7 @@ def test_an_api_completion_sends_at_most_8_statements_and_locks_the_case_once(ap
              (leader, {"confirm": True})]
     for client, data in steps:
         task = case["tasks"][0]
-        with statements(app) as seen:
+        with counting(app) as seen:
             response = client.post(f"/tasks/{task['id']}/complete", {"version": case["version"], "data": data})
         assert response.status_code == 200, response.get_data(as_text=True)
         assert len(seen) <= API_MOST, f"{task['form_key']}: {len(seen)} statements\n{listing(seen)}"
@@ -99,7 +82,7 @@ def test_the_answer_names_what_the_completion_changed_without_reading_it_again(a
     """The dispatch's answer names the new handler and the handling task's assignee from what it loaded."""
     leader = warm(Api(app.test_client(), make_token(app, "leader_a")[1]))
     case = warm(Api(app.test_client(), make_token(app, "member_a")[1])).post("/cases", new_case(db)).get_json()
-    with statements(app) as seen:
+    with counting(app) as seen:
         response = leader.post(f"/tasks/{case['tasks'][0]['id']}/complete", {"version": case["version"], "data": {
             "dispatch_to": "member", "handler_id": user_id(db, "member_a2"), "deadline_class": "general"}})
     answer = response.get_json()
@@ -127,7 +110,7 @@ def test_a_page_completion_reads_only_the_person_the_lock_and_its_form_choices(a
     for browser, data in steps:
         task = open_task(db, case_id)
         fields = page_fields(browser, task.id)
-        with statements(app) as seen:
+        with counting(app) as seen:
             response = browser.client.post(f"/tasks/{task.id}", data={**fields, **data})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         most = PAGE_MOST[task.form_key]
@@ -146,7 +129,7 @@ def test_a_lock_that_waited_reads_the_tasks_as_the_other_transaction_left_them(a
     seen: dict = {}
 
     def complete_later() -> None:
-        with app.app_context(), statements(app) as sent:
+        with app.app_context(), counting(app) as sent:
             task = lock_task(for_app(app, get_session()), task_id)
             seen.update(assignee=task.assignee_id, version=task.case.row_version, sent=list(sent))
 
@@ -202,6 +185,6 @@ def test_a_token_notes_its_last_use_at_most_every_five_minutes(app, db):
 def _two_calls(app: Flask, member: Api, db) -> Iterator[list[str]]:
     """Record a case twice, yielding the statements of each call."""
     for _ in range(2):
-        with statements(app) as seen:
+        with counting(app) as seen:
             assert member.post("/cases", new_case(db)).status_code == 201
         yield seen
