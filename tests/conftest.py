@@ -113,18 +113,35 @@ def template_url(request, tmp_path_factory) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def pg_template(request) -> str:
+    """Return the name of the seeded template database on the PostgreSQL cluster, whichever backend the
+    suite runs on (for the few tests only PostgreSQL can run)."""
+    if BACKEND == "postgresql":
+        request.getfixturevalue("template_url")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        cluster.execute("CREATE DATABASE gridloop_template")
+        _build_template(cluster.url("gridloop_template"))
+    return "gridloop_template"
+
+
+def pg_copy(cluster: Cluster) -> Iterator[str]:
+    """Yield the URL of a fresh copy of the PostgreSQL template database, dropped afterwards."""
+    name = f"test_{next(_numbers)}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE gridloop_template")
+    yield cluster.url(name)
+    try:  # keep the cluster small; a database some process still holds is left to the cluster's end
+        cluster.execute(f"DROP DATABASE {name}")
+    except psycopg.Error:
+        pass
+
+
 @pytest.fixture
 def database_url(request, template_url, tmp_path) -> Iterator[str]:
     """Return a fresh copy of the seeded database for one test."""
     if BACKEND == "postgresql":
-        cluster = request.getfixturevalue("pg_cluster")
-        name = f"test_{next(_numbers)}"
-        cluster.execute(f"CREATE DATABASE {name} TEMPLATE gridloop_template")
-        yield cluster.url(name)
-        try:  # keep the cluster small; a database some process still holds is left to the cluster's end
-            cluster.execute(f"DROP DATABASE {name}")
-        except psycopg.Error:
-            pass
+        yield from pg_copy(request.getfixturevalue("pg_cluster"))
         return
     path = tmp_path / "test.sqlite3"
     shutil.copy(template_url.removeprefix("sqlite:///"), path)
