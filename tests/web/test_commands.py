@@ -182,3 +182,14 @@ def test_a_case_left_for_the_grid_through_the_api_answers_with_its_waiting_task(
     assert answer.status_code == 201
     [task] = answer.get_json()["tasks"]
     assert (task["case_id"], task["form_key"]) == (answer.get_json()["id"], "record_reply")
+
+
+@pytest.mark.parametrize("field", ["description", "first_name", "address_string", "email"])
+def test_a_nul_character_is_refused_once_at_every_door(app, db, field):
+    secret = make_token(app, "member_a", "app")[1]
+    filing = {"api_key": secret, "service_code": "property_repair", "description": "楼道灯不亮",
+              "address_id": str(building_id(db)), "email": "a@example.cn", field: "坏\x00字"}
+    answer = app.test_client().post("/open311/v2/requests.json", data=filing)
+    assert answer.status_code == 400
+    assert len([e for e in answer.get_json() if "\\x00" in e["description"]]) == 1
+    assert _cases(db) == 0

@@ -149,7 +149,6 @@ def _body(schema: str | dict) -> dict:
     spec = document["components"]["schemas"][schema] if isinstance(schema, str) else schema
     validator = Draft202012Validator({**spec, "$defs": {}, "components": document["components"]})
     errors = _schema_errors(validator, data)
-    errors += [{"field": field, "message": "must not contain NUL characters"} for field in _nul_fields(data)]
     if errors:
         abort(_invalid(errors))
     return data
@@ -186,14 +185,6 @@ def _depth(raw: bytes) -> int:
         return 0  # not JSON text at all: the parser refuses it
     brackets = _NOT_NESTING.sub("", text)
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
-
-
-def _nul_fields(value: Any, path: str = "") -> list[str]:
-    """Name the strings holding a NUL character, which PostgreSQL cannot store."""
-    if isinstance(value, str):
-        return [path] if "\x00" in value else []
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    return [field for key, item in items for field in _nul_fields(item, f"{path}.{key}" if path else str(key))]
 
 
 def _schema_errors(validator: Draft202012Validator, data: Any, prefix: str = "") -> list[dict]:

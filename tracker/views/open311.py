@@ -224,7 +224,6 @@ def _read_filing(form: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     fields["resident_name"] = " ".join(p for p in (fields["first_name"], fields["last_name"]) if p) or ANONYMOUS
     errors += _read_attributes(form, fields)
     errors += _read_place(fields)
-    errors += [f"{key} contains a NUL character; remove it" for key, value in form.items() if "\x00" in value]
     return fields, errors
 
 
