@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -148,17 +149,28 @@ def database_url(request, template_url, tmp_path) -> Iterator[str]:
     yield f"sqlite:///{path}"
 
 
+@contextmanager
+def configured_app(database_url: str, **sections: dict) -> Iterator[Flask]:
+    """Create an app on ``database_url`` with the tests' settings, ``sections`` merged over them."""
+    # Rate limits are off here (tests log the same people in many times a minute); some tests turn them on.
+    # Sessions last long: many tests travel days ahead in time with the same people logged in.
+    settings: dict[str, dict] = {"app": {"database_url": database_url, "session_lifetime_hours": 24 * 400,
+                                         "session_max_days": 400}, "api": {"ratelimit_enabled": False}}
+    for section, values in sections.items():
+        settings.setdefault(section, {}).update(values)
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    try:
+        yield app
+    finally:
+        app.extensions["gridloop.db"].dispose()
+
+
 @pytest.fixture
 def app(database_url) -> Iterator[Flask]:
     """Create the app on a fresh copy of the seeded database."""
-    # Rate limits are off here (tests log the same people in many times a minute); test_api turns them on.
-    # Sessions last long: many tests travel days ahead in time with the same people logged in.
-    app = create_app({"app": {"database_url": database_url, "session_lifetime_hours": 24 * 400,
-                              "session_max_days": 400},
-                      "api": {"ratelimit_enabled": False}})
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["gridloop.db"].dispose()
+    with configured_app(database_url) as app:
+        yield app
 
 
 def seed(db) -> None:

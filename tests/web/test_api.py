@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from tests.conftest import PASSWORD, Browser, building_id, user_id
+from tests.conftest import PASSWORD, Browser, building_id, configured_app, user_id
 from tracker import clock, create_app
 from tracker.db import get_session
 from tracker.models import ApiToken, AuditEvent, Base, Case, Department, Grid, Notification, Task, User
@@ -613,11 +613,9 @@ def test_handover_is_previewed_then_carried_out_and_a_changed_set_is_refused(api
 @pytest.fixture
 def limited_app(database_url) -> Iterator[Flask]:
     """An app with tiny rate limits switched on."""
-    app = create_app({"app": {"database_url": database_url}, "api": {
-        "ratelimit_enabled": True, "rate_limit": "3 per minute", "login_rate_limit": "2 per minute"}})
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["gridloop.db"].dispose()
+    with configured_app(database_url, api={"ratelimit_enabled": True, "rate_limit": "3 per minute",
+                                           "login_rate_limit": "2 per minute"}) as app:
+        yield app
 
 
 def test_the_fourth_call_in_a_minute_gets_429_with_retry_after(limited_app):

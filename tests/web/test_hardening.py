@@ -11,8 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import PASSWORD, Browser, intake, latest_case
-from tracker import create_app
+from tests.conftest import PASSWORD, Browser, configured_app, intake, latest_case
 from tracker.models import Membership, User
 from tracker.services import accounts
 
@@ -82,11 +81,8 @@ def test_a_session_id_without_generation_is_refused(app, db):
 @pytest.fixture
 def secure_app(database_url) -> Iterator[Flask]:
     """An app configured as behind TLS: secure cookie and HSTS."""
-    app = create_app({"app": {"database_url": database_url, "session_cookie_secure": True, "hsts_seconds": 600},
-                      "api": {"ratelimit_enabled": False}})
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["gridloop.db"].dispose()
+    with configured_app(database_url, app={"session_cookie_secure": True, "hsts_seconds": 600}) as app:
+        yield app
 
 
 def test_secure_cookie_and_hsts_when_configured(secure_app):
@@ -137,11 +133,8 @@ def demo_app(database_url, db) -> Iterator[Flask]:
     db.add(User(username="admin", display_name="管理员", password_hash=generate_password_hash(PASSWORD),
                 is_admin=True))
     db.flush()
-    app = create_app({"app": {"database_url": database_url}, "demo": {"clock_hook": True},
-                      "api": {"ratelimit_enabled": False}})
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["gridloop.db"].dispose()
+    with configured_app(database_url, demo={"clock_hook": True}) as app:
+        yield app
     from tracker import clock
     clock.set_offset(dt.timedelta(0))  # the demo clock is the process's: later tests run on the wall clock
 
@@ -191,11 +184,9 @@ def test_unknown_query_arguments_are_not_passed_into_links(login, db):
 @pytest.fixture
 def limited_app(database_url) -> Iterator[Flask]:
     """An app with tiny limits on heavy requests and searches."""
-    app = create_app({"app": {"database_url": database_url}, "api": {
-        "ratelimit_enabled": True, "heavy_rate_limit": "2 per minute", "search_rate_limit": "2 per minute"}})
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["gridloop.db"].dispose()
+    with configured_app(database_url, api={"ratelimit_enabled": True, "heavy_rate_limit": "2 per minute",
+                                           "search_rate_limit": "2 per minute"}) as app:
+        yield app
 
 
 @pytest.mark.parametrize("url", ["/audit/verify", "/cases/export.xlsx", "/cases/?q=灯", "/audit?actor=网格"])
