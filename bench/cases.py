@@ -11,8 +11,8 @@ from sqlalchemy import select
 from tracker.db import get_session
 from tracker.models import Building, TaskStatus, User
 from tracker.services import for_app
-from tracker.services.cases import Intake, complete_task, open_case
-from tracker.services.commands import Dispatch
+from tracker.services.cases import complete_task, open_case
+from tracker.services.commands import Dispatch, RecordCase
 
 
 def dispatched_cases(app: Flask, n: int, at: dt.datetime, member: str, leader: str) -> list[int]:
@@ -27,7 +27,7 @@ def dispatched_cases(app: Flask, n: int, at: dt.datetime, member: str, leader: s
         ids = []
         with time_machine.travel(at, tick=False):
             for i in range(n):
-                case = open_case(svc, handler, Intake(
+                case = open_case(svc, handler, RecordCase(
                     resident_name=f"居民{i}", resident_phone="+8613812345678", building_id=building,
                     category="property_repair", description="楼道灯不亮", channel="phone", answered_on_spot=False))
                 task = next(t for t in case.tasks if t.status == TaskStatus.OPEN)

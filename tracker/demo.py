@@ -12,8 +12,17 @@ from werkzeug.security import generate_password_hash
 from . import clock, jobs
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
 from .services import for_app, visits
-from .services.cases import Intake, complete_task, open_case
-from .services.commands import AddNote, Callback, Dispatch, Handle, PlanVisits, RegisterHousehold, ReviewArchive
+from .services.cases import complete_task, open_case
+from .services.commands import (
+    AddNote,
+    Callback,
+    Dispatch,
+    Handle,
+    PlanVisits,
+    RecordCase,
+    RegisterHousehold,
+    ReviewArchive,
+)
 
 PASSWORD = "gridloop2026"
 DEPARTMENTS = [
@@ -125,7 +134,7 @@ def load(db: Session) -> list[tuple[str, str, str]]:
         member = staff[f"member{n}{'abc'[i % 3]}"]
         category, text, channel, green = REQUESTS[i % len(REQUESTS)]
         steps = STAGES[i % len(STAGES)]
-        intake = Intake(resident_name=next(_residents), resident_phone=f"139{10000000 + i * 7919:08d}",
+        intake = RecordCase(resident_name=next(_residents), resident_phone=f"139{10000000 + i * 7919:08d}",
                         building_id=grid.buildings[i % 7].id, category=category, description=text,
                         channel=channel, green_channel=green, address_detail=f"{i % 6 + 1}单元{i % 9 + 1}01室",
                         answered_on_spot=None if steps == ["pool"] else steps[:1] == ["on_spot"],

@@ -80,38 +80,7 @@ def id_value(value) -> int:
     return number
 
 
-class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
-
-
-#: What a token may do, as people choose it on their profile page (narrowest first); see models.TokenScope.
-TOKEN_SCOPES = {
-    "open311": _l("Open311 filing only: file residents' requests and follow them (for residents' apps)"),
-    "read": _l("Read only: see cases, tasks and lists as you may, change nothing"),
-    "full": _l("Full: everything you may do, including acting on cases"),
-}
-#: The scopes' short names, for the list of tokens.
-TOKEN_SCOPE_NAMES = {"open311": _l("Open311 filing"), "read": _l("Read only"), "full": _l("Full")}
-
-
-class TokenForm(FlaskForm):
-    """Name a new API token after the program that will use it; choose what it may do and for how long."""
-
-    name = StringField(_l("What the token is for"))
-    scope = RadioField(_l("What the token may do"), choices=_choices(TOKEN_SCOPES), validate_choice=False)
-    # The range is CreateToken's rule; the form only reads a whole number.
-    expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
-
-
-class TaskForm(FlaskForm):
-    """Every task form carries the case version it was loaded with."""
-
-    version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$", message=_l(
-        "The form is damaged; reload the page and try again."))])
-
-
-# -- task forms, built from their commands ---------------------------------------------------------
+# -- forms and commands: task forms built from their commands, commands built from posted forms -------
 
 #: Coded fields shown as a drop-down list rather than radio buttons.
 SELECTS = frozenset({"deadline_class"})
@@ -257,6 +226,38 @@ def rules_from(command: type[Command]):
     return decorate
 
 
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+#: What a token may do, as people choose it on their profile page (narrowest first); see models.TokenScope.
+TOKEN_SCOPES = {
+    "open311": _l("Open311 filing only: file residents' requests and follow them (for residents' apps)"),
+    "read": _l("Read only: see cases, tasks and lists as you may, change nothing"),
+    "full": _l("Full: everything you may do, including acting on cases"),
+}
+#: The scopes' short names, for the list of tokens.
+TOKEN_SCOPE_NAMES = {"open311": _l("Open311 filing"), "read": _l("Read only"), "full": _l("Full")}
+
+
+@rules_from(CreateToken)
+class TokenForm(FlaskForm):
+    """Name a new API token after the program that will use it; choose what it may do and for how long."""
+
+    name = StringField(_l("What the token is for"))
+    scope = RadioField(_l("What the token may do"), choices=_choices(TOKEN_SCOPES), validate_choice=False)
+    # The range is CreateToken's rule; the form only reads a whole number.
+    expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
+
+
+class TaskForm(FlaskForm):
+    """Every task form carries the case version it was loaded with."""
+
+    version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$", message=_l(
+        "The form is damaged; reload the page and try again."))])
+
+
 @rules_from(RecordCase)
 class IntakeForm(FlaskForm):
     """Record a request at the desk; the rules are RecordCase's."""
@@ -290,6 +291,7 @@ class ClaimForm(TaskForm):
     """Claim a pool task (or sign for a handling task); only the version and CSRF token."""
 
 
+@rules_from(RecordVisit)
 class VisitForm(FlaskForm):
     """Record a routine visit: the diary note, and optionally a case it raised (RecordVisit's rules)."""
 
@@ -300,12 +302,14 @@ class VisitForm(FlaskForm):
     description = TextAreaField(_l("The request"))
 
 
+@rules_from(AddNote)
 class NoteForm(FlaskForm):
     """A diary note outside a planned visit (AddNote's rules)."""
 
     text = TextAreaField(_l("Diary note"))
 
 
+@rules_from(RegisterHousehold)
 class HouseholdForm(FlaskForm):
     """Register a household for visits (RegisterHousehold's rules)."""
 
@@ -321,6 +325,7 @@ WEEKDAY_CHOICES = [(1, _l("Mon")), (2, _l("Tue")), (3, _l("Wed")), (4, _l("Thu")
                    (6, _l("Sat")), (7, _l("Sun"))]
 
 
+@rules_from(PlanVisits)
 class PlanForm(FlaskForm):
     """Plan visits: fixed person, fixed weekdays, fixed time (PlanVisits' rules)."""
 
@@ -333,6 +338,7 @@ class PlanForm(FlaskForm):
         ("keep", _l("Visit anyway")), ("skip", _l("Skip the visit"))]))
 
 
+@rules_from(ReassignTask)
 class ReassignForm(TaskForm):
     """A leader gives an open task to a named person, with a reason (ReassignTask's rules)."""
 
@@ -340,6 +346,7 @@ class ReassignForm(TaskForm):
     reason = StringField(_l("Reason"))
 
 
+@rules_from(HandOverTasks)
 class HandoverForm(FlaskForm):
     """Hand every open task of one member over to one or several others (HandOverTasks' rules)."""
 
@@ -367,6 +374,7 @@ class IsoDateField(DateField):
             raise ValueError(_l("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01.")) from None
 
 
+@rules_from(AddCover)
 class CoverForm(FlaskForm):
     """Stand-in cover (代班): between two dates new work for one member goes to another (AddCover's rules)."""
 
@@ -375,15 +383,3 @@ class CoverForm(FlaskForm):
     starts_on = IsoDateField(_l("From"))
     ends_on = IsoDateField(_l("To (included)"))
     reason = StringField(_l("Reason"))
-
-
-
-# The hand-written forms get their commands' HTML hints (the rules themselves are the commands').
-rules_from(ReassignTask)(ReassignForm)
-rules_from(HandOverTasks)(HandoverForm)
-rules_from(AddCover)(CoverForm)
-rules_from(CreateToken)(TokenForm)
-rules_from(RecordVisit)(VisitForm)
-rules_from(RegisterHousehold)(HouseholdForm)
-rules_from(PlanVisits)(PlanForm)
-rules_from(AddNote)(NoteForm)

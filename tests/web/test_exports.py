@@ -19,8 +19,8 @@ from tracker import exports
 from tracker.db import get_session
 from tracker.models import Building, Case, Department, Grid, TaskStatus, User
 from tracker.services import for_app
-from tracker.services.cases import Intake, complete_task, open_case
-from tracker.services.commands import Dispatch
+from tracker.services.cases import complete_task, open_case
+from tracker.services.commands import Dispatch, RecordCase
 
 ZONE = ZoneInfo("Asia/Shanghai")
 LINK = re.compile(r'<a href="/cases/\d+">([^<]+)</a>')
@@ -38,7 +38,7 @@ def record(app, username: str, n: int = 1, refer: bool = False, **overrides) -> 
                   "building_id": db.scalar(select(Building.id).where(Building.grid_id == grid_id)), **overrides}
         numbers = []
         for _ in range(n):
-            case = open_case(svc, actor, Intake(**fields))
+            case = open_case(svc, actor, RecordCase(**fields))
             if refer:
                 leader = db.scalar(select(User).where(User.username == "leader_a"))
                 task = next(t for t in case.tasks if t.status == TaskStatus.OPEN)

@@ -35,9 +35,6 @@ from .commands import (
 from .definitions import as_definition, current_definition
 from .locks import check_fresh, flush, get_task, hold_new, lock_task
 
-#: What a case's intake is called where it is built (the web form, the API, Open311, a visit).
-Intake = RecordCase
-
 #: The signal a process catches when its case is signed for (签收); older versions catch none.
 SIGNED_FOR = "signed_for"
 
@@ -466,5 +463,5 @@ TASKS: dict[str, TaskKind] = {
     "supervise": TaskKind(Supervise, _supervise),
 }
 
-__all__ = ["TASKS", "Door", "Intake", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case",
+__all__ = ["TASKS", "Door", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case",
            "sign_for"]
