@@ -19,6 +19,10 @@ class Channel(StrEnum):
     MOBILE_DESK = "mobile_desk"
     VISIT = "visit"
     HOTLINE_12345 = "hotline_12345"
+    # A resident scanned a grid poster's QR code and filed the public form (扫码); only that door may carry it.
+    QR_CODE = "qr_code"
+    # Opened by a leader from a hotspot before anyone asked (主动发现, 未诉先办).
+    PROACTIVE = "proactive"
     API = "api"
     OPEN311 = "open311"
 
@@ -29,10 +33,12 @@ class Door(StrEnum):
     WEB = "web"
     API = "api"
     OPEN311 = "open311"
+    # The public resident form a grid poster's QR code opens (no login).
+    PUBLIC = "public"
 
 
 #: Channels that name a door: only a case that came in through that door may carry them.
-DOOR_CHANNELS = {Channel.API: Door.API, Channel.OPEN311: Door.OPEN311}
+DOOR_CHANNELS = {Channel.API: Door.API, Channel.OPEN311: Door.OPEN311, Channel.QR_CODE: Door.PUBLIC}
 
 
 class Urgency(StrEnum):
@@ -131,6 +137,14 @@ class NotificationKind(StrEnum):
     VISIT_MISSED = "visit_missed"
     ASSIGNED = "assigned"
     HANDED_OVER = "handed_over"
+    # The same building and category asked about again and again (未诉先办).
+    HOTSPOT = "hotspot"
+    # A mediation's agreed follow-up date has come.
+    MEDIATION_FOLLOW_UP = "mediation_follow_up"
+    # Archive review sent the case back for rework (退回重办).
+    REWORK = "rework"
+    # A leader recalled a case referred to a department (撤回).
+    RECALLED = "recalled"
 
 
 class CareGroup(StrEnum):

@@ -8,13 +8,15 @@ from flask_babel import get_locale, lazy_gettext as _l
 CHANNELS = {
     "walk_in": _l("Walk-in"), "phone": _l("Phone"), "wechat": _l("WeChat"), "app": _l("App"),
     "mobile_desk": _l("Mobile desk"), "visit": _l("Door-to-door visit"), "hotline_12345": _l("12345 hotline"),
+    "qr_code": _l("QR code form"), "proactive": _l("Found proactively"),
     "api": _l("Program (API)"), "open311": _l("Open311 app"),
 }
 #: Channels staff may pick in a form: how the resident reached them. "Program (API)" and "Open311 app"
 #: name doors the system records itself (a case's ``intake``); no one can claim them for another door.
-STAFF_CHANNELS = {k: v for k, v in CHANNELS.items() if k not in ("api", "open311")}
+STAFF_CHANNELS = {k: v for k, v in CHANNELS.items() if k not in ("api", "open311", "qr_code")}
 #: The door a case came in through (``Case.intake``), recorded by the system.
-DOORS = {"web": _l("Web page"), "api": _l("Program (API)"), "open311": _l("Open311 app")}
+DOORS = {"web": _l("Web page"), "api": _l("Program (API)"), "open311": _l("Open311 app"),
+         "public": _l("Public resident form")}
 #: Channels a program may give through the JSON API: what staff may pick, or simply "a program".
 API_CHANNELS = {**STAFF_CHANNELS, "api": CHANNELS["api"]}
 URGENCIES = {"normal": _l("Normal"), "urgent": _l("Urgent"), "emergency": _l("Emergency")}

@@ -26,9 +26,10 @@ def test_every_code_has_a_label_and_every_label_a_code(enum, table):
     assert [m.value for m in enum] == list(table)
 
 
-def test_notification_kinds_are_the_codes():
-    from tracker.services.notices import KINDS
-    assert set(KINDS) == {k.value for k in codes.NotificationKind}
+def test_every_notification_kind_has_its_message():
+    template = (ROOT / "templates" / "notifications" / "index.html").read_text(encoding="utf-8")
+    shown = set(re.findall(r"n\.kind == '([a-z_]+)'", template))
+    assert shown == {k.value for k in codes.NotificationKind}
 
 
 def test_every_form_key_in_bpmn_is_a_code_and_every_task_form_one():

@@ -54,6 +54,12 @@ def test_migrations_from_empty_give_the_models_check_constraints(request, tmp_pa
         modelled.dispose()
 
 
+def _head() -> str:
+    """Return the newest revision (the migration files are numbered)."""
+    from pathlib import Path
+    return max(p.name[:4] for p in (Path(__file__).parents[2] / "migrations" / "versions").glob("[0-9]*.py"))
+
+
 def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
     engine = create_engine(_fresh_url(request, tmp_path))
     upgrade(engine, "0001")
@@ -66,7 +72,7 @@ def test_upgrade_across_a_schema_change_keeps_the_data(request, tmp_path):
     assert {"ix_case_grid_created", "ix_case_status_created"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM grid WHERE code = 'G1'")).scalar() == "一网格"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
     downgrade(engine, "0001")
     assert "ix_case_grid_created" not in {i["name"] for i in inspect(engine).get_indexes("case")}
     engine.dispose()
@@ -210,7 +216,7 @@ def test_upgrade_to_0011_refuses_values_outside_the_codes_and_names_them(app, db
     db.execute(text("UPDATE task SET form_key = 'dispatch' WHERE id = :t"), {"t": task_id})
     db.execute(text("UPDATE household SET care_group = 'elderly_alone'"))
     upgrade(engine)
-    assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
+    assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
 
 
 def test_upgrade_to_0011_keeps_good_data_and_then_checks_it(app, db, login):

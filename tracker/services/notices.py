@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from workflows import FiredTimer
 
+from ..codes import NotificationKind
 from ..models import Case, Grid, Membership, Notification, Role, TaskStatus, User, Visit, utcnow
 from . import Services
 from .audit import record_event
 
 #: Notification kinds, each with the message the UI shows (see templates/notifications).
-KINDS = ("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed", "assigned",
-         "handed_over")
+KINDS = tuple(kind.value for kind in NotificationKind)
 
 
 def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case | None = None,
