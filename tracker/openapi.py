@@ -193,8 +193,10 @@ def document(categories: list[str], channels: list[str]) -> dict:
     filters = [
         _query("status", {"enum": list(labels.STATUSES)}), _query("grid", ID, "Grid id."),
         _query("category", {"enum": categories}), _query("channel", {"enum": channels}),
-        _query("date_from", {"type": "string", "format": "date"}, "Recorded on or after, YYYY-MM-DD."),
-        _query("date_to", {"type": "string", "format": "date"}, "Recorded on or before, YYYY-MM-DD."),
+        _query("date_from", {"type": "string", "format": "date"},
+               "Recorded on or after this local day (the configured time zone), YYYY-MM-DD."),
+        _query("date_to", {"type": "string", "format": "date"},
+               "Recorded on or before this local day (the configured time zone), YYYY-MM-DD."),
         _query("q", {"type": "string", "maxLength": 100}, "Number, resident name or description contains."),
         _query("deadline", {"enum": ["overdue", "due_soon", "mine"]}),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size, default 50."),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, Case, User
 from ..permissions import visible_cases
-from .cases import parse_date
+from .cases import day_after, parse_date
 
 #: The audit search's filters.
 AUDIT_FILTERS = ("actor", "action", "field", "date_from", "date_to", "number")
@@ -26,9 +26,10 @@ def audit_filters(args: Mapping[str, str]) -> dict[str, str]:
     return {k: args.get(k, "").replace("\x00", "").strip() for k in AUDIT_FILTERS}
 
 
-def audit_search(session: Session, user: User, f: Mapping[str, str],
-                 before: int | None) -> tuple[list[tuple[AuditEvent, str]], int | None]:
-    """Search the events of every case ``user`` may read: by actor, action, date, field changed and number.
+def audit_search(session: Session, user: User, f: Mapping[str, str], before: int | None,
+                 zone: ZoneInfo) -> tuple[list[tuple[AuditEvent, str]], int | None]:
+    """Search the events of every case ``user`` may read: by actor, action, date (local days in ``zone``),
+    field changed and number.
 
     Returns one page of (event, case number), newest first, and the id to continue before (None at the end).
     """
@@ -40,10 +41,10 @@ def audit_search(session: Session, user: User, f: Mapping[str, str],
     if f["field"]:
         # Changes are stored as a JSON object keyed by field: match the key itself.
         query = query.where(AuditEvent.changes.contains(json.dumps(f["field"]) + ":", autoescape=True))
-    if start := parse_date(f["date_from"]):
+    if start := parse_date(f["date_from"], zone):
         query = query.where(AuditEvent.at >= start)
-    if end := parse_date(f["date_to"]):
-        query = query.where(AuditEvent.at < end + dt.timedelta(days=1))
+    if end := parse_date(f["date_to"], zone):
+        query = query.where(AuditEvent.at < day_after(end))
     if f["number"]:
         number = session.scalar(select(Case.id).where(Case.number == f["number"]))
         query = query.where(AuditEvent.case_id == (number or 0))

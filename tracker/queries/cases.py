@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
@@ -33,13 +34,19 @@ def case_filters(args: Mapping[str, str]) -> dict[str, str]:
     return {k: args.get(k, "").replace("\x00", "").strip() for k in CASE_FILTERS}
 
 
-def parse_date(value: str) -> dt.datetime | None:
-    """Parse YYYY-MM-DD into a UTC midnight, or None (also for dates a day can't be added to)."""
+def parse_date(value: str, zone: ZoneInfo) -> dt.datetime | None:
+    """Parse YYYY-MM-DD into that day's local midnight in ``zone`` (the day the screens show), or None
+    (also for dates a day can't be added to)."""
     try:
-        day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=zone)
     except ValueError:
         return None
     return day if day.year < 9999 else None
+
+
+def day_after(day: dt.datetime) -> dt.datetime:
+    """Return the local midnight after ``day`` (a local midnight; wall-clock arithmetic, so DST-safe)."""
+    return (day + dt.timedelta(days=1)).replace(tzinfo=day.tzinfo)
 
 
 def _grid_filter(value: str) -> int | None:
@@ -47,8 +54,9 @@ def _grid_filter(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
-def filtered_cases(user: User, f: Mapping[str, str], window: DueWindow) -> Select:
-    """Return the query for the cases ``user`` may read, narrowed by the list filters ``f``."""
+def filtered_cases(user: User, f: Mapping[str, str], window: DueWindow, zone: ZoneInfo) -> Select:
+    """Return the query for the cases ``user`` may read, narrowed by the list filters ``f`` (dates are
+    local days in ``zone``)."""
     query = visible_cases(user, select(Case))
     if f["status"]:
         query = query.where(Case.status == f["status"])
@@ -58,10 +66,10 @@ def filtered_cases(user: User, f: Mapping[str, str], window: DueWindow) -> Selec
         query = query.where(Case.category == f["category"])
     if f["channel"]:
         query = query.where(Case.channel == f["channel"])
-    if start := parse_date(f["date_from"]):
+    if start := parse_date(f["date_from"], zone):
         query = query.where(Case.created_at >= start)
-    if end := parse_date(f["date_to"]):
-        query = query.where(Case.created_at < end + dt.timedelta(days=1))
+    if end := parse_date(f["date_to"], zone):
+        query = query.where(Case.created_at < day_after(end))
     if f["deadline"] in labels.DEADLINE_FILTERS and f["deadline"]:
         query = _deadline_filter(query, user, f["deadline"], window)
     if f["q"]:
@@ -94,9 +102,9 @@ class CasePage:
 
 
 def case_list(session: Session, user: User, f: Mapping[str, str], window: DueWindow, page: int,
-              size: int) -> CasePage:
+              size: int, zone: ZoneInfo) -> CasePage:
     """Return page ``page`` (from 1) of the cases ``user`` may read, filtered, newest first."""
-    query = filtered_cases(user, f, window)
+    query = filtered_cases(user, f, window, zone)
     # Find the page's ids first (index-only), then load those rows: sorting wide rows is what costs.
     ids = session.scalars(query.with_only_columns(Case.id).order_by(*newest_first()).offset((page - 1) * size)
                           .limit(size + 1)).all()
@@ -108,9 +116,9 @@ def case_list(session: Session, user: User, f: Mapping[str, str], window: DueWin
 
 
 def case_feed(session: Session, user: User, f: Mapping[str, str], window: DueWindow,
-              after: tuple[dt.datetime, int] | None, size: int) -> tuple[list[Case], bool]:
+              after: tuple[dt.datetime, int] | None, size: int, zone: ZoneInfo) -> tuple[list[Case], bool]:
     """Return up to ``size`` filtered cases older than the cursor ``after`` (created, id), and whether more follow."""
-    query = filtered_cases(user, f, window)
+    query = filtered_cases(user, f, window, zone)
     if after is not None:
         created, case_id = after
         query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
@@ -126,9 +134,9 @@ def _cases_by_id(session: Session, ids: Sequence[int]) -> Sequence[Case]:
 
 
 def export_batches(session: Session, user: User, f: Mapping[str, str], window: DueWindow,
-                   batch: int) -> Iterator[Sequence[Case]]:
+                   batch: int, zone: ZoneInfo) -> Iterator[Sequence[Case]]:
     """Run the filtered case list lazily, newest first, and yield its cases ``batch`` at a time."""
-    query = (filtered_cases(user, f, window).order_by(*newest_first())
+    query = (filtered_cases(user, f, window, zone).order_by(*newest_first())
              .options(joinedload(Case.handler), joinedload(Case.department))
              .execution_options(yield_per=batch))
     yield from session.scalars(query).partitions()

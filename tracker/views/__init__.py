@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from zoneinfo import ZoneInfo
 
 from flask import current_app, g, request
 
@@ -23,6 +24,11 @@ _KEY_IN_URL = re.compile(r"((?:api(?:_|%5f)key|access(?:_|%5f)token)=)[^&\s\"]*"
 def services() -> Services:
     """Return the service dependencies for this request."""
     return for_app(current_app, get_session())
+
+
+def local_zone() -> ZoneInfo:
+    """Return the configured time zone: the one every screen shows times in and date filters mean."""
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def due_window() -> DueWindow:

@@ -27,7 +27,7 @@ from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
 from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
 from ..services.locks import find_locked_task
-from . import due_window, presented_api_token, presented_token, services, token_expired
+from . import due_window, local_zone, presented_api_token, presented_token, services, token_expired
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PAGE = 50
@@ -310,7 +310,7 @@ def list_cases():
     after = _cursor(args.get("cursor", ""), errors)
     if errors:
         return problem(400, "Bad Request", "A filter is malformed; see errors.", errors, kind="bad-filter")
-    rows, more = queries.case_feed(get_session(), current_user, f, due_window(), after, int(limit))
+    rows, more = queries.case_feed(get_session(), current_user, f, due_window(), after, int(limit), local_zone())
     return jsonify({"items": [_case(c) for c in rows],
                     "next_cursor": _make_cursor(rows[-1]) if more and rows else None})
 

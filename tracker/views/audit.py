@@ -16,7 +16,7 @@ from ..models import Case
 from ..permissions import Permission, can
 from ..services.audit import AUDITED, VERIFY_BATCH, verify_chain, verify_chains
 from ..services.history import moment
-from . import services
+from . import local_zone, services
 
 bp = Blueprint("audit", __name__)
 
@@ -60,7 +60,7 @@ def search():
     f = queries.audit_filters(request.args)
     before = request.args.get("before", type=int)
     rows, last = queries.audit_search(get_session(), current_user, f,
-                                      before if before and 0 < before < 2**62 else None)
+                                      before if before and 0 < before < 2**62 else None, local_zone())
     next_url = url_for("audit.search", **{**f, "before": last}) if last else None
     fields = {name: labels.FIELDS.get(name, name) for name in (*AUDITED, "assignee", "reason", "stand_in")}
     return render_template("audit/search.html", filters=f, rows=[(e, n, json.loads(e.changes)) for e, n in rows],

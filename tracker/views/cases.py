@@ -16,7 +16,7 @@ from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
 from ..models import Case, Role
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services.cases import open_case
-from . import due_window, services
+from . import due_window, local_zone, services
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -60,7 +60,7 @@ def index():
     f = queries.case_filters(request.args)
     size = current_app.config["GRIDLOOP"]["app"]["page_size"]
     page = min(max(1, request.args.get("page", 1, type=int)), 100_000)
-    found = queries.case_list(get_session(), current_user, f, due_window(), page, size)
+    found = queries.case_list(get_session(), current_user, f, due_window(), page, size, local_zone())
     total, cap = found.counted, queries.COUNT_CAP
     pages = -(-total // size) if total <= cap else None
     return render_template("cases/index.html", cases=found.cases, filters=f, page=page, pages=pages,

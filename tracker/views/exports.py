@@ -33,7 +33,7 @@ def _download(body: Iterator, mimetype: str, extension: str) -> Response:
 def _rows():
     """Return the user's filtered cases as export rows, read lazily in batches."""
     batches = queries.export_batches(get_session(), current_user, queries.case_filters(request.args), due_window(),
-                                     exports.BATCH)
+                                     exports.BATCH, _zone())
     return exports.rows(batches, _zone())
 
 
