@@ -351,8 +351,9 @@ class HandoverForm(FlaskForm):
     """Hand every open task of one member over to one or several others (HandOverTasks' rules)."""
 
     member_id = SelectField(_l("Hand over the tasks of"), coerce=id_value, validate_choice=False)
-    to_ids = SelectMultipleField(_l("To"), coerce=id_value, validate_choice=False, option_widget=CheckboxInput(),
-                                 widget=ListWidget(prefix_label=False))
+    # Not "To": that msgid is the date filters' end date (结束日期); these are people.
+    to_ids = SelectMultipleField(_l("Hand them over to"), coerce=id_value, validate_choice=False,
+                                 option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     mode = RadioField(_l("Share out"), default="even", validate_choice=False, choices=choices([
         ("even", _l("Evenly, in deadline order")), ("least_loaded", _l("Each to whoever has the fewest open tasks"))]))
     reason = StringField(_l("Reason"))

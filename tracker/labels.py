@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from flask_babel import get_locale, lazy_gettext as _l
 
@@ -54,6 +56,19 @@ CARE_GROUPS = {
 WEEKDAYS = {1: _l("Mon"), 2: _l("Tue"), 3: _l("Wed"), 4: _l("Thu"), 5: _l("Fri"), 6: _l("Sat"), 7: _l("Sun")}
 DEADLINE_FILTERS = {"": _l("Any"), "overdue": _l("Overdue"), "mine": _l("My overdue"),
                     "due_soon": _l("Due soon")}
+
+#: The process's user tasks and timers by BPMN id (audit events name them; a timeline shows these, never the id).
+TASK_NAMES = {
+    "record_reply": _l("Record & reply"), "dispatch": _l("Dispatch / refer"),
+    "handle_member": _l("Handling by a grid member"), "handle_department": _l("Handling by a department"),
+    "review_extension": _l("Extension review"), "callback": _l("Callback"), "review_archive": _l("Archive review"),
+    "supervise": _l("Supervision (督办)"), "escalate": _l("Street office supervision"),
+    "t_sign_for": _l("Sign-for limit"), "t_remind": _l("Reminder (催办)"), "t_supervise": _l("Limit reached"),
+    "t_escalate": _l("Escalation to the street office"),
+}
+#: Why a timer sent no notice (stored in English on the audit chain; shown translated).
+SKIPPED = {"already signed for": _l("Already signed for"),
+           "already reminded for this limit": _l("Already reminded for this limit")}
 
 #: Audited fields holding moments (shown in local time).
 TIME_FIELDS = ("due_at", "archived_at", "signed_at")
@@ -116,6 +131,29 @@ def label(table: dict, value: str | None) -> str:
     return resolved.get(value, value)
 
 
+def task_label(name: str | None) -> str:
+    """Return a task's or timer's name for people ("" for one without a label: never the internal id)."""
+    return label(TASK_NAMES, name) if name in TASK_NAMES else ""
+
+
+def change_rows(changes: dict[str, Any], names: dict[str, dict[int, str]]) -> list[tuple[str, str, str]]:
+    """Return an event's changes as (field, old, new) for people, once each.
+
+    A form field whose value a case field records too (the handling text and the result, the resident's
+    answer and the callback outcome) shows once, as the case field; a change people cannot see (the
+    same minute before and after) is left out.
+    """
+    shown = [(name.startswith("form."), name.removeprefix("form."), pair) for name, pair in changes.items()]
+    case_values = {display_value(field, pair[1], names) for is_form, field, pair in shown if not is_form}
+    rows = []
+    for is_form, field, (old, new) in shown:
+        before, after = display_value(field, old, names), display_value(field, new, names)
+        if before == after or (is_form and after in case_values):
+            continue
+        rows.append((label(FIELDS, field), before, after))
+    return rows
+
+
 def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
     """Render an audited value for people: labels for codes, names for ids, local times."""
     from flask_babel import format_datetime, gettext
@@ -127,6 +165,10 @@ def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
         return category_label(value)
     if field in VALUE_TABLES:
         return label(VALUE_TABLES[field], value)
+    if field == "timer":
+        return task_label(value) or gettext("Timer")
+    if field == "skipped":
+        return label(SKIPPED, value)
     if field in names and isinstance(value, int):
         return names[field].get(value, f"#{value}")
     if field in TIME_FIELDS and isinstance(value, str):

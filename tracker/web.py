@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from flask import Flask, abort, current_app, g, make_response, render_template, request, session
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -56,6 +56,8 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_select_locale)
     login = LoginManager(app)
     login.login_view = "auth.login"
+    login.login_message = auth.LOGIN_MESSAGE
+    login.localize_callback = gettext  # flashed in the person's language, not Flask-Login's English
     login.user_loader(lambda session_id: accounts.user_for_session(get_session(), session_id))
     for module in (api, auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, open311,
                    tasks, visits):

@@ -11,13 +11,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 
 from ..db import get_session
-from ..errors import DomainError
+from ..errors import N_, DomainError
 from ..forms import TOKEN_SCOPE_NAMES, LoginForm, TokenForm, add_service_error, build_command
 from ..models import utcnow
 from ..services import accounts, tokens
 from ..services.commands import CreateToken
 
 bp = Blueprint("auth", __name__)
+#: What Flask-Login flashes on the way to the login page; translated when flashed (web.py's localize_callback).
+LOGIN_MESSAGE = N_("Please log in to access this page.")
 
 
 def _safe_next(target: str | None) -> str:
