@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import tomllib
 import warnings
@@ -21,18 +22,31 @@ SCHEMA: dict[str, dict[str, type] | None] = {
             "session_max_days": float,
             "hsts_seconds": int},
     "lanes": None,
-    "loop": {"max_callback_attempts": int},
+    "loop": {"max_callback_attempts": int, "callback_by_other_member": bool},
+    "dispatch": {"deadline_classes": dict, "departments": dict},
     "deadlines": {"emergency_hours": float, "utilities_hours": float, "general_days": int,
                   "complex_days": int, "sign_for_days": int, "green_channel_factor": float,
                   "reminder_at": float, "escalate_after_days": int, "due_soon_hours": float},
     "calendar": {"extra_holidays": list, "extra_workdays": list},
     "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
     "demo": {"clock_hook": bool},
+    "duplicates": {"window_days": int, "similarity": float, "max_shown": int},
     "api": {"rate_limit": str, "login_rate_limit": str, "login_address_rate_limit": str, "ratelimit_storage": str,
             "heavy_rate_limit": str, "search_rate_limit": str,
             "ratelimit_enabled": bool,
             "open311_jurisdiction": str},
     "categories": None,
+    "stats": {"extensions": str, "resolved_outcomes": list, "satisfied_weight": float, "basic_weight": float,
+              "dissatisfied_weight": float, "office_hours": list, "trend_weeks": int},
+    "hotspots": {"enabled": bool, "requests": int, "days": int},
+    "reports": {"enabled": bool, "hour": int},
+    "media": {"store": str, "max_file_mb": float, "max_files": int, "max_request_mb": float, "max_pixels": int,
+              "display_px": int, "thumb_px": int},
+    "delivery": {"smtp_host": str, "smtp_port": int, "smtp_from": str, "smtp_starttls": bool, "smtp_username": str,
+                 "smtp_password": str, "webhook_url": str, "webhook_secret": str, "timeout_seconds": float,
+                 "max_attempts": int, "retry_seconds": float, "lease_seconds": float, "batch_size": int},
+    "public": {"recorder": str, "rate_limit": str, "status_rate_limit": str, "challenge_minutes": int,
+               "locate_metres": float},
 }
 # (app.secret_key is checked when the app is created: see check_secret_key.)
 REQUIRED = [("app", "database_url"), ("app", "case_process")]
@@ -135,7 +149,41 @@ def _validate(config: dict) -> None:
             raise ConfigError(f"categories.{code} must be [\"中文\", \"English\"], got {label!r}")
     if config.get("loop", {}).get("max_callback_attempts", 1) < 1:
         raise ConfigError("loop.max_callback_attempts must be at least 1")
+    _validate_dispatch(config.get("dispatch", {}))
+    _validate_duplicates(config.get("duplicates", {}))
     _validate_time(config)
+    _validate_numbers(config)
+    delivery = config.get("delivery", {})
+    if delivery.get("webhook_url") and not delivery.get("webhook_secret"):
+        raise ConfigError("delivery.webhook_secret must be set when delivery.webhook_url is: the receiver checks "
+                          "each message's HMAC signature with it (set GRIDLOOP_DELIVERY_WEBHOOK_SECRET)")
+    if delivery.get("webhook_url") and not delivery["webhook_url"].startswith(("http://", "https://")):
+        raise ConfigError("delivery.webhook_url must start with http:// or https://")
+    if delivery.get("max_attempts", 1) < 1:
+        raise ConfigError("delivery.max_attempts must be at least 1")
+
+
+def _validate_duplicates(section: Mapping[str, Any]) -> None:
+    """Check the duplicate warning's settings; bad values fail at start, naming the key."""
+    if section.get("window_days", 30) < 1:
+        raise ConfigError("duplicates.window_days must be at least 1")
+    if not 0 < section.get("similarity", 0.5) <= 1:
+        raise ConfigError("duplicates.similarity must be more than 0 and at most 1")
+    if section.get("max_shown", 5) < 1:
+        raise ConfigError("duplicates.max_shown must be at least 1")
+
+
+def _validate_dispatch(dispatch: dict) -> None:
+    """Check the dispatch proposals: category codes mapped to a deadline class or a department code."""
+    from .codes import DeadlineClass
+
+    for code, value in dispatch.get("deadline_classes", {}).items():
+        if value not in set(DeadlineClass):
+            raise ConfigError(f"dispatch.deadline_classes.{code} must be one of {', '.join(DeadlineClass)}, "
+                              f"got {value!r}")
+    for code, value in dispatch.get("departments", {}).items():
+        if not isinstance(value, str):
+            raise ConfigError(f"dispatch.departments.{code} must be a department code (text), got {value!r}")
 
 
 def _validate_time(config: dict) -> None:
@@ -166,3 +214,32 @@ def _validate_time(config: dict) -> None:
         raise ConfigError("scheduler.batch_size must be at least 1")
     if not 0 <= scheduler.get("visit_hour", 6) <= 23:
         raise ConfigError("scheduler.visit_hour must be an hour of the day, 0 to 23")
+
+
+def _validate_numbers(config: dict) -> None:
+    """Check [stats], [hotspots] and [reports] (README "The numbers"); bad values fail at start, naming the key."""
+    stats = config.setdefault("stats", {})
+    if stats.get("extensions", "extended") not in ("extended", "original"):
+        raise ConfigError(f"stats.extensions must be \"extended\" or \"original\", got {stats['extensions']!r}")
+    outcomes = stats.get("resolved_outcomes", ["satisfied", "basic"])
+    if not outcomes or any(o not in ("satisfied", "basic", "dissatisfied") for o in outcomes):
+        raise ConfigError(f"stats.resolved_outcomes must list some of satisfied, basic, dissatisfied, got {outcomes!r}")
+    for key in ("satisfied_weight", "basic_weight", "dissatisfied_weight"):
+        if not 0 <= stats.get(key, 0) <= 1:
+            raise ConfigError(f"stats.{key} must be from 0 to 1, got {stats[key]!r}")
+    hours = stats.get("office_hours", ["09:00", "17:00"])
+    try:
+        opens, closes = (dt.time.fromisoformat(h) for h in hours)
+    except (TypeError, ValueError):
+        raise ConfigError(f"stats.office_hours must be two times like [\"09:00\", \"17:00\"], got {hours!r}") from None
+    if opens >= closes:
+        raise ConfigError(f"stats.office_hours must open before it closes, got {hours!r}")
+    if not 1 <= stats.get("trend_weeks", 8) <= 53:
+        raise ConfigError("stats.trend_weeks must be from 1 to 53")
+    hotspots = config.setdefault("hotspots", {})
+    if hotspots.get("requests", 3) < 2:
+        raise ConfigError("hotspots.requests must be at least 2 (one request is no hotspot)")
+    if hotspots.get("days", 7) < 1:
+        raise ConfigError("hotspots.days must be at least 1")
+    if not 0 <= config.setdefault("reports", {}).get("hour", 7) <= 23:
+        raise ConfigError("reports.hour must be an hour of the day, 0 to 23")

@@ -36,15 +36,20 @@ from .services.commands import (
     AddCover,
     AddNote,
     C,
+    CloseDeskSession,
     Command,
     CreateToken,
     HandOverTasks,
     InvalidCommand,
+    PlanDeskSessions,
     PlanVisits,
     ReassignTask,
+    Recall,
     RecordCase,
     RecordVisit,
     RegisterHousehold,
+    SaveReplyTemplate,
+    SetDeliveryPreference,
     build,
 )
 
@@ -251,6 +256,15 @@ class TokenForm(FlaskForm):
     expires_days = IntegerField(_l("Expires after (days)"), validators=[Optional()])
 
 
+@rules_from(SetDeliveryPreference)
+class DeliveryForm(FlaskForm):
+    """Which channels my notifications also go out by (SetDeliveryPreference's rules)."""
+
+    email = StringField(_l("E-mail address"), render_kw={"type": "email", "autocomplete": "email"})
+    email_on = BooleanField(_l("Send my notifications by e-mail"))
+    webhook_on = BooleanField(_l("Send my notifications by text message or WeChat Work"))
+
+
 class TaskForm(FlaskForm):
     """Every task form carries the case version it was loaded with."""
 
@@ -277,6 +291,9 @@ class IntakeForm(FlaskForm):
         ("on_spot", _l("Answered on the spot")),
     ]))
     reply = TextAreaField(_l("Reply given to the resident"))
+    # A one-time key made when the page is shown: sending the form again (a double click, a retry) shows
+    # the case already made from it instead of making another (services.duplicates). Optional.
+    intake_key = HiddenField()
 
     def to_command(self) -> RecordCase | None:
         """Build the intake command (the disposition radio says whether it was answered on the spot)."""
@@ -384,3 +401,74 @@ class CoverForm(FlaskForm):
     starts_on = IsoDateField(_l("From"))
     ends_on = IsoDateField(_l("To (included)"))
     reason = StringField(_l("Reason"))
+
+
+# -- the public resident form and status page; mobile desk sessions ---------------------------------------
+
+@rules_from(RecordCase)
+class PublicRequestForm(FlaskForm):
+    """The resident form a grid poster's QR code opens (RecordCase's rules), with a small sum to answer."""
+
+    resident_name = StringField(_l("Your name"))
+    resident_phone = StringField(_l("Your phone"))
+    building_id = SelectField(_l("Building compound"), coerce=id_value, validate_choice=False)
+    address_detail = StringField(_l("Unit / room"))
+    category = SelectField(_l("What it is about"), validate_choice=False, default="other")
+    description = TextAreaField(_l("Your request"))
+    # A signed arithmetic question (views.public): no outside captcha service.
+    challenge = HiddenField()
+    answer = StringField(_l("Answer"), validators=[DataRequired(_l("Answer the question.")), Length(max=3)])
+
+
+class StatusForm(FlaskForm):
+    """Follow a case by its number and the last four digits of the phone given."""
+
+    number = StringField(_l("Case number"), validators=[DataRequired(_l("Write the case number.")), Length(max=32)])
+    last_four = StringField(_l("Last four digits of your phone"), validators=[
+        DataRequired(_l("Write the last four digits of your phone.")),
+        Regexp(r"^\d{4}$", message=_l("Write the last four digits of your phone."))])
+
+
+@rules_from(PlanDeskSessions)
+class DeskPlanForm(FlaskForm):
+    """Plan mobile desk sessions: the route's compounds in turn, or a free address (PlanDeskSessions' rules)."""
+
+    building_ids = SelectMultipleField(_l("Building compounds, in route order"), coerce=id_value,
+                                       validate_choice=False, option_widget=CheckboxInput(),
+                                       widget=ListWidget(prefix_label=False))
+    address = StringField(_l("Or a free address (a square, a market)"))
+    first_day = IsoDateField(_l("First day"))
+    starts_at = StringField(_l("From (HH:MM)"), default="09:00")
+    ends_at = StringField(_l("To (HH:MM)"), default="11:30")
+    staff_ids = SelectMultipleField(_l("Staff"), coerce=id_value, validate_choice=False,
+                                    option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    weeks = IntegerField(_l("Weekly sessions"), default=1, validators=[Optional()])
+
+
+@rules_from(CloseDeskSession)
+class DeskCloseForm(FlaskForm):
+    """Close a desk session with a note (CloseDeskSession's rules)."""
+
+    note = TextAreaField(_l("Note for the summary"))
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+@rules_from(Recall)
+class RecallForm(TaskForm):
+    """A leader recalls (撤回) a case referred to a department, with a reason (Recall's rules)."""
+
+    reason = StringField(_l("Why the case is recalled"))
+
+
+@rules_from(SaveReplyTemplate)
+class ReplyTemplateForm(FlaskForm):
+    """A reply template (常用语) of a grid (SaveReplyTemplate's rules)."""
+
+    grid_id = SelectField(_l("Grid"), coerce=id_value, validate_choice=False)
+    category = SelectField(_l("Category"), validate_choice=False)
+    use = RadioField(_l("Used for"), default="reply", validate_choice=False, choices=_choices(labels.REPLY_USES))
+    title = StringField(_l("Title"))
+    text = TextAreaField(_l("Text ({name}: the resident's name, {number}: the case number)"))

@@ -38,8 +38,9 @@ ACTIONS = {
     "case.opened": _l("Case recorded"), "task.claimed": _l("Task claimed"),
     "task.record_reply": _l("Recorded & replied"), "task.dispatch": _l("Dispatched"),
     "task.handle": _l("Handled"), "task.review_extension": _l("Extension decided"),
-    "task.callback": _l("Callback"), "task.review_archive": _l("Archived"),
+    "task.callback": _l("Callback"), "task.review_archive": _l("Archive review"),
     "task.supervise": _l("Supervision opinion"), "task.signed": _l("Signed for"),
+    "case.recalled": _l("Recalled from the department (撤回)"),
     "timer.sign_for": _l("Sign-for limit passed"), "timer.reminder": _l("Reminder sent (催办)"),
     "timer.supervision": _l("Limit reached: supervision (督办)"),
     "timer.escalation": _l("Escalated to the street office"),
@@ -48,12 +49,24 @@ ACTIONS = {
     "audit.fields_recorded": _l("Grid, recorder, number and process version put on the chain (upgrade)"),
     "audit.intake_recorded": _l("Intake door put on the chain (upgrade)"),
     "case.intake_corrected": _l("Intake door corrected: filed through Open311"),
+    "case.moved": _l("Moved with its building to another grid"),
+    "case.files_attached": _l("Photos attached"), "mediation.recorded": _l("Mediation recorded (矛盾调解)"),
+    "mediation.referred": _l("Failed mediation referred on"),
+    "case.linked": _l("Linked as a duplicate (重复件)"), "case.unlinked": _l("Duplicate unlinked"),
+    "case.duplicate_linked": _l("A duplicate was linked to this case"),
+    "case.duplicate_unlinked": _l("A duplicate was unlinked from this case"),
+    "case.followed_main": _l("The main case's result passed on (duplicate)"),
+    "case.duplicate_released": _l("Result passed on to a duplicate"),
 }
+#: Where a reply template (常用语) is inserted.
+REPLY_USES = {"reply": _l("On-the-spot reply"), "result": _l("Handling result"), "callback": _l("Callback script")}
 CARE_GROUPS = {
     "": _l("None"), "elderly_alone": _l("Elderly living alone"), "left_behind_child": _l("Left-behind child"),
     "hardship": _l("Hardship"), "migrant": _l("Migrant population"),
 }
 WEEKDAYS = {1: _l("Mon"), 2: _l("Tue"), 3: _l("Wed"), 4: _l("Thu"), 5: _l("Fri"), 6: _l("Sat"), 7: _l("Sun")}
+#: Where a mobile desk session (流动办公桌) stands (models.DeskStatus).
+DESK_STATUSES = {"planned": _l("Planned"), "open": _l("Open now"), "closed": _l("Closed")}
 DEADLINE_FILTERS = {"": _l("Any"), "overdue": _l("Overdue"), "mine": _l("My overdue"),
                     "due_soon": _l("Due soon")}
 
@@ -87,25 +100,33 @@ FIELDS = {
     "resident_email": _l("E-mail"), "latitude": _l("Latitude"), "longitude": _l("Longitude"),
     "media_url": _l("Photo link"), "number": _l("Case number"), "grid_id": _l("Grid"),
     "created_by_id": _l("Recorded by"), "process_hash": _l("Process version"), "intake": _l("Intake door"),
-    "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "stand_in": _l("Stand-in (代班)"),
+    "timer": _l("Timer"), "skipped": _l("Not sent"), "reason": _l("Reason"), "archive_decision": _l("Review decision"), "stand_in": _l("Stand-in (代班)"),
+    "files": _l("Photos"), "mediation": _l("Mediation"), "mediation_parties": _l("Parties"),
+    "mediation_mediators": _l("Mediators"), "mediation_agreement": _l("What was agreed"),
+    "mediation_accepted": _l("Both parties accept"), "mediation_follow_up_on": _l("Follow-up date"),
+    "mediation_referred_to": _l("Referred to"),
+    "duplicate_of": _l("Duplicate of"), "duplicate": _l("Duplicate"), "main_case": _l("Main case"),
 }
 #: The choices of each coded field of a task form (the command's values), by field name.
 CHOICES = {
     "disposition": {"dispatch": _l("Needs handling: send to the grid leader"), "on_spot": _l("Answered on the spot")},
     "dispatch_to": DISPATCH_TO, "deadline_class": DEADLINE_CLASSES, "handle_action": HANDLE_ACTIONS,
     "decision": {"approve": _l("Approve the extension"), "refuse": _l("Refuse")}, "satisfaction": OUTCOMES,
+    "archive_decision": {"archive": _l("Archive the record"), "rework": _l("Send back for rework (退回重办)")},
 }
 #: Coded fields and the label table for their values.
 VALUE_TABLES = {
     "status": STATUSES, "channel": CHANNELS, "urgency": URGENCIES, "green_channel": GREEN_CHANNEL,
     "outcome": OUTCOMES, "satisfaction": OUTCOMES, "deadline_class": DEADLINE_CLASSES,
     "handle_action": HANDLE_ACTIONS, "dispatch_to": DISPATCH_TO, "intake": DOORS,
+    "archive_decision": {"archive": _l("Archived"), "rework": _l("Sent back for rework (退回重办)")},
 }
 
 
 def category_label(code: str) -> str:
     """Return a category's label in the current language."""
-    pair = current_app.config["GRIDLOOP"]["categories"].get(code)
+    pair = current_app.config["GRIDLOOP"]["categories"].get(code) \
+        or current_app.extensions.get("gridloop.category_labels", {}).get(code)  # one no longer offered
     if pair is None:
         return code
     return pair[0] if str(get_locale()).startswith("zh") else pair[1]
@@ -169,6 +190,10 @@ def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
         return task_label(value) or gettext("Timer")
     if field == "skipped":
         return label(SKIPPED, value)
+    if field == "files" and isinstance(value, list):  # photos attached: their names (the hashes are on the chain)
+        return "、".join(str(f.get("name") or "") for f in value if isinstance(f, dict))
+    if field == "mediation_parties" and isinstance(value, list):
+        return "；".join(f"{p.get('name', '')} {p.get('phone', '')}".strip() for p in value if isinstance(p, dict))
     if field in names and isinstance(value, int):
         return names[field].get(value, f"#{value}")
     if field in TIME_FIELDS and isinstance(value, str):

@@ -8,6 +8,7 @@ from enum import StrEnum
 from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
+    Column,
     Date as sa_Date,
     DateTime,
     Enum as SAEnum,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -26,9 +28,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from . import clock
 from .codes import (
+    AttachmentKind,
     CareGroup,
     Channel,
     DeadlineClass,
+    DeliveryChannel,
+    DeliveryStatus,
     DispatchTo,
     Door,
     FormKey,
@@ -36,6 +41,7 @@ from .codes import (
     NotificationKind,
     OnHoliday,
     Outcome,
+    ReplyUse,
     Urgency,
 )
 
@@ -145,6 +151,10 @@ class Grid(Base):
     # Short code shown in lists, e.g. "G1".
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(100))
+    # Published on the public grid notice (网格公示): when the grid's office is open, e.g. "周一至周五 9:00-17:00",
+    # and the services it offers, one per line.
+    office_hours: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    service_items: Mapped[str] = mapped_column(Text, default="", server_default="")
     community: Mapped[Community] = relationship(back_populates="grids")
     buildings: Mapped[list[Building]] = relationship(back_populates="grid", order_by="Building.name")
 
@@ -183,10 +193,17 @@ class User(UserMixin, Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(32), default="")
+    # The public grid notice (网格公示) names grid staff; it shows a phone only when this is set: the duty
+    # phone if there is one, else ``phone``.
+    public_phone: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A duty phone (值班电话) published instead of the personal one; empty: none.
+    duty_phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # Werkzeug scrypt/pbkdf2 hash; the plain password is never stored.
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when an administrator resets the password: the next login must choose a new one first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Part of every session's signed user id: raising it (logout, a new password, disabling, a role
     # taken away) ends every session of the user, on every device, at their next request.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -289,6 +306,19 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
     extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    # The numbers' facts (services.facts keeps them as each audit event is recorded; README "The numbers"):
+    # the first handling period's dispatch, sign-for limit and handling limit, the first sign-for (签收),
+    # the first completed handling with the limit then in force (extensions included) and its working
+    # minutes, whether the intake answered it on the spot, and the first callback that reached the resident.
+    first_dispatched_at: Mapped[dt.datetime | None]
+    respond_by: Mapped[dt.datetime | None]
+    first_due_at: Mapped[dt.datetime | None]
+    responded_at: Mapped[dt.datetime | None]
+    handled_at: Mapped[dt.datetime | None]
+    handled_due_at: Mapped[dt.datetime | None]
+    handling_minutes: Mapped[int | None] = mapped_column(Integer)
+    answered_on_spot: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    first_outcome: Mapped[Outcome | None] = mapped_column(coded(Outcome, 20, "ck_case_first_outcome"))
     # Who recorded the case (the audit chain names them too); reading it follows roles, not this.
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -319,6 +349,13 @@ class Case(Base):
         # The case list filters by grid or status and shows the newest first.
         Index("ix_case_grid_created", "grid_id", "created_at"),
         Index("ix_case_status_created", "status", "created_at"),
+        # The numbers: one index holds every column a dashboard aggregates, so a period's figures are
+        # read from the index alone (no wide case rows), per grid, category, channel or department.
+        Index("ix_case_numbers", "created_at", "grid_id", "category", "channel", "department_id", "handler_id",
+              "first_dispatched_at", "respond_by", "responded_at", "first_due_at", "handled_at", "handled_due_at",
+              "due_at", "handling_minutes", "answered_on_spot", "first_outcome", "reopen_count", "status"),
+        # Hotspots: the same building and category within a few days.
+        Index("ix_case_building_category_created", "building_id", "category", "created_at"),
     )
 
 
@@ -556,6 +593,8 @@ class Visit(Base):
     completed_at: Mapped[dt.datetime | None]
     # A case the visit raised, if any.
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    # The idempotency key of the record that completed it (an offline phone's replay sends it again).
+    record_key: Mapped[str | None] = mapped_column(String(64))
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
     workflow_state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -589,7 +628,375 @@ class DiaryNote(Base):
     case: Mapped[Case | None] = relationship()
 
 
+class DeskStatus(StrEnum):
+    """Where a mobile desk session (流动办公桌) stands."""
+
+    PLANNED = "planned"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DeskRoute(Base):
+    """A fixed route of mobile desk sessions: every week on one weekday, the route's places in turn."""
+
+    __tablename__ = "desk_route"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    # ISO weekday (1 Monday … 7 Sunday) and local times "HH:MM".
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[str] = mapped_column(String(5))
+    ends_at: Mapped[str] = mapped_column(String(5))
+    # Building ids, comma-separated, in the order the sessions visit them.
+    building_ids: Mapped[str] = mapped_column(String(1000))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+desk_session_staff = Table(
+    "desk_session_staff", Base.metadata,
+    Column("session_id", ForeignKey("desk_session.id"), primary_key=True),
+    Column("user_id", ForeignKey("user_account.id"), primary_key=True),
+)
+
+
+class DeskSession(Base):
+    """One mobile desk session: a place, a day and hours, the staff; requests are recorded into it."""
+
+    __tablename__ = "desk_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    route_id: Mapped[int | None] = mapped_column(ForeignKey("desk_route.id"))
+    # The place: a building compound of the grid, or a free address (a square, a market), or both.
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    # Local calendar day and times "HH:MM".
+    held_on: Mapped[dt.date] = mapped_column(sa_Date(), index=True)
+    starts_at: Mapped[str] = mapped_column(String(5))
+    ends_at: Mapped[str] = mapped_column(String(5))
+    status: Mapped[DeskStatus] = mapped_column(coded(DeskStatus, 10, "ck_desk_session_status"),
+                                               default=DeskStatus.PLANNED)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[dt.datetime | None]
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    closed_at: Mapped[dt.datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # What the staff note when closing (weather, turnout, what to bring next time).
+    summary_note: Mapped[str] = mapped_column(Text, default="")
+
+    grid: Mapped[Grid] = relationship(lazy="joined", innerjoin=True)
+    building: Mapped[Building | None] = relationship(lazy="joined")
+    staff: Mapped[list[User]] = relationship(secondary=desk_session_staff, order_by="User.display_name",
+                                             lazy="selectin")
+    entries: Mapped[list[DeskEntry]] = relationship(back_populates="session", order_by="DeskEntry.id")
+
+    __table_args__ = (Index("ix_desk_session_grid_day", "grid_id", "held_on"),)
+
+
+class DeskEntry(Base):
+    """A request recorded at a mobile desk session: its case, and whether it was answered there."""
+
+    __tablename__ = "desk_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("desk_session.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    answered_on_spot: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    session: Mapped[DeskSession] = relationship(back_populates="entries")
+    case: Mapped[Case] = relationship()
+
+
+class Attachment(Base):
+    """A photo or file of a case (or a visit): stored by content hash; its hash is on the case's chain.
+
+    The original is kept as sent (EXIF, GPS included: evidence); what pages show are the display copy
+    and the thumbnail, re-encoded without any metadata.
+    """
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"), index=True)
+    mediation_id: Mapped[int | None] = mapped_column(ForeignKey("mediation.id"), index=True)
+    kind: Mapped[AttachmentKind] = mapped_column(coded(AttachmentKind, 20, "ck_attachment_kind"))
+    # SHA-256 of the original's bytes: its name in the store, in the case bundle and on the audit chain.
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # The name the file had on the phone, for people only (never a path).
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    # The display copy and thumbnail (JPEG, no metadata), stored by their own hashes.
+    display_sha256: Mapped[str] = mapped_column(String(64))
+    thumb_sha256: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    created_by: Mapped[User] = relationship()
+
+
+class Mediation(Base):
+    """A dispute mediation (矛盾调解) recorded while handling a case; every field is on the case's chain."""
+
+    __tablename__ = "mediation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    # JSON list of {"name", "phone"}: the parties (private: staff who may read the case only).
+    parties: Mapped[str] = mapped_column(Text)
+    mediators: Mapped[str] = mapped_column(String(200))
+    agreement: Mapped[str] = mapped_column(Text)
+    # Whether both parties accept what was agreed; a failed mediation may be referred on.
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    # Where a failed mediation was referred, e.g. 法律援助中心; empty when not referred.
+    referred_to: Mapped[str] = mapped_column(String(200), default="")
+    # The follow-up day (local) and the moment the handler is reminded: the scheduler fires it once.
+    follow_up_on: Mapped[dt.date | None] = mapped_column(sa_Date())
+    follow_up_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    reminded_at: Mapped[dt.datetime | None]
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    recorded_by: Mapped[User] = relationship()
+    case: Mapped[Case] = relationship()
+
+
+class DeliveryPreference(Base):
+    """How one person wants notifications sent besides the app: by e-mail, by the webhook (SMS, WeChat Work)."""
+
+    __tablename__ = "delivery_preference"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    # Where e-mail goes; empty: no e-mail, whatever ``email_on`` says.
+    email: Mapped[str] = mapped_column(String(254), default="")
+    email_on: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The webhook gateway reaches the person by their phone (SMS) or account there.
+    webhook_on: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Delivery(Base):
+    """The outbox: one notification to send over one channel, with its attempts (the delivery log)."""
+
+    __tablename__ = "delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    channel: Mapped[DeliveryChannel] = mapped_column(coded(DeliveryChannel, 10, "ck_delivery_channel"))
+    # The e-mail address at the time it was queued (a later change of preference does not redirect it).
+    address: Mapped[str] = mapped_column(String(254), default="")
+    status: Mapped[DeliveryStatus] = mapped_column(coded(DeliveryStatus, 10, "ck_delivery_status"),
+                                                   default=DeliveryStatus.PENDING)
+    # Attempts so far, counting one in progress; after [delivery] max_attempts it is given up.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a scheduler may take it next: the retry time, or while SENDING the end of the sender's lease.
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+    notification: Mapped[Notification] = relationship()
+    user: Mapped[User] = relationship()
+
+    # One message per notification and channel: queuing twice is refused by the database.
+    __table_args__ = (UniqueConstraint("notification_id", "channel", name="uq_delivery_notification_channel"),
+                      Index("ix_delivery_due", "status", "next_attempt_at"))
+
+
+# -- the desk: duplicates (重复件) and one-time intake keys -------------------------------------------
+
+#: Searching a resident by the whole number uses this; partial digits scan (a desk's volume, not a city's).
+Index("ix_case_resident_phone", Case.resident_phone)
+
+
+class DuplicateLink(Base):
+    """A case linked to a main case as its duplicate (重复件): it follows the main case's handling.
+
+    While ``released_at`` is empty the duplicate waits with no open task; when the main case is handled
+    it proceeds to its own callback with the main case's result. Unlinking deletes the row (the audit
+    chains of both cases keep the link and the unlink).
+    """
+
+    __tablename__ = "duplicate_link"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    main_case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    linked_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    linked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the main case's result reached this case (its callback opened); None while it still follows.
+    released_at: Mapped[dt.datetime | None]
+
+    case: Mapped[Case] = relationship(foreign_keys=[case_id])
+    main_case: Mapped[Case] = relationship(foreign_keys=[main_case_id])
+
+
+class IntakeKey(Base):
+    """A one-time key an intake was sent with (the desk form's hidden key, the API's Idempotency-Key).
+
+    A repeat with the same key from the same account answers with the case already made.
+    """
+
+    __tablename__ = "intake_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    key: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the intake as sent (its command's JSON): the same key with other content is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_intake_key_user_key"),)
+
+
 __all__ = ["ApiToken", "AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover",
-           "Department", "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "Role",
+           "DeskEntry", "DuplicateLink", "IntakeKey", "DeskRoute", "DeskSession", "DeskStatus", "Department", "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "ReplyTemplate", "Role",
            "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
            "utcnow"]
+
+
+# -- administration (issue 15) ---------------------------------------------------------------------
+
+class Category(Base):
+    """A case category edited by administrators; config.toml's [categories] is the seed a row overrides."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    # What the dispatch form proposes for a case of this category; None: no proposal.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    deadline_class: Mapped[DeadlineClass | None] = mapped_column(
+        coded(DeadlineClass, 20, "ck_category_deadline_class"))
+    # Inactive: no longer offered for new cases; old cases keep showing its name.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CalendarDay(Base):
+    """A day the working-day calendar treats otherwise than the published schedule (and config.toml)."""
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[dt.date] = mapped_column(sa_Date(), primary_key=True)
+    # True: an extra working day (调休上班); False: an extra holiday (a local closure).
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AdminEvent(Base):
+    """One change an administrator made, on the admin trail: append-only, hash-chained like a case's events.
+
+    Hashed by ``tracker.chain.event_hash`` with case id 0 and ``target`` in the task name's place; the
+    trail's head (count and last hash) is kept in the setting ``admin_trail_head``.
+    """
+
+    __tablename__ = "admin_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    # What was changed, e.g. "user:12" or "building:3".
+    target: Mapped[str] = mapped_column(String(100))
+    # JSON object: field -> [old, new].
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReportPeriod(StrEnum):
+    """How long a report's period is (the numbers)."""
+
+    WEEK = "week"
+    MONTH = "month"
+
+
+class ReportScope(StrEnum):
+    """Whose figures a report holds: a grid, a department or a community."""
+
+    GRID = "grid"
+    DEPARTMENT = "department"
+    COMMUNITY = "community"
+
+
+class Report(Base):
+    """A produced report (周报 / 月报) of one grid, department or community, kept for download."""
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[ReportPeriod] = mapped_column(coded(ReportPeriod, 10, "ck_report_period"))
+    scope: Mapped[ReportScope] = mapped_column(coded(ReportScope, 20, "ck_report_scope"))
+    # The grid, department or community id (as ``scope`` says).
+    scope_id: Mapped[int] = mapped_column(Integer)
+    # Local days, both included.
+    starts_on: Mapped[dt.date] = mapped_column(sa_Date())
+    ends_on: Mapped[dt.date] = mapped_column(sa_Date())
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # None: produced by the scheduler.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The XLSX workbook as produced; the printable page is rendered again from the same figures.
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    __table_args__ = (UniqueConstraint("period", "scope", "scope_id", "starts_on", name="uq_report_period_scope"),)
+
+
+hotspot_case = Table(
+    "hotspot_case", Base.metadata,
+    Column("hotspot_id", ForeignKey("hotspot.id"), primary_key=True),
+    Column("case_id", ForeignKey("case.id"), primary_key=True, index=True),
+)
+
+
+class Hotspot(Base):
+    """The same building and category asked about again and again within a few days (未诉先办)."""
+
+    __tablename__ = "hotspot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"))
+    category: Mapped[str] = mapped_column(String(40))
+    # The first and the last request counted, and when the leader was told.
+    first_at: Mapped[dt.datetime]
+    last_at: Mapped[dt.datetime]
+    detected_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The proactive case (主动发现) a leader opened for it; None until then.
+    proactive_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+
+    building: Mapped[Building] = relationship(lazy="joined", innerjoin=True)
+    cases: Mapped[list[Case]] = relationship(secondary=hotspot_case, order_by="Case.created_at")
+    proactive_case: Mapped[Case | None] = relationship(foreign_keys=[proactive_case_id])
+
+    __table_args__ = (Index("ix_hotspot_place", "building_id", "category", "last_at"),)
+
+
+class ReplyTemplate(Base):
+    """A reply template (常用语) of a grid: one click puts its text into the reply, result or callback note.
+
+    ``{name}`` and ``{number}`` in the text become the resident's name and the case number when inserted.
+    """
+
+    __tablename__ = "reply_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"))
+    # A category code of [categories]; empty: offered for every category.
+    category: Mapped[str] = mapped_column(String(40), default="")
+    use: Mapped[ReplyUse] = mapped_column(coded(ReplyUse, 20, "ck_reply_template_use"))
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    grid: Mapped[Grid] = relationship()
+
+    __table_args__ = (Index("ix_reply_template_grid_use", "grid_id", "use", "category"),)

@@ -65,6 +65,13 @@ def init_app(app: Flask) -> Limiter:
     # Every audit search scans events (up to 20,000 a page), whatever it filters by.
     app.view_functions["audit.search"] = limiter.limit(search, key_func=_user_or_address)(
         app.view_functions["audit.search"])
+    # The public resident form and the status look-up, per address: filing floods and guessing the phone's digits.
+    public = app.config["GRIDLOOP"].get("public", {})
+    for endpoint, limit in (("public.request_form", public.get("rate_limit", "5 per hour")),
+                            ("public.status", public.get("status_rate_limit", "20 per hour"))):
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = limiter.limit(limit, key_func=get_remote_address, methods=["POST"])(
+                app.view_functions[endpoint])
     return limiter
 
 

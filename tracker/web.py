@@ -24,22 +24,35 @@ from .config import ROOT
 from .db import get_session
 from .models import Role
 from .permissions import Permission, can, grid_ids
-from .services import accounts
+from .services import accounts, delivery
 from .services.definitions import check_statuses
+from .services.facts import install as keep_case_facts
 from .views import (
+    admin,
     api,
+    attachments,
     audit,
     auth,
     bundle,
     cases,
+    dashboard,
     demo,
+    desk,
     due_window,
     exports,
     health,
     inbox,
     leader,
+    maps,
+    mediation,
     notifications,
+    offline,
     open311,
+    preferences,
+    printing,
+    public,
+    replies,
+    residents,
     tasks,
     visits,
 )
@@ -51,6 +64,7 @@ LOCALES = ("zh_CN", "en")
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and hooks."""
     _init_engine(app)
+    keep_case_facts()  # the numbers' facts follow every audit event (services.facts)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # JSON answers keep Chinese readable (UTF-8)
     csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
@@ -59,9 +73,19 @@ def init_app(app: Flask) -> None:
     login.login_message = auth.LOGIN_MESSAGE
     login.localize_callback = gettext  # flashed in the person's language, not Flask-Login's English
     login.user_loader(lambda session_id: accounts.user_for_session(get_session(), session_id))
-    for module in (api, auth, audit, bundle, cases, demo, exports, health, inbox, leader, notifications, open311,
-                   tasks, visits):
+    for module in (api, auth, audit, bundle, cases, dashboard, demo, exports, health, inbox, leader, notifications,
+                   open311, tasks, visits):
         app.register_blueprint(module.bp)
+    for module in (attachments, mediation, printing):  # photos, mediations (矛盾调解), printable pages
+        app.register_blueprint(module.bp)
+    app.register_blueprint(admin.bp)  # administration screens and spreadsheet onboarding
+    app.register_blueprint(residents.bp)  # the resident's cases, the intake's look-up, duplicates (重复件)
+    for module in (offline, preferences):  # the installable app; e-mail and webhook messages
+        app.register_blueprint(module.bp)
+    delivery.init_app(app)
+    for module in (public, maps, desk):  # the grid notice (no login), the grid map, mobile desk sessions
+        app.register_blueprint(module.bp)
+    app.register_blueprint(replies.bp)  # reply templates (常用语) kept by grid leaders
     # Programs authenticate with a bearer token or api_key, never the session cookie: no CSRF to forge.
     csrf.exempt(api.bp)
     csrf.exempt(open311.bp)

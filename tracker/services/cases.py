@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 from workflows import ReadyTask, Snapshot, TaskNotReady, WorkflowError
 
 from .. import deadlines
-from ..codes import DOOR_CHANNELS, DispatchTo, Disposition, Door, HandleAction
+from ..codes import DOOR_CHANNELS, ArchiveDecision, DeadlineClass, DispatchTo, Disposition, Door, HandleAction, Urgency
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import ApiToken, Building, Case, CaseStatus, Department, Role, Task, TaskStatus, User, utcnow
 from ..permissions import Permission, PermissionDenied, can, grid_ids, holds_role, in_lane, require
@@ -25,6 +25,7 @@ from .commands import (
     Callback,
     Dispatch,
     Handle,
+    Recall,
     RecordCase,
     RecordReply,
     ReviewArchive,
@@ -37,6 +38,8 @@ from .locks import check_fresh, flush, get_task, hold_new, lock_task
 
 #: The signal a process catches when its case is signed for (签收); older versions catch none.
 SIGNED_FOR = "signed_for"
+#: The signal a process catches when a leader recalls (撤回) a referred case; older versions catch none.
+RECALLED = "recalled"
 
 #: Case status while a given user task waits, for cases still running on a definition deployed before
 #: user tasks named their status in the BPMN (case_closed_loop as of commit 3c4cf86): its tasks name
@@ -50,6 +53,11 @@ LEGACY_STATUS_BY_TASK = {
     "callback": CaseStatus.CALLBACK,
     "review_archive": CaseStatus.ARCHIVE_REVIEW,
 }
+
+
+#: Called as ``hook(svc, case)`` after a task of the case was completed (services.duplicates registers one:
+#: a main case just handled sends its result on to its duplicates).
+AFTER_COMPLETE: list[Callable[[Services, Case], None]] = []
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -66,10 +74,19 @@ def open_case(svc: Services, actor: User, intake: RecordCase, door: Door = Door.
     building = svc.session.get(Building, intake.building_id, options=[joinedload(Building.grid)])
     if building is None:
         raise InvalidInput(N_("Building not found; choose one from the list."), field="building_id")
-    if not can(actor, Permission.CASE_CREATE, building.grid) and grid_ids(actor, Role.GRID_MEMBER, Role.GRID_LEADER):
-        # Grid staff who picked a building of another grid: say which to pick (others are simply refused).
-        raise InvalidInput(N_("Choose one of the buildings of your grids."), field="building_id")
-    require(actor, Permission.CASE_CREATE, building.grid)
+    if door == Door.PUBLIC:
+        # The public resident form records as its own system account (services.public), in any grid; no
+        # one else may use that door, and that account no other.
+        if actor.username != svc.config.get("public", {}).get("recorder", "public_form"):
+            raise PermissionDenied(f"{actor.username} may not record through the public door")
+    elif actor.username == svc.config.get("public", {}).get("recorder", "public_form"):
+        raise PermissionDenied(f"{actor.username} records only through the public door")
+    else:
+        if not can(actor, Permission.CASE_CREATE, building.grid) \
+                and grid_ids(actor, Role.GRID_MEMBER, Role.GRID_LEADER):
+            # Grid staff who picked a building of another grid: say which to pick (others are simply refused).
+            raise InvalidInput(N_("Choose one of the buildings of your grids."), field="building_id")
+        require(actor, Permission.CASE_CREATE, building.grid)
     if intake.category not in svc.config["categories"]:
         raise InvalidInput(N_("Unknown category %(code)s; choose one from the list."), field="category",
                            code=intake.category)
@@ -157,6 +174,10 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
             raise ConflictError(N_("This task was already completed by someone else; reload the case.")) from None
         except WorkflowError as exc:
             raise InvalidInput(N_("The process could not continue: %(problem)s"), problem=str(exc)) from None
+        if snapshot.completed and workflow_data.get("archive_decision") == ArchiveDecision.REWORK:
+            # A case on a process version from before rework existed would be archived instead.
+            raise InvalidInput(N_("This case runs on an older version of the process, which cannot send it back "
+                                  "for rework; archive it, or record a new case."), field="archive_decision")
         task.status = TaskStatus.DONE
         task.completed_at = utcnow()
         task.completed_by_id = actor.id
@@ -168,6 +189,8 @@ def complete_task(svc: Services, actor: User, task_id: str, expected_version: in
             **_cover_changes(svc, case),
         }, task_name=task.name)
     flush(svc.session)
+    for hook in AFTER_COMPLETE:
+        hook(svc, case)
     return case
 
 
@@ -311,6 +334,9 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
         # The member who recorded the request follows it up with the resident (a program's account
         # cannot phone anyone: its cases' callbacks wait in the grid's pool).
         assignee_id = case.created_by_id
+        if assignee_id == case.handler_id and svc.config["loop"].get("callback_by_other_member", True):
+            # Whoever handled the case does not ask the resident whether they are satisfied with it.
+            assignee_id = _other_member(svc, case) or assignee_id
     task = Task(id=ready.id, name=ready.name, title=ready.title, form_key=ready.form_key, lane=ready.lane,
                 role=role, grid_id=case.grid_id,
                 department_id=case.department_id if role == Role.DEPARTMENT_HANDLER else None,
@@ -322,6 +348,16 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
             task.assignee_id = covering
             task.covered_for = assignee_id  # not stored: the audit event names the stand-in
     return task
+
+
+def _other_member(svc: Services, case: Case) -> int | None:
+    """Return the member of the case's grid, other than its handler, with the fewest open tasks (None: none)."""
+    from ..queries import members_of, open_counts
+    others = [u.id for u in members_of(svc.session, case.grid_id) if u.id != case.handler_id and u.active]
+    if not others:
+        return None
+    counts = open_counts(svc.session, others, utcnow())
+    return min(others, key=lambda uid: (counts.get(uid, (0, 0))[0], uid))
 
 
 def _recorder(svc: Services, case: Case) -> User:
@@ -436,8 +472,65 @@ def _supervise(svc: Services, case: Case, actor: User, command: Supervise) -> di
 
 
 def _review_archive(svc: Services, case: Case, actor: User, command: ReviewArchive) -> dict:
-    """Archive the reviewed record; it is read-only afterwards."""
-    return {}
+    """Archive the reviewed record (read-only afterwards), or send it back for rework (退回重办).
+
+    Rework goes to the same handler with a new handling period of the case's class (the process decides
+    the path: back to handling, or to dispatch for a case answered on the spot); the handler is told why.
+    """
+    if command.archive_decision != ArchiveDecision.REWORK:
+        return {"archive_decision": str(ArchiveDecision.ARCHIVE)}
+    data: dict[str, Any] = {"archive_decision": str(ArchiveDecision.REWORK)}
+    recipients = notices.handlers_of(svc.session, case) if case.deadline_class else []
+    notices.notify(svc.session, [r for r in recipients if r != actor.id], "rework", case=case,
+                   number=case.number, by=actor.display_name, reason=command.comment)
+    if case.deadline_class:
+        data.update(_new_period(svc, case, case.deadline_class))
+    return data
+
+
+def propose_deadline_class(config: Mapping[str, Any], case: Case) -> DeadlineClass:
+    """Return the time limit the dispatch form proposes: by urgency, else by category (``[dispatch]``)."""
+    if case.urgency == Urgency.EMERGENCY:
+        return DeadlineClass.EMERGENCY
+    by_category = config.get("dispatch", {}).get("deadline_classes", {})
+    proposed = DeadlineClass(by_category.get(case.category, DeadlineClass.GENERAL))
+    if case.urgency == Urgency.URGENT and proposed in (DeadlineClass.GENERAL, DeadlineClass.COMPLEX):
+        return DeadlineClass.UTILITIES  # urgent: within 24 hours rather than days
+    return proposed
+
+
+def suggested_department_code(config: Mapping[str, Any], category: str) -> str | None:
+    """Return the code of the department ``[dispatch] departments`` maps the category to, if any."""
+    return config.get("dispatch", {}).get("departments", {}).get(category)
+
+
+def recall_case(svc: Services, actor: User, task_id: str, command: Recall) -> Case:
+    """Recall (撤回) a case from the department handling it, before it finishes: it waits for dispatch again.
+
+    A leader of the case's grid may; the department's handlers are told, with the reason.
+    """
+    task = lock_task(svc, task_id)
+    with svc.session.no_autoflush:
+        case = task.case
+        require(actor, Permission.TASK_READ, task)
+        check_fresh(case, task, command.version)
+        require(actor, Permission.GRID_MANAGE, case.grid)
+        if task.form_key != "handle" or case.dispatch_to != DispatchTo.DEPARTMENT:
+            raise InvalidInput(N_("Only a case referred to a department is recalled; reassign a member's task."))
+        before = audited_fields(case)
+        recipients = notices.handlers_of(svc.session, case)
+        snapshot = svc.engine.send_signal(as_definition(case.definition), case.workflow_state, RECALLED)
+        if snapshot is None:
+            raise InvalidInput(N_("This case cannot be recalled now: it is no longer being handled, or it runs on "
+                                  "an older version of the process."))
+        case.version += 1
+        _apply(svc, case, actor, snapshot, completed_task=None)
+        notices.notify(svc.session, [r for r in recipients if r != actor.id], "recalled", case=case,
+                       number=case.number, by=actor.display_name, reason=command.reason)
+        record_event(svc.session, case, actor, "case.recalled",
+                     {"reason": (None, command.reason), **_diff(before, audited_fields(case))}, task_name=task.name)
+    flush(svc.session)
+    return case
 
 
 @dataclass(frozen=True)
@@ -464,4 +557,4 @@ TASKS: dict[str, TaskKind] = {
 }
 
 __all__ = ["TASKS", "Door", "TaskKind", "claim_task", "complete_task", "fire_timers", "get_task", "open_case",
-           "sign_for"]
+           "propose_deadline_class", "recall_case", "sign_for", "suggested_department_code"]

@@ -13,14 +13,25 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..codes import (
+    ArchiveDecision,
     CareGroup,
     Channel,
     DeadlineClass,
@@ -32,10 +43,11 @@ from ..codes import (
     HandoverMode,
     OnHoliday,
     Outcome,
+    ReplyUse,
     Urgency,
 )
 from ..errors import N_, InvalidInput
-from ..models import TokenScope
+from ..models import Role, TokenScope
 
 #: The largest id a row can have (PostgreSQL's integer).
 MAX_ID = 2**31 - 1
@@ -206,6 +218,8 @@ class Dispatch(TaskCommand):
     handler_id: Annotated[Id | None, titled(N_("Grid member"))] = Field(None, validate_default=True)
     department_id: Annotated[Id | None, titled(N_("Department"))] = Field(None, validate_default=True)
     deadline_class: Annotated[DeadlineClass, titled(N_("Time limit"))]
+    # The dispatch note (派单意见): what the leader tells the handler; shown on the handling task.
+    note: Annotated[_text(2000), titled(N_("Dispatch note for the handler"))] = ""
 
     messages: ClassVar[Mapping[str, str]] = {"deadline_class": N_("Choose a time limit from the list.")}
 
@@ -263,22 +277,49 @@ class Callback(TaskCommand):
     """Record the resident's answer at the callback."""
 
     satisfaction: Annotated[Outcome, titled(N_("Resident's answer"))]
-    note: Annotated[_text(2000), titled(N_("Note"))] = ""
+    note: Annotated[_text(2000), titled(N_("Note"))] = Field("", validate_default=True)
 
     messages: ClassVar[Mapping[str, str]] = {"satisfaction": N_("Choose the resident's answer.")}
 
+    @field_validator("note")
+    @classmethod
+    def _why_dissatisfied(cls, note: str, info: ValidationInfo) -> str:
+        """A dissatisfied resident says why: the handler works again from that note."""
+        if info.data.get("satisfaction") == Outcome.DISSATISFIED and not note:
+            raise _problem(N_("Write what the resident is not satisfied with."))
+        return note
+
 
 class ReviewArchive(TaskCommand):
-    """Confirm the review of the record and archive it."""
+    """Archive the reviewed record, or send the case back to its handler for rework (退回重办) with a reason."""
 
-    confirm: Annotated[Literal[True], titled(N_("I have reviewed the record; archive it"))]
-    comment: Annotated[_text(2000), titled(N_("Comment"))] = ""
+    archive_decision: Annotated[ArchiveDecision, titled(N_("Decision"))] = ArchiveDecision.ARCHIVE
+    confirm: Annotated[bool, titled(N_("I have reviewed the record; archive it"))] = Field(
+        False, validate_default=True)
+    comment: Annotated[_text(2000), titled(N_("Comment, or the reason for rework"))] = Field(
+        "", validate_default=True)
 
     messages: ClassVar[Mapping[str, str]] = {"confirm": N_("Tick the box to confirm the review.")}
 
+    @field_validator("confirm")
+    @classmethod
+    def _confirmed_to_archive(cls, confirm: bool, info: ValidationInfo) -> bool:
+        """Archiving needs the reviewer's confirmation."""
+        if info.data.get("archive_decision", ArchiveDecision.ARCHIVE) == ArchiveDecision.ARCHIVE and not confirm:
+            raise _problem(N_("Tick the box to confirm the review."))
+        return confirm
+
+    @field_validator("comment")
+    @classmethod
+    def _reason_for_rework(cls, comment: str, info: ValidationInfo) -> str:
+        """Sending a case back needs the reason, which goes to the handler."""
+        if info.data.get("archive_decision") == ArchiveDecision.REWORK and not comment:
+            raise _problem(N_("Write why the case goes back for rework; the handler reads it."))
+        return comment
+
     def workflow_data(self) -> dict[str, Any]:
         """Return what the service records."""
-        return {"comment": self.comment}
+        return {"archive_decision": str(self.archive_decision), "comment": self.comment}
 
 
 class Supervise(TaskCommand):
@@ -287,6 +328,34 @@ class Supervise(TaskCommand):
     note: Annotated[_text(2000, required=True), titled(N_("Supervision opinion for the handler"))]
 
     messages: ClassVar[Mapping[str, str]] = {"note": N_("Write the supervision opinion for the handler.")}
+
+
+class Recall(Command):
+    """Recall (撤回) a case referred to a department before the department finishes: back to dispatch."""
+
+    version: Annotated[int, Field(ge=1, le=MAX_ID, description=N_(
+        "The case's version when you read it; a stale version gets 409."))]
+    reason: _text(500, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"reason": N_("Write why the case is recalled; the department reads it."),
+                                             "version": N_("The form is damaged; reload the page and try again.")}
+
+
+class SaveReplyTemplate(Command):
+    """Create or change a reply template (常用语) of a grid; {name} and {number} are filled in on insert."""
+
+    grid_id: Id
+    category: _text(40) = ""
+    use: ReplyUse
+    title: _text(100, required=True)
+    text: _text(2000, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "grid_id": N_("Choose the grid the template is for."),
+        "use": N_("Choose where the template is used."),
+        "title": N_("Give the template a short title."),
+        "text": N_("Write the template's text."),
+    }
 
 
 # -- moving work ---------------------------------------------------------------------------------------
@@ -442,6 +511,241 @@ class CreateToken(Command):
     }
 
 
+class SetDeliveryPreference(Command):
+    """Choose how my notifications reach me besides the app: by e-mail, and by the webhook (SMS, WeChat Work)."""
+
+    email: Annotated[_text(254), AfterValidator(_email), titled(N_("E-mail address"))] = ""
+    email_on: Annotated[bool, titled(N_("Send my notifications by e-mail"))] = False
+    webhook_on: Annotated[bool, titled(N_("Send my notifications by text message or WeChat Work"))] = False
+
+    @field_validator("email_on")
+    @classmethod
+    def _address_when_on(cls, email_on: bool, info: ValidationInfo) -> bool:
+        """E-mail needs an address to go to."""
+        if email_on and not info.data.get("email") and "email" in info.data:
+            raise _problem(N_("Give the e-mail address to send to, or turn e-mail off."))
+        return email_on
+
+
+# -- administration (admin screens, spreadsheet onboarding) --------------------------------------------
+
+#: A login name: letters, digits and . _ - (what people type on a phone keyboard without surprises).
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$"
+#: A short code (grid, department, category): letters, digits, _ and -.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
+
+
+class SavePerson(Command):
+    """Create or edit a person's account: login name, name, phones, administrator, what the notice shows."""
+
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN), titled(N_("Username"))]
+    display_name: Annotated[_text(100, required=True), titled(N_("Name"))]
+    phone: Annotated[_text(40), AfterValidator(_optional_phone), titled(N_("Phone"))] = ""
+    duty_phone: Annotated[_text(40), AfterValidator(_optional_phone), titled(N_("Duty phone"))] = ""
+    public_phone: Annotated[bool, titled(N_("Show the phone on the public grid notice"))] = False
+    is_admin: Annotated[bool, titled(N_("Administrator"))] = False
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "username": N_("A username is 2 to 64 letters, digits, dots, dashes or underscores, e.g. wangfang."),
+        "display_name": N_("Write the person's name."),
+    }
+
+
+class GrantRole(Command):
+    """Give a person a role in a grid, a department, a community, or (an auditor) the whole district."""
+
+    role: Role
+    grid_id: Id | None = None
+    department_id: Id | None = None
+    community_id: Id | None = Field(None, validate_default=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"role": N_("Choose a role from the list.")}
+
+    @field_validator("community_id")
+    @classmethod
+    def _scope_of_the_role(cls, community_id: int | None, info: ValidationInfo) -> int | None:
+        """Each role names its scope: a grid, a department, a community (an auditor may name none)."""
+        role = info.data.get("role")
+        if role in (Role.GRID_MEMBER, Role.GRID_LEADER) and info.data.get("grid_id") is None:
+            raise _problem(N_("Choose the grid of this role."))
+        if role == Role.DEPARTMENT_HANDLER and info.data.get("department_id") is None:
+            raise _problem(N_("Choose the department of this role."))
+        if role == Role.STREET_OFFICE and community_id is None:
+            raise _problem(N_("Choose the community of this role."))
+        return community_id
+
+
+class ChangePassword(Command):
+    """Change one's own password: the current one, the new one twice."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=1, max_length=200)]
+    confirm_password: Annotated[str, Field(max_length=200)] = Field("", validate_default=True)
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
+    messages: ClassVar[Mapping[str, str]] = {"current_password": N_("Enter your current password."),
+                                             "new_password": N_("Enter the new password.")}
+
+    @field_validator("confirm_password")
+    @classmethod
+    def _typed_twice(cls, confirm: str, info: ValidationInfo) -> str:
+        """The new password is typed twice alike."""
+        if info.data.get("new_password") not in (None, confirm):
+            raise _problem(N_("The two new passwords differ; type the same one twice."))
+        return confirm
+
+
+class SaveCommunity(Command):
+    """Create or rename a community."""
+
+    name: _text(100, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"name": N_("Write the community's name.")}
+
+
+class SaveGrid(Command):
+    """Create or edit a grid of a community."""
+
+    community_id: Id
+    code: Annotated[str, Field(pattern=CODE_PATTERN)]
+    name: _text(100, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "community_id": N_("Choose the community."),
+        "code": N_("A code is up to 40 letters, digits, dashes or underscores, e.g. G1."),
+        "name": N_("Write the grid's name."),
+    }
+
+
+class OpenCases(StrEnum):
+    """What happens to a building's open cases when it moves to another grid."""
+
+    STAY = "stay"
+    MOVE = "move"
+
+
+class SaveBuilding(Command):
+    """Create or edit a building compound: name, address, position, grid."""
+
+    grid_id: Id
+    name: _text(100, required=True)
+    address: _text(200) = ""
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = Field(None, validate_default=True)
+    # Only asked when the grid changes and the building has open cases.
+    open_cases: OpenCases | None = None
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "grid_id": N_("Choose the grid."),
+        "name": N_("Write the building's name."),
+        "latitude": N_("A latitude is a number from -90 to 90, e.g. 36.07."),
+        "longitude": N_("A longitude is a number from -180 to 180, e.g. 115.2."),
+        "open_cases": N_("Choose what happens to the building's open cases."),
+    }
+
+    @field_validator("longitude")
+    @classmethod
+    def _both_or_neither(cls, longitude: float | None, info: ValidationInfo) -> float | None:
+        """A position has both coordinates or none."""
+        if (longitude is None) != (info.data.get("latitude") is None) and "latitude" in info.data:
+            raise _problem(N_("Give both latitude and longitude, or neither."))
+        return longitude
+
+
+class SaveDepartment(Command):
+    """Create or edit a functional department."""
+
+    code: Annotated[str, Field(pattern=CODE_PATTERN)]
+    name: _text(100, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "code": N_("A code is up to 40 letters, digits, dashes or underscores, e.g. G1."),
+        "name": N_("Write the department's name."),
+    }
+
+
+class SaveCategory(Command):
+    """Create or edit a case category: its names, default department and time limit, whether it is offered."""
+
+    code: Annotated[str, Field(pattern=CODE_PATTERN)]
+    name_zh: _text(100, required=True)
+    name_en: _text(100, required=True)
+    department_id: Id | None = None
+    deadline_class: DeadlineClass | None = None
+    active: bool = True
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "code": N_("A code is up to 40 letters, digits, dashes or underscores, e.g. G1."),
+        "name_zh": N_("Write the Chinese name."), "name_en": N_("Write the English name."),
+        "deadline_class": N_("Choose a time limit from the list."),
+    }
+
+
+class SaveCalendarDay(Command):
+    """Mark a day as an extra holiday or an extra working day (调休)."""
+
+    day: dt.date
+    working: bool
+    note: _text(200) = ""
+
+    messages: ClassVar[Mapping[str, str]] = {"day": N_("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01.")}
+
+
+# -- mobile desk sessions (流动办公桌) -------------------------------------------------------------------
+
+#: A local time of day, HH:MM.
+CLOCK_PATTERN = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+def _clock(value: Any) -> Any:
+    """Say how to write a time that is not HH:MM."""
+    if not isinstance(value, str) or not re.fullmatch(CLOCK_PATTERN, value.strip()):
+        raise _problem(N_("Write the time as HH:MM, e.g. 09:30."))
+    return value.strip()
+
+
+class PlanDeskSessions(Command):
+    """Plan mobile desk sessions of a grid: one, or one a week on a fixed route (the places in turn)."""
+
+    # In route order: week 1 at the first, week 2 at the second…; empty when the place is a free address.
+    building_ids: Annotated[list[Id], Field(max_length=60)] = []
+    address: _text(200) = Field("", validate_default=True)
+    first_day: dt.date
+    starts_at: Annotated[str, BeforeValidator(_clock)]
+    ends_at: Annotated[str, BeforeValidator(_clock)]
+    staff_ids: Annotated[list[Id], Field(min_length=1, max_length=30)]
+    # How many weekly sessions (1: a single session).
+    weeks: Annotated[int, Field(ge=1, le=26)] = 1
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "first_day": N_("Give the first day as YYYY-MM-DD."),
+        "staff_ids": N_("Choose at least one member of staff for the desk."),
+        "weeks": N_("Plan 1 to 26 weekly sessions."),
+    }
+
+    @field_validator("address")
+    @classmethod
+    def _a_place(cls, address: str, info: ValidationInfo) -> str:
+        """A session is held at a building compound or at a free address."""
+        if not address and not info.data.get("building_ids"):
+            raise _problem(N_("Choose the building compounds of the route, or write an address."))
+        return address
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ends_after_start(cls, ends_at: str, info: ValidationInfo) -> str:
+        """A session ends after it starts."""
+        if (starts_at := info.data.get("starts_at")) is not None and ends_at <= starts_at:
+            raise _problem(N_("The session ends before it starts; check the times."))
+        return ends_at
+
+
+class CloseDeskSession(Command):
+    """Close a mobile desk session, with a note for its summary."""
+
+    note: _text(2000) = ""
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -543,4 +847,5 @@ def _without_titles(node: Any) -> Any:
 __all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatch", "FieldError", "Handle",
            "InvalidCommand", "HandOverTasks", "MAX_ID", "PlanVisits", "ReassignTask", "RecordCase", "RecordReply",
            "RecordVisit", "RegisterHousehold", "ReviewArchive", "ReviewExtension", "Supervise", "TaskCommand", "build",
-           "json_schema"]
+           "json_schema", "Recall", "SaveReplyTemplate"]
+__all__ += ["CloseDeskSession", "PlanDeskSessions"]
