@@ -105,6 +105,21 @@ class Outcome(StrEnum):
     UNREACHABLE = "unreachable"
 
 
+class ArchiveDecision(StrEnum):
+    """What archive review (审核归档) decides: file the record, or send the case back for rework (退回重办)."""
+
+    ARCHIVE = "archive"
+    REWORK = "rework"
+
+
+class ReplyUse(StrEnum):
+    """Which text a reply template (常用语) fills: the on-the-spot reply, the handling result, the callback."""
+
+    REPLY = "reply"
+    RESULT = "result"
+    CALLBACK = "callback"
+
+
 class HandoverMode(StrEnum):
     """How a handover shares the tasks out."""
 
@@ -147,6 +162,34 @@ class NotificationKind(StrEnum):
     RECALLED = "recalled"
 
 
+class AttachmentKind(StrEnum):
+    """When a photo or file was attached: at intake, before or after handling, on a visit or a mediation."""
+
+    INTAKE = "intake"
+    BEFORE = "before"
+    AFTER = "after"
+    VISIT = "visit"
+    MEDIATION = "mediation"
+
+
+class DeliveryChannel(StrEnum):
+    """Where a notification goes besides the app: e-mail over SMTP, or the deployment's webhook (SMS, WeChat Work)."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one outgoing message stands in the outbox."""
+
+    PENDING = "pending"
+    # Claimed by a scheduler; due again when its lease ends (the sender died mid-send).
+    SENDING = "sending"
+    SENT = "sent"
+    # Given up after [delivery] max_attempts.
+    FAILED = "failed"
+
+
 class CareGroup(StrEnum):
     """Households visited on a schedule (三定走访); NONE for a household in none of them."""
 
@@ -165,6 +208,7 @@ class OnHoliday(StrEnum):
     SKIP = "skip"
 
 
-__all__ = ["DOOR_CHANNELS", "CareGroup", "Channel", "DeadlineClass", "Decision", "DispatchTo", "Disposition", "Door",
+__all__ = ["DOOR_CHANNELS", "ArchiveDecision", "AttachmentKind", "CareGroup", "Channel", "DeadlineClass",
+           "DeliveryChannel", "DeliveryStatus", "Decision", "DispatchTo", "Disposition", "Door",
            "FormKey", "GreenChannel", "HandleAction", "HandoverMode", "NotificationKind", "OnHoliday", "Outcome",
-           "Urgency"]
+           "ReplyUse", "Urgency"]

@@ -67,6 +67,11 @@ def tick(app: Flask, now: dt.datetime | None = None, batch_size: int | None = No
                 # SQLite has one writer at a time and its waiters poll (up to every 100 ms): pause so
                 # requests and other schedulers get their turn between batches instead of starving.
                 time.sleep(SQLITE_PAUSE)
+        # Mediation follow-ups (矛盾调解) keep their moment on their own row; each is sent once (locked, marked).
+        from .services import mediation
+        with maker() as session:
+            totals.fired += mediation.fire_follow_ups(session, now, batch_size)
+            session.commit()
     totals.seconds = time.perf_counter() - started
     if totals.taken:
         log.info("tick at %s: %d timers taken, %d fired, %d failed, %.3f s", now.isoformat(), totals.taken,
@@ -86,6 +91,65 @@ def start_visits(app: Flask, day: dt.date | None = None) -> int:
             created = visits.start_day(svc, day)
             session.commit()
     return created
+
+
+@dataclass
+class DeliveryTotals:
+    """What one delivery run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    # Attempts that failed (retried later, or given up after [delivery] max_attempts).
+    failed: int = 0
+
+
+def deliver(app: Flask, now: dt.datetime | None = None) -> DeliveryTotals:
+    """Send the due messages of the outbox by e-mail and webhook (see ``services.delivery``)."""
+    from .services import delivery
+    settings = app.config["GRIDLOOP"].get("delivery", {})
+    totals = DeliveryTotals()
+    if not delivery.configured_channels(settings):
+        return totals
+    lease = dt.timedelta(seconds=settings.get("lease_seconds", 300))
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        with maker() as session:
+            claimed = delivery.claim(session, now or clock.now(), settings.get("batch_size", 50), lease)
+            session.commit()  # the claim holds no lock while we talk to the mail server
+        totals.claimed = len(claimed)
+        render = _message_renderer(app)
+        for message in claimed:
+            subject, text, link = render(message)
+            error = delivery.send(message, subject, text, link, settings)
+            with maker() as session:
+                status = delivery.record(session, message, error, now or clock.now(), settings)
+                session.commit()
+            if error is None:
+                totals.sent += 1
+            else:
+                totals.failed += 1
+                log.warning("delivery %d (%s to user %d, attempt %d) failed, now %s: %s", message.id,
+                            message.channel, message.user_id, message.attempt, status, error)
+    if totals.claimed:
+        log.info("delivery: %d messages taken, %d sent, %d failed", totals.claimed, totals.sent, totals.failed)
+    return totals
+
+
+def _message_renderer(app: Flask):
+    """Return a function giving a message's subject, text and link, in the app's default language."""
+    from types import SimpleNamespace
+
+    from flask_babel import force_locale, gettext
+    template = app.jinja_env.get_template("notifications/_message.html")
+    base = (app.config["GRIDLOOP"]["app"].get("public_base_url") or "http://127.0.0.1:5000").rstrip("/")
+
+    def render(message) -> tuple[str, str, str | None]:
+        with force_locale(app.config["BABEL_DEFAULT_LOCALE"]):
+            macro = template.module.message  # type: ignore[attr-defined]  # a macro of the template
+            text = " ".join(str(macro(SimpleNamespace(kind=message.kind), message.params)).split())
+            subject = f"{gettext('GridLoop')}: {text[:60]}"
+        return subject, text, f"{base}/cases/{message.case_id}" if message.case_id else None
+    return render
 
 
 def _safe(job, app: Flask) -> None:
@@ -108,6 +172,9 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     scheduler.add_job(_safe, CronTrigger(hour=settings.get("visit_hour", 6), minute=0, timezone=zone),
                       args=(start_visits, app), id="visits", name="start the day's routine visits",
                       max_instances=1, coalesce=True, misfire_grace_time=6 * 3600)
+    scheduler.add_job(_safe, IntervalTrigger(seconds=settings.get("interval_seconds", 30)), args=(deliver, app),
+                      id="deliveries", name="send e-mail and webhook messages", max_instances=1, coalesce=True,
+                      next_run_time=dt.datetime.now(dt.UTC))
     # Catch up on start: today's visits if the process was down at visit_hour (idempotent).
     scheduler.add_job(_safe, args=(start_visits, app), id="visits-catch-up", name="catch up today's visits",
                       next_run_time=dt.datetime.now(dt.UTC))

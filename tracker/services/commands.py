@@ -110,6 +110,10 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Phone = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phone)]
 
 
+#: Format characters a text may carry at its ends without showing them (stripped like whitespace).
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad" + "".join(map(chr, range(0x2000, 0x200b))) + " \t\r\n\u3000"
+
+
 class Command(BaseModel):
     """A use case's input: closed (unknown fields are refused), stripped, immutable once built."""
 
@@ -120,9 +124,14 @@ class Command(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        """Refuse text holding a NUL character, which no database stores (PostgreSQL fails on it)."""
+        """Refuse text holding a NUL character, which no database stores (PostgreSQL fails on it); strip
+        invisible characters from its ends."""
         if isinstance(value, str) and "\x00" in value:
             raise _problem(N_("Remove the NUL character (\\x00) from this field."))
+        if isinstance(value, str):
+            # Invisible characters at either end (zero-width spaces, a byte-order mark pasted from a chat)
+            # go with the whitespace: a text of nothing else is empty, as a required field may not be.
+            return value.strip(INVISIBLE)
         return value
 
 

@@ -13,7 +13,7 @@ from workflows import FiredTimer
 
 from ..codes import NotificationKind
 from ..models import Case, Grid, Membership, Notification, Role, TaskStatus, User, Visit, utcnow
-from . import Services
+from . import Services, delivery
 from .audit import record_event
 
 #: Notification kinds, each with the message the UI shows (see templates/notifications).
@@ -27,10 +27,10 @@ def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case |
         raise ValueError(f"unknown notification kind {kind!r}")
     text = json.dumps(params, ensure_ascii=False, default=str)
     ids = sorted(set(user_ids))
-    for user_id in ids:
-        session.add(Notification(user_id=user_id, case_id=case.id if case else None,
-                                 visit_id=visit.id if visit else None, kind=kind, params=text,
-                                 created_at=utcnow()))
+    added = [Notification(user_id=user_id, case_id=case.id if case else None, visit_id=visit.id if visit else None,
+                          kind=kind, params=text, created_at=utcnow()) for user_id in ids]
+    session.add_all(added)
+    delivery.enqueue(session, added)  # e-mail and webhook, for whoever chose them (nothing when none is set up)
     return len(ids)
 
 
