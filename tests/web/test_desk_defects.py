@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import time_machine
 from babel.messages.pofile import read_po
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.conftest import dispatch, intake, latest_case, open_task
-from tracker import labels
+from tracker import jobs, labels
 from tracker.models import AuditEvent, Case, Grid
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -113,3 +114,21 @@ def test_timer_events_name_the_timer_and_why_no_notice_went_out(app):
                                    "due_at": ["2026-11-20T02:00:00+00:00", "2026-11-20T02:00:00.000001+00:00"]},
                                   {})
     assert rows == [("定时器", "", "签收时限"), ("未发送", "", "已签收，不再通知")]
+
+
+# -- a visit raises a case only with its request written down -------------------------------------
+
+def test_a_visit_opens_no_case_with_an_invisible_description(app, login, db):
+    from tests.web.test_visits import _household_with_plan, _visits, local
+    _household_with_plan(login, db)
+    jobs.start_visits(app, dt.date(2026, 10, 5))
+    (visit,) = _visits(db)
+    with time_machine.travel(local(2026, 10, 5, 10, 0), tick=False):
+        member = login("member_a")
+        for blank in ("", "\u200b", "\ufeff\u3000", " \u200b\u200d "):
+            response = member.submit(f"/visits/{visit.id}", {
+                "note": "精神好。", "raise_case": "y", "category": "civil_affairs", "description": blank})
+            assert response.status_code == 422 and "请填写该案件的诉求内容" in response.get_data(as_text=True), repr(blank)
+        assert db.scalar(select(func.count()).select_from(Case)) == 0
+        assert member.submit("/cases/new", intake(db, description="\u200b\u200b")).status_code == 422
+        assert db.scalar(select(func.count()).select_from(Case)) == 0
