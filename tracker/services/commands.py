@@ -114,10 +114,6 @@ Phone = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phone
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad" + "".join(map(chr, range(0x2000, 0x200b))) + " \t\r\n\u3000"
 
 
-#: Format characters a text may carry at its ends without showing them (stripped like whitespace).
-INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad" + "".join(map(chr, range(0x2000, 0x200b))) + " \t\r\n\u3000"
-
-
 class Command(BaseModel):
     """A use case's input: closed (unknown fields are refused), stripped, immutable once built."""
 
