@@ -16,13 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import chain, clock
+from . import chain, clock, media
 from .models import AuditEvent, Case
 from .services.audit import as_record, audited_fields
 
 
-def build_bundle(session: Session, case: Case, exported_by: str = "") -> bytes:
-    """Return the case's bundle as the bytes of a deflated zip."""
+def build_bundle(session: Session, case: Case, exported_by: str = "", store: media.Store | None = None) -> bytes:
+    """Return the case's bundle as the bytes of a deflated zip, with the files its chain attached.
+
+    ``store``: where the files are (default: the running app's). A file missing from the store is left
+    out, and the bundle's verifier names it: the bundle shows the damage instead of hiding it.
+    """
     # Re-read the row under a share lock (PostgreSQL; SQLite reads one snapshot anyway) so no event
     # can commit between reading the case and reading its events: the pair always agrees.
     case = session.get(Case, case.id, with_for_update={"read": True}, populate_existing=True)
@@ -35,6 +39,7 @@ def build_bundle(session: Session, case: Case, exported_by: str = "") -> bytes:
         "process.bpmn": case.definition.source.encode("utf-8"),
         "verify_bundle.py": Path(chain.__file__).read_bytes(),
         "README.txt": chain.readme(case.number),
+        **_attached_files(events, store or media.current_store()),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -44,6 +49,15 @@ def build_bundle(session: Session, case: Case, exported_by: str = "") -> bytes:
             entry.external_attr = 0o644 << 16  # readable once unpacked (the default is owner-only)
             archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def _attached_files(events: list[dict[str, Any]], store: media.Store) -> dict[str, bytes]:
+    """Return the originals of the files the chain attached, by their names in the bundle."""
+    found = {}
+    for name, (_seq, sha256) in chain.recorded_files(events).items():
+        if store.exists(sha256):
+            found[name] = store.get(sha256)
+    return found
 
 
 def file_name(case: Case) -> str:

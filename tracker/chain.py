@@ -160,8 +160,14 @@ def _field_mismatch(events: Sequence[Mapping[str, Any]], fields: Mapping[str, An
 
 # -- the case bundle: what it holds, and its offline verification ---------------------------------
 
-#: The files of a case bundle; nothing else may be in it.
+#: The files of a case bundle; nothing else may be in it (but the photos of FILES_DIR the chain records).
 BUNDLE_FILES = ("case.json", "events.json", "events.csv", "process.bpmn", "verify_bundle.py", "README.txt")
+#: The folder of a bundle holding the case's photos and files, each named ``<sha256>.<ext>``.
+FILES_DIR = "files/"
+#: The key of an event's changes listing the files it attached: ``[null, [{"sha256", "type", ...}, ...]]``.
+FILES_KEY = "files"
+#: The extension a bundle names an attached file with, by its content type.
+FILE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 #: case.json's entries: what the verifier checks, and a section it says it does not.
 CASE_KEYS = ("id", "audit_seq", "audit_head", "fields", "not_verified")
 #: A spreadsheet runs a cell starting with these as a formula (=HYPERLINK(...) leaking data, =cmd|...).
@@ -184,6 +190,8 @@ GridLoop 案件证据包 / case bundle: {number}
                    以 = + - @ 开头的人名、动作、任务名前加了一个单引号，防止被表格当作公式执行。
                    核验程序逐行逐列把它与 events.json 比对。
   process.bpmn     案件运行所用的 BPMN 流程定义原文，其 SHA-256 等于审计链记录的 process_hash。
+  files/           案件的照片原件（保留拍摄位置等 EXIF 信息，作为证据），文件名是其 SHA-256；
+                   核验程序逐个重新计算，并与登记该照片的审计事件所记录的哈希比对（若有）。
   verify_bundle.py 核验程序（即 GridLoop 源码中的 tracker/chain.py，只用 Python 标准库）。
   README.txt       本说明；核验程序按案件编号重新生成本说明并逐字比对。
 核验步骤：
@@ -222,6 +230,9 @@ Files:
                    apostrophe so a spreadsheet does not run them as formulas. The verifier compares
                    every row and column with events.json.
   process.bpmn     the BPMN source the case runs on; its SHA-256 is the process_hash on the chain.
+  files/           the case's photos as received (EXIF and location kept as evidence), each named
+                   by its SHA-256; the verifier recomputes each and compares it with the hash the
+                   event that attached it recorded (when the case has any).
   verify_bundle.py the verifier (tracker/chain.py from GridLoop's source, standard library only).
   README.txt       this file; the verifier writes it again from the case number and compares.
 Procedure:
@@ -293,6 +304,34 @@ def _cell(key: str, value: Any) -> Any:
     return value
 
 
+def file_name_in_bundle(sha256: str, content_type: str) -> str:
+    """Return where a bundle keeps an attached file, e.g. files/3f0c….jpg."""
+    return f"{FILES_DIR}{sha256}.{FILE_EXTENSIONS.get(content_type, 'bin')}"
+
+
+def recorded_files(events: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, str]]:
+    """Return bundle name -> (seq, sha256) of every file the events attached (the first event naming it).
+
+    Raises BadChanges for an event whose file list is not a list of {"sha256": hex, "type": ...}.
+    """
+    found: dict[str, tuple[int, str]] = {}
+    for ev in events:
+        try:
+            changes = json.loads(ev["changes"])
+            if not isinstance(changes, dict) or FILES_KEY not in changes:
+                continue
+            _old, files = changes[FILES_KEY]
+            for entry in files:
+                sha256, content_type = entry["sha256"], entry["type"]
+                if not (isinstance(sha256, str) and len(sha256) == 64
+                        and all(c in "0123456789abcdef" for c in sha256) and isinstance(content_type, str)):
+                    raise TypeError(sha256)
+                found.setdefault(file_name_in_bundle(sha256, content_type), (ev["seq"], sha256))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise BadChanges(ev["seq"]) from None
+    return found
+
+
 class Refused(Exception):
     """A bundle that cannot be verified as it stands; the message says what is wrong."""
 
@@ -327,7 +366,11 @@ def _read_bundle(path: str) -> dict[str, bytes]:
     if folder.is_dir():
         # Hidden files (a file manager's .DS_Store) and a byte-code cache are not part of what is read.
         names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__pycache__")
-        _refuse_unexpected(n for n in names if n not in BUNDLE_FILES or not (folder / n).is_file())
+        attached = folder / FILES_DIR.rstrip("/")
+        if attached.is_dir():
+            names.remove(attached.name)
+            names += sorted(FILES_DIR + p.name for p in attached.iterdir() if not p.name.startswith("."))
+        _refuse_unexpected(n for n in names if not _expected(n) or not (folder / n).is_file())
         files = {name: (folder / name).read_bytes() for name in names}
     else:
         try:
@@ -339,7 +382,7 @@ def _read_bundle(path: str) -> dict[str, bytes]:
                         raise Refused(f"the zip holds two entries named {info.filename}: refused, since an unzip "
                                       f"tool may show either one")
                     seen.add(info.filename)
-                _refuse_unexpected(info.filename for info in infos if info.filename not in BUNDLE_FILES)
+                _refuse_unexpected(info.filename for info in infos if not _expected(info.filename))
                 if archive.comment or any(info.comment for info in infos):
                     raise Refused("the zip carries a comment, which unzip tools show and nothing verifies; "
                                   "GridLoop writes none")
@@ -354,6 +397,15 @@ def _read_bundle(path: str) -> dict[str, bytes]:
         if name not in files:
             raise Refused(f"the bundle lacks {name}")
     return files
+
+
+def _expected(name: str) -> bool:
+    """Tell whether a bundle may hold a file of this name: one of its files, or an attached file."""
+    if name in BUNDLE_FILES or name == FILES_DIR:  # re-zipped by hand: an entry for the folder itself
+        return True
+    stem, _, extension = name.removeprefix(FILES_DIR).partition(".")
+    return (name.startswith(FILES_DIR) and len(stem) == 64 and all(c in "0123456789abcdef" for c in stem)
+            and extension in FILE_EXTENSIONS.values())
 
 
 def _refuse_unexpected(names: Iterable[str]) -> None:
@@ -379,6 +431,9 @@ def _verify_files(files: Mapping[str, bytes]) -> Report:
         raise Refused(f"process.bpmn is not the version the case ran on: its SHA-256 is {process_hash}, "
                       f"the chain recorded {fields['process_hash']}", case_id)
     _check_csv(files["events.csv"], events, case_id)
+    broken = _check_attached(files, events, case_id)
+    if broken is not None:
+        return dataclasses.replace(report, ok=False, broken_seq=broken[0], problem=broken[1])
     if not isinstance(fields["number"], str) or files["README.txt"] != readme(fields["number"]):
         raise Refused("README.txt is not the text GridLoop writes for this case: it was changed", case_id)
     for name, value in (("case.json", case), ("events.json", events)):
@@ -391,6 +446,29 @@ def _verify_files(files: Mapping[str, bytes]) -> Report:
             f"verify_bundle.py in the bundle is not this verifier (its sha256 is "
             f"{hashlib.sha256(files['verify_bundle.py']).hexdigest()}): it was not run and is not verified",))
     return report
+
+
+def _check_attached(files: Mapping[str, bytes], events: Sequence[Mapping[str, Any]],
+                    case_id: int) -> tuple[int, str] | None:
+    """Check the attached files against the chain: each one recorded is there, unchanged; no other is.
+
+    A replaced photo is a break at the event that recorded its hash, as an altered event is.
+    """
+    try:
+        recorded = recorded_files(events)
+    except BadChanges as exc:
+        return exc.seq, str(exc)
+    for name, (seq, sha256) in recorded.items():
+        if name not in files:
+            raise Refused(f"the bundle lacks {name}, which event {seq} attached", case_id, seq)
+        actual = hashlib.sha256(files[name]).hexdigest()
+        if actual != sha256:
+            return seq, (f"{name} was replaced: its SHA-256 is {actual}, but event {seq} recorded {sha256} "
+                         f"when it was attached")
+    for name in files:
+        if name.startswith(FILES_DIR) and name != FILES_DIR and name not in recorded:
+            raise Refused(f"the bundle holds {name}, which no event attached: nothing verifies it", case_id)
+    return None
 
 
 def _load_json(files: Mapping[str, bytes], name: str, case_id: int | None = None) -> Any:

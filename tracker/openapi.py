@@ -69,6 +69,13 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
                                "required": ["field", "message"]}}},
             "required": ["type", "title", "status"]},
         "Person": person,
+        "Attachment": {"type": "object", "properties": {
+            "id": INT, "kind": {"enum": ["intake", "before", "after", "visit", "mediation"]}, "sha256": STR,
+            "content_type": STR, "size": INT, "width": INT, "height": INT, "file_name": STR, "created_at": TIME,
+            "urls": {"type": "object", "properties": {"display": STR, "thumb": STR, "original": STR}}},
+            "required": ["id", "kind", "sha256", "content_type", "size", "urls"]},
+        "AttachmentList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Attachment")}},
+                           "required": ["items"]},
         "Me": {"type": "object", "properties": {
             "id": INT, "username": STR, "display_name": STR, "is_admin": {"type": "boolean"},
             "roles": {"type": "array", "items": {"type": "object", "properties": {
@@ -222,6 +229,30 @@ def document(categories: list[str], channels: list[str]) -> dict:
         "/cases/{case_id}/history": {"get": _op("Every audit event of the case", {
             "200": _json("The chain.", _ref("History")), "403": forbidden, "404": not_found},
             params=[case_id], op_id="caseHistory")},
+        "/cases/{case_id}/attachments": {
+            "get": _op("The case's photos", {"200": _json("Photos, oldest first.", _ref("AttachmentList")),
+                                              "403": forbidden, "404": not_found},
+                       params=[case_id], op_id="listAttachments"),
+            "post": {**_op("Add photos to a case (JPEG, PNG or WebP; checked by content, all or none)", {
+                "201": _json("The photos added; their SHA-256 hashes are on the case's audit chain.",
+                             _ref("AttachmentList")),
+                "403": forbidden, "404": not_found,
+                "413": _problem("The request is larger than `[media] max_request_mb`."),
+                "422": _problem("A file is no accepted image, too large, or too many; nothing was added.")},
+                params=[case_id], op_id="addAttachments"),
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["kind", "photos"], "properties": {
+                        "kind": {"enum": ["intake", "before", "after"],
+                                 "description": "before/after: the case's handler; intake: its grid's staff."},
+                        "photos": {"type": "array", "items": {"type": "string", "contentMediaType":
+                                                               "application/octet-stream"}}}}}}}}},
+        "/attachments/{attachment_id}/{variant}": {"get": _op("One photo: a display copy or thumbnail (JPEG, no EXIF), "
+                                                              "or the original as received (EXIF and GPS kept)", {
+            "200": {"description": "The image.", "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+            "404": not_found},
+            params=[_path_param("attachment_id", ID),
+                    _path_param("variant", {"enum": ["display", "thumb", "original"]})],
+            op_id="getAttachment")},
         "/cases/{case_id}/verify": {"get": _op("Verify the case's audit chain", {
             "200": _json("The result; `broken_seq` names the first broken event.", _ref("Verification")),
             "403": forbidden, "404": not_found}, params=[case_id], op_id="verifyCase")},

@@ -17,12 +17,13 @@ from flask_login import current_user
 from jsonschema import Draft202012Validator, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from .. import labels, openapi, queries
+from .. import labels, media, openapi, queries
+from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import ConflictError, DomainError, InvalidInput, NotFound
-from ..models import Case, CaseStatus, Grid, Role, Task, TaskStatus, User
+from ..models import Attachment, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane
-from ..services import assign, tokens
+from ..services import assign, attachments, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
 from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
@@ -278,6 +279,51 @@ def _load_task(task_id: str, *, for_change: bool = False) -> Task:
 
 
 # -- endpoints -----------------------------------------------------------------------------------
+
+def _attachment(row: Attachment) -> dict:
+    return {"id": row.id, "kind": row.kind, "sha256": row.sha256, "content_type": row.content_type,
+            "size": row.size, "width": row.width, "height": row.height, "file_name": row.file_name,
+            "created_at": _time(row.created_at),
+            "urls": {v: url_for("api.get_attachment", attachment_id=row.id, variant=v)
+                     for v in ("display", "thumb", "original")}}
+
+
+@bp.get("/cases/<int:case_id>/attachments")
+def list_attachments(case_id: int):
+    """The case's photos, oldest first."""
+    case = _load_case(case_id)
+    return jsonify({"items": [_attachment(r) for r in attachments.of_case(get_session(), case.id)]})
+
+
+@bp.post("/cases/<int:case_id>/attachments")
+def upload_attachments(case_id: int):
+    """Add photos to a case (multipart: ``kind`` and one or more ``photos``); all are refused if one is bad."""
+    case = _load_case(case_id)
+    kind = request.form.get("kind", "")
+    if kind not in ("intake", "before", "after"):
+        return _invalid([{"field": "kind", "message": "must be one of intake, before, after"}])
+    rows = attachments.add_photos(services(), media.current_store(), current_user, case.id,
+                                  media.request_uploads(), AttachmentKind(kind))
+    return jsonify({"items": [_attachment(r) for r in rows]}), 201
+
+
+@bp.get("/attachments/<int:attachment_id>/<variant>")
+def get_attachment(attachment_id: int, variant: str):
+    """One photo of a case the token's user may read: display copy, thumbnail or original."""
+    row = _row(Attachment, attachment_id)
+    case = _row(Case, row.case_id) if row is not None and row.case_id is not None else None
+    if case is None or variant not in ("display", "thumb", "original") \
+            or not can(current_user, Permission.CASE_READ, case):
+        return problem(404, "Not Found", f"No photo {attachment_id} you may see.")
+    digest = {"display": row.display_sha256, "thumb": row.thumb_sha256, "original": row.sha256}[variant]
+    try:
+        body = media.current_store().get(digest)
+    except FileNotFoundError:
+        return problem(404, "Not Found", "The photo's file is missing from the store.")
+    response = Response(body, mimetype=row.content_type if variant == "original" else "image/jpeg")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
 
 @bp.get("/me")
 def me():

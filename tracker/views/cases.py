@@ -9,12 +9,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from .. import labels, queries
+from .. import labels, media, queries
+from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import DomainError
 from ..forms import NO_CHOICE, IntakeForm, add_service_error, choices
 from ..models import Case, Role
 from ..permissions import Permission, PermissionDenied, can, grid_ids
+from ..services import attachments
 from ..services.cases import open_case
 from . import due_window, local_zone, services
 
@@ -40,7 +42,10 @@ def new():
     intake = form.to_command() if form.is_submitted() else None
     if intake is not None:
         try:
+            # Every photo is checked before anything is written: a bad one refuses the whole intake.
+            photos = attachments.check_uploads(services(), media.request_uploads())
             case = open_case(services(), current_user, intake)
+            attachments.attach(services(), media.current_store(), current_user, case, photos, AttachmentKind.INTAKE)
         except PermissionDenied:
             abort(403)
         except DomainError as exc:

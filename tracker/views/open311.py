@@ -18,7 +18,8 @@ from flask import Blueprint, Response, current_app, g, request
 from flask_babel import force_locale
 from flask_limiter.errors import RateLimitExceeded
 
-from .. import clock, labels, queries
+from .. import clock, labels, media, queries
+from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import DomainError
 from ..models import Building, Case, CaseStatus, TokenScope, User
@@ -35,7 +36,7 @@ from ..open311 import (
     render,
 )
 from ..permissions import Permission, PermissionDenied, can
-from ..services import tokens
+from ..services import attachments, tokens
 from ..services.cases import Door, open_case
 from ..services.commands import InvalidCommand, RecordCase, build
 from . import hide_keys_in_access_logs, presented_api_token, presented_token, public_base_url, services, token_expired
@@ -177,12 +178,19 @@ def create_request(fmt: str) -> Response:
         intake = build(RecordCase, {**_intake_fields(fields), "building_id": building.id if building else 1})
     except InvalidCommand as exc:
         errors += [f"{OPEN311_NAMES.get(e.field, e.field)}: {e.localized()}" for e in exc.errors]
+    # A photo sent as the file field ``media`` (multipart) is checked by content like any upload; media_url
+    # stays a link staff may open: the server never fetches it (no request to addresses a client chose).
+    try:
+        photos = attachments.check_uploads(services(), media.request_uploads("media"), field="media")
+    except DomainError as exc:
+        errors.append(f"media: {exc.localized()}")
     if errors:
         raise Open311Error(400, *errors)
     if not can(user, Permission.CASE_CREATE, building.grid):
         raise Open311Error(403, _not_in_grid(user, building))
     try:
         case = open_case(services(), user, intake, door=Door.OPEN311)
+        attachments.attach(services(), media.current_store(), user, case, photos, AttachmentKind.INTAKE)
     except PermissionDenied as exc:
         raise Open311Error(403, f"{_not_in_grid(user, building)} ({exc})") from None
     except DomainError as exc:
