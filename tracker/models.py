@@ -202,6 +202,9 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A program's account (the 12345 hotline bridge, Open311 apps): it acts through API tokens only, never
+    # logs in with a password, and is no person: never listed, offered or given work where people are.
+    is_program: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Set when an administrator resets the password: the next login must choose a new one first.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Part of every session's signed user id: raising it (logout, a new password, disabling, a role

@@ -8,16 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from .. import labels
 from ..deadlines import DueWindow
 from ..models import AuditEvent, Building, Case, CaseStatus, Department, Grid, Role, Task, TaskStatus, User
 from ..permissions import audits_district, community_ids, department_ids, grid_ids, pool_filter, visible_cases
+from ..services.residents import PhoneQuery, phone_query
+from . import stats
 
 #: The case list's filters (the page, its exports and the API's list take the same).
-CASE_FILTERS = ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline")
+CASE_FILTERS = ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline", "department",
+                "handler", "fig", "outcome")
 #: The case list counts matching cases up to this many and shows "10,000+" beyond.
 COUNT_CAP = 10_000
 
@@ -72,10 +75,28 @@ def filtered_cases(user: User, f: Mapping[str, str], window: DueWindow, zone: Zo
         query = query.where(Case.created_at < day_after(end))
     if f["deadline"] in labels.DEADLINE_FILTERS and f["deadline"]:
         query = _deadline_filter(query, user, f["deadline"], window)
+    # The numbers' drill-down: the cases behind one figure (queries.stats), a department's or a handler's.
+    query = stats.filter_condition(f, window.now)(query)
     if f["q"]:
         like = f"%{f['q']}%"
-        query = query.where(Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like))
+        text = Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like)
+        # A phone in any written form (139 1234 5678, +86…, 010-…) or a few of its digits: as stored (E.164).
+        phone = text_phone_clause(f["q"])
+        query = query.where(text | phone if phone is not None else text)
     return query
+
+
+def phone_clause(query: PhoneQuery) -> ColumnElement[bool]:
+    """Return the condition matching a phone search: the whole number exactly (indexed), else the digits."""
+    if query.exact is not None:
+        return Case.resident_phone == query.exact
+    return Case.resident_phone.like(query.pattern)
+
+
+def text_phone_clause(text: str) -> ColumnElement[bool] | None:
+    """Return the phone condition a free-text search stands for, or None when the text is no phone."""
+    query = phone_query(text)
+    return phone_clause(query) if query is not None else None
 
 
 def _deadline_filter(query: Select, user: User, which: str, window: DueWindow) -> Select:

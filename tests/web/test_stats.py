@@ -1,0 +1,317 @@
+"""The numbers: every rate from cases with known timestamps (travelling in time), across a holiday, an
+extension, a reopening (重办) and a linked duplicate; each figure's cases are the case list's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from tests.conftest import building_id, configured_app, user_id
+from tracker.db import get_session
+from tracker.deadlines import DueWindow
+from tracker.models import Case, DuplicateLink, Task, TaskStatus, User
+from tracker.queries import filtered_cases, stats
+from tracker.services import for_app
+from tracker.services.cases import complete_task, open_case, sign_for
+from tracker.services.commands import Callback, Dispatch, Handle, RecordCase, ReviewArchive, ReviewExtension
+
+SH = ZoneInfo("Asia/Shanghai")
+#: The period of the scenario: 28 Sep to 31 Oct 2026 (National Day, 1-7 Oct, inside).
+PERIOD = stats.Period("custom", dt.date(2026, 9, 28), dt.date(2026, 10, 31))
+
+
+def local(*args) -> dt.datetime:
+    """A moment in Beijing time."""
+    return dt.datetime(*args, tzinfo=SH)
+
+
+def at(app, moment: dt.datetime, act: Callable):
+    """Run ``act(svc, person)`` at ``moment`` in one transaction, as a request would; return its result."""
+    with time_machine.travel(moment, tick=False), app.app_context():
+        session = get_session()
+        svc = for_app(app, session)
+        result = act(svc, lambda name: session.scalar(select(User).where(User.username == name)))
+        session.commit()
+        return result
+
+
+def record(app, db, moment: dt.datetime, *, on_spot: bool = False, grid: str = "GA", category: str = "property_repair",
+           **extra) -> int:
+    """Record a case at ``moment`` as the grid's member; return its id."""
+    member = "member_a" if grid == "GA" else "member_b"
+    intake = RecordCase(channel=extra.pop("channel", "phone"), resident_name="张阿姨", resident_phone="13812345678",
+                        building_id=building_id(db, grid), category=category, description="楼道灯不亮",
+                        answered_on_spot=on_spot, reply="已当场答复" if on_spot else "", **extra)
+    return at(app, moment, lambda svc, who: open_case(svc, who(member), intake).id)
+
+
+def act(app, moment: dt.datetime, case_id: int, form_key: str, actor: str, command) -> None:
+    """Complete the case's open task ``form_key`` at ``moment`` as ``actor``."""
+    def run(svc, who):
+        task = svc.session.scalar(select(Task).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN,
+                                                     Task.form_key == form_key))
+        assert task is not None, f"case {case_id} has no open {form_key} task"
+        # Whoever holds the task acts (the callback goes to whom the grid's rules give it); else ``actor``.
+        person = svc.session.get(User, task.assignee_id) if task.assignee_id else who(actor)
+        complete_task(svc, person, task.id, task.case.version, command)
+    at(app, moment, run)
+
+
+def dispatch(app, db, moment: dt.datetime, case_id: int, leader: str = "leader_a", member: str = "member_a") -> None:
+    """Dispatch the case to a member with the general limit (7 working days)."""
+    act(app, moment, case_id, "dispatch", leader,
+        Dispatch(dispatch_to="member", handler_id=user_id(db, member), deadline_class="general"))
+
+
+def sign(app, moment: dt.datetime, case_id: int, member: str = "member_a") -> None:
+    """Sign for (签收) the case's handling task."""
+    def run(svc, who):
+        task = svc.session.scalar(select(Task).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN,
+                                                     Task.form_key == "handle"))
+        sign_for(svc, who(member), task.id, task.case.version)
+    at(app, moment, run)
+
+
+def handle(app, moment: dt.datetime, case_id: int, member: str = "member_a") -> None:
+    """Complete handling with a result."""
+    act(app, moment, case_id, "handle", member, Handle(handle_action="done", text="已修好"))
+
+
+def callback(app, moment: dt.datetime, case_id: int, answer: str) -> None:
+    """Record the resident's answer at the callback (the recorder phones them)."""
+    act(app, moment, case_id, "callback", "member_a", Callback(satisfaction=answer, note="灯还是不亮"))
+
+
+def build_scenario(app, db) -> dict[str, int]:
+    """Record the scenario's cases; return their ids by letter (see the test's comments)."""
+    ids = {}
+    # A: dispatched Wed 30 Sep 10:00 before National Day: sign for by Thu 8 Oct 10:00, handle by Thu 15 Oct.
+    ids["A"] = record(app, db, local(2026, 9, 30, 9, 50))
+    dispatch(app, db, local(2026, 9, 30, 10, 0), ids["A"])
+    sign(app, local(2026, 10, 8, 9, 0), ids["A"])
+    handle(app, local(2026, 10, 14, 10, 0), ids["A"])
+    callback(app, local(2026, 10, 14, 15, 0), ids["A"], "satisfied")
+    act(app, local(2026, 10, 15, 9, 0), ids["A"], "review_archive", "leader_a", ReviewArchive(confirm=True))
+    # B: dispatched Mon 12 Oct 10:00 (sign for by 13 Oct 10:00, handle by Wed 21 Oct 10:00), signed an hour
+    # late, 3 working days' extension approved (limit Mon 26 Oct), handled Fri 23 Oct: on time as extended,
+    # late against the original limit. The resident is dissatisfied: reopened (重办), handled again, "basic".
+    ids["B"] = record(app, db, local(2026, 10, 12, 9, 0))
+    dispatch(app, db, local(2026, 10, 12, 10, 0), ids["B"])
+    sign(app, local(2026, 10, 13, 11, 0), ids["B"])
+    act(app, local(2026, 10, 19, 10, 0), ids["B"], "handle", "member_a",
+        Handle(handle_action="extend", text="需要采购配件", extension_days=3))
+    act(app, local(2026, 10, 19, 11, 0), ids["B"], "review_extension", "leader_a",
+        ReviewExtension(decision="approve"))
+    handle(app, local(2026, 10, 23, 10, 0), ids["B"])
+    callback(app, local(2026, 10, 23, 16, 0), ids["B"], "dissatisfied")
+    handle(app, local(2026, 10, 26, 10, 0), ids["B"])
+    callback(app, local(2026, 10, 26, 16, 0), ids["B"], "basic")
+    # C: dispatched 12 Oct 10:00 and left alone: late to respond, overdue once 21 Oct 10:00 passes.
+    ids["C"] = record(app, db, local(2026, 10, 12, 9, 30))
+    dispatch(app, db, local(2026, 10, 12, 10, 0), ids["C"])
+    # D: answered on the spot.
+    ids["D"] = record(app, db, local(2026, 10, 12, 11, 0), on_spot=True, channel="walk_in")
+    # E: C's duplicate (重复件), linked to it: left out of every figure, though dispatched and never signed for.
+    ids["E"] = record(app, db, local(2026, 10, 13, 9, 0))
+    dispatch(app, db, local(2026, 10, 13, 10, 0), ids["E"])
+    db.add(DuplicateLink(case_id=ids["E"], main_case_id=ids["C"], linked_by_id=user_id(db, "leader_a"),
+                         linked_at=local(2026, 10, 13, 10, 5)))
+    db.commit()
+    # F: dispatched Thu 29 Oct 15:00: at the scenario's "now" (Fri 30 Oct 12:00) nothing is decided yet.
+    ids["F"] = record(app, db, local(2026, 10, 29, 14, 0), category="city_management")
+    dispatch(app, db, local(2026, 10, 29, 15, 0), ids["F"])
+    # G: recorded before the period: not counted.
+    ids["G"] = record(app, db, local(2026, 9, 15, 9, 0))
+    # H: grid B's, signed for in time: counted for grid B only.
+    ids["H"] = record(app, db, local(2026, 10, 20, 9, 0), grid="GB")
+    dispatch(app, db, local(2026, 10, 20, 10, 0), ids["H"], leader="leader_b", member="member_b")
+    sign(app, local(2026, 10, 20, 11, 0), ids["H"], member="member_b")
+    return ids
+
+
+def figures(app, username: str, now: dt.datetime, defs: stats.Definitions | None = None,
+            scope: stats.Scope | None = None, by: str | None = None):
+    """Return the tallies ``username`` sees at ``now`` for the scenario's period."""
+    with app.app_context():
+        session = get_session()
+        user = session.scalar(select(User).where(User.username == username))
+        return stats.tallies(session, user, scope or stats.Scope(), PERIOD, SH, now,
+                             defs or stats.Definitions(), by=by)
+
+
+def list_ids(app, username: str, now: dt.datetime, **filters: str) -> set[int]:
+    """Return the ids of the case list (its own query) under ``filters`` at ``now``."""
+    with app.app_context():
+        session = get_session()
+        user = session.scalar(select(User).where(User.username == username))
+        f = {k: "" for k in ("status", "grid", "category", "channel", "date_from", "date_to", "q", "deadline",
+                             "department", "handler", "fig", "outcome")} | filters
+        window = DueWindow(now, now + dt.timedelta(hours=24))
+        return set(session.scalars(filtered_cases(user, f, window, SH).with_only_columns(Case.id)))
+
+
+@pytest.fixture
+def scenario(app, db) -> dict[str, int]:
+    """The scenario's cases, recorded in grid A (and one in grid B)."""
+    return build_scenario(app, db)
+
+
+NOW = local(2026, 10, 30, 12, 0)
+
+
+def test_the_facts_each_case_keeps(app, db, scenario):
+    db.expire_all()
+    a, b = db.get(Case, scenario["A"]), db.get(Case, scenario["B"])
+    assert a.first_dispatched_at == local(2026, 9, 30, 10, 0)
+    assert a.respond_by == local(2026, 10, 8, 10, 0)  # one working day, National Day skipped
+    assert a.first_due_at == a.handled_due_at == local(2026, 10, 15, 10, 0)
+    assert a.responded_at == local(2026, 10, 8, 9, 0)
+    assert a.handled_at == local(2026, 10, 14, 10, 0)
+    # Office hours 09:00-17:00: 30 Sep 7 h, 8-10 Oct 24 h (Sat 10 Oct is a make-up working day), 12-13 Oct 16 h,
+    # 14 Oct 1 h; the holidays and Sunday count nothing.
+    assert a.handling_minutes == 48 * 60
+    assert a.first_outcome == "satisfied"
+    assert b.first_due_at == local(2026, 10, 21, 10, 0)
+    assert b.handled_due_at == local(2026, 10, 26, 10, 0)  # the approved extension
+    assert b.handled_at == local(2026, 10, 23, 10, 0)  # the first handling, not the one after reopening
+    assert b.handling_minutes == 72 * 60
+    assert (b.first_outcome, b.outcome, b.reopen_count) == ("dissatisfied", "basic", 1)
+    assert db.get(Case, scenario["D"]).answered_on_spot is True
+    assert db.get(Case, scenario["C"]).responded_at is None
+
+
+def test_every_rate_of_grid_a(app, scenario):
+    [t] = figures(app, "leader_a", NOW)
+    counts = {name: t[name] for name in stats.COUNTED}
+    assert counts == {"recorded": 5, "on_spot": 1, "dispatched": 4, "response_due": 3, "responded": 1,
+                      "handling_due": 3, "on_time": 2, "overdue": 1, "handled": 2, "reached": 2, "satisfied": 1,
+                      "basic": 0, "dissatisfied": 1, "reopened": 1}
+    rates = t.rates(stats.Definitions())
+    assert rates["response_rate"] == pytest.approx(1 / 3)  # A in time; B an hour late; C never; F undecided
+    assert rates["on_time_rate"] == pytest.approx(2 / 3)  # A, B (extended); C overdue; F undecided
+    assert rates["overdue_rate"] == pytest.approx(1 / 3)
+    assert rates["resolution_rate"] == pytest.approx(1 / 2)  # the first answers: satisfied, dissatisfied
+    assert rates["satisfaction_rate"] == pytest.approx(0.5)  # (1.0 + 0.0) / 2
+    assert rates["reopen_rate"] == pytest.approx(1 / 2)
+    assert rates["on_spot_share"] == pytest.approx(1 / 5)
+    assert rates["handling_hours"] == pytest.approx(60.0)  # (48 + 72) / 2 working hours
+
+
+def test_extensions_counted_as_configured(app, scenario):
+    original = stats.Definitions(extensions="original")
+    [t] = figures(app, "leader_a", NOW, original)
+    # B was handled after its original limit (21 Oct) though within the extended one (26 Oct).
+    assert (t["on_time"], t["overdue"], t["handling_due"]) == (1, 2, 3)
+    assert list_ids(app, "leader_a", NOW, fig="overdue.original", **PERIOD.args()) == {scenario["B"], scenario["C"]}
+    assert list_ids(app, "leader_a", NOW, fig="overdue", **PERIOD.args()) == {scenario["C"]}
+
+
+def test_weights_and_resolved_answers_are_configurable(app, scenario):
+    [t] = figures(app, "leader_a", NOW)
+    defs = stats.Definitions(resolved=("satisfied", "basic", "dissatisfied"),
+                             weights={"satisfied": 1.0, "basic": 0.5, "dissatisfied": 0.2})
+    assert t.rates(defs)["resolution_rate"] == pytest.approx(1.0)
+    assert t.rates(defs)["satisfaction_rate"] == pytest.approx((1.0 + 0.2) / 2)
+
+
+def test_the_clock_alone_moves_a_figure_no_timer_needed(app, scenario):
+    # Just before C's limit (Wed 21 Oct 10:00) its handling is undecided; just after, it is overdue: the
+    # figures compare with "now", so no timer has to fire (and none did) for them to be right.
+    before, after = local(2026, 10, 21, 9, 59), local(2026, 10, 21, 10, 1)
+    [t] = figures(app, "leader_a", before)
+    assert (t["handling_due"], t["overdue"]) == (2, 0)  # A and B, both handled
+    assert list_ids(app, "leader_a", before, fig="overdue", **PERIOD.args()) == set()
+    [t] = figures(app, "leader_a", after)
+    assert (t["handling_due"], t["overdue"]) == (3, 1)
+    assert list_ids(app, "leader_a", after, fig="overdue", **PERIOD.args()) == {scenario["C"]}
+
+
+def test_each_figure_lists_exactly_its_cases(app, scenario):
+    c = scenario
+    expected = {"recorded": {c["A"], c["B"], c["C"], c["D"], c["F"]}, "on_spot": {c["D"]},
+                "dispatched": {c["A"], c["B"], c["C"], c["F"]}, "response_due": {c["A"], c["B"], c["C"]},
+                "responded": {c["A"]}, "response_late": {c["B"], c["C"]}, "handling_due": {c["A"], c["B"], c["C"]},
+                "on_time": {c["A"], c["B"]}, "overdue": {c["C"]}, "handled": {c["A"], c["B"]},
+                "reached": {c["A"], c["B"]}, "satisfied": {c["A"]}, "dissatisfied": {c["B"]}, "reopened": {c["B"]}}
+    [t] = figures(app, "leader_a", NOW)
+    for name, ids in expected.items():
+        assert list_ids(app, "leader_a", NOW, fig=name, grid=str(user_grid(app, "GA")), **PERIOD.args()) == ids, name
+        if name in stats.COUNTED:
+            assert t[name] == len(ids), name
+    assert list_ids(app, "leader_a", NOW, fig="reached", outcome="satisfied,basic", **PERIOD.args()) == {c["A"]}
+    # An unknown figure matches nothing (never everything).
+    assert list_ids(app, "leader_a", NOW, fig="bogus") == set()
+    assert list_ids(app, "leader_a", NOW, fig="recorded.original") == set()
+
+
+def user_grid(app, code: str) -> int:
+    """Return a grid's id."""
+    from tracker.models import Grid
+    with app.app_context():
+        return get_session().scalar(select(Grid.id).where(Grid.code == code))
+
+
+def test_groups_by_grid_member_and_category_and_the_street_office_sees_all(app, db, scenario):
+    by_grid = {t.key: t for t in figures(app, "street", NOW, by="grid")}
+    assert by_grid[user_grid(app, "GA")]["recorded"] == 5
+    assert by_grid[user_grid(app, "GB")]["recorded"] == 1
+    assert by_grid[user_grid(app, "GB")]["responded"] == 1
+    # A leader of grid A sees only grid A's cases.
+    assert {t.key for t in figures(app, "leader_a", NOW, by="grid")} == {user_grid(app, "GA")}
+    by_member = {t.key: t for t in figures(app, "leader_a", NOW, by="handler")}
+    assert by_member[user_id(db, "member_a")]["dispatched"] == 4
+    by_category = {t.key: t["recorded"] for t in figures(app, "leader_a", NOW, by="category")}
+    assert by_category == {"property_repair": 4, "city_management": 1}
+    by_channel = {t.key: t["recorded"] for t in figures(app, "leader_a", NOW, by="channel")}
+    assert by_channel == {"phone": 4, "walk_in": 1}
+    ranked = stats.ranked(list(by_grid.values()), stats.Definitions())
+    assert ranked[0].key == user_grid(app, "GA")  # grid B has no callback yet: last
+
+
+def test_today_board_and_trend(app, db, scenario):
+    with app.app_context():
+        session = get_session()
+        leader = session.scalar(select(User).where(User.username == "leader_a"))
+        window = DueWindow(NOW, NOW + dt.timedelta(hours=24))
+        today = stats.today_counts(session, leader, stats.Scope(), window)[None]
+        # Open now, whenever recorded: B (archive review), C, D (callback), F and G; A is archived, E a duplicate.
+        assert today == {"open": 5, "due_soon": 0, "overdue": 1}
+        weeks = stats.weekly(session, leader, stats.Scope(), NOW.date(), SH, NOW, stats.Definitions())
+        session.rollback()
+    assert list_ids(app, "leader_a", NOW, fig="open") == {scenario[k] for k in "BCDFG"}
+    # The board's links add fig=open, which leaves the duplicate out as the count does.
+    assert list_ids(app, "leader_a", NOW, fig="open", deadline="overdue") == {scenario["C"]}
+    assert len(weeks) == 8 and weeks[-1][0].first == dt.date(2026, 10, 26)
+    per_week = {w.first: t["recorded"] for w, t in weeks}
+    assert per_week[dt.date(2026, 9, 28)] == 1 and per_week[dt.date(2026, 10, 12)] == 3
+    assert per_week[dt.date(2026, 10, 26)] == 1 and per_week[dt.date(2026, 9, 14)] == 1  # G
+
+
+def test_periods():
+    day = dt.date(2026, 11, 18)
+    assert stats.period_of("week", day) == stats.Period("week", dt.date(2026, 11, 16), dt.date(2026, 11, 22))
+    month = stats.period_of("month", day)
+    assert (month.first, month.last) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert month.previous() == stats.Period("month", dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    quarter = stats.period_of("quarter", day)
+    assert (quarter.first, quarter.last) == (dt.date(2026, 10, 1), dt.date(2026, 12, 31))
+    assert quarter.previous().first == dt.date(2026, 7, 1)
+    custom = stats.period_of("custom", day, dt.date(2026, 11, 3), dt.date(2026, 11, 9))
+    assert custom.previous() == stats.Period("custom", dt.date(2026, 10, 27), dt.date(2026, 11, 2))
+    # A custom period backwards falls back to the month.
+    assert stats.period_of("custom", day, dt.date(2026, 11, 9), dt.date(2026, 11, 3)).kind == "month"
+
+
+def test_bad_definitions_fail_at_start_naming_the_key(database_url):
+    from tracker.config import ConfigError
+    for section, key in (({"extensions": "sometimes"}, "stats.extensions"),
+                         ({"basic_weight": 1.5}, "stats.basic_weight"),
+                         ({"office_hours": ["18:00", "09:00"]}, "stats.office_hours"),
+                         ({"resolved_outcomes": ["unreachable"]}, "stats.resolved_outcomes")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")), configured_app(database_url, stats=section):
+            pass

@@ -1,0 +1,362 @@
+"""The numbers offices are judged by: the three rates and the rest, per grid, member, department, category.
+
+Every figure is a count of cases under one named condition (``FIGURES``), computed over the cases
+recorded in a period (local days) from the facts each case row keeps (``services.facts``) and the
+moment ``now``; the case list filters by the same conditions (``fig``), so each figure links to
+exactly its cases. The definitions are in README "The numbers"; ``Definitions`` holds what
+``[stats]`` configures. Linked duplicates (重复件) are left out: they are counted once, by their main case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, case as when, exists, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from ..deadlines import DueWindow
+from ..models import Case, CaseStatus, Department, DuplicateLink, Grid, User
+from ..permissions import visible_cases
+
+#: Answers that reached the resident at a callback.
+REACHED = ("satisfied", "basic", "dissatisfied")
+PERIOD_KINDS = ("week", "month", "quarter", "custom")
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """What ``[stats]`` configures about the figures."""
+
+    # "extended": handling is held to the limit as approved extensions moved it; "original": to the
+    # limit set at dispatch.
+    extensions: str = "extended"
+    # Callback answers the resolution rate counts as resolved.
+    resolved: tuple[str, ...] = ("satisfied", "basic")
+    # Weights of the satisfaction rate, per answer.
+    weights: Mapping[str, float] = field(default_factory=lambda: {"satisfied": 1.0, "basic": 0.8,
+                                                                  "dissatisfied": 0.0})
+    trend_weeks: int = 8
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Mapping[str, Any]]) -> Definitions:
+        """Read the definitions from validated configuration."""
+        stats = config.get("stats", {})
+        return cls(stats.get("extensions", "extended"), tuple(stats.get("resolved_outcomes", ("satisfied", "basic"))),
+                   {"satisfied": stats.get("satisfied_weight", 1.0), "basic": stats.get("basic_weight", 0.8),
+                    "dissatisfied": stats.get("dissatisfied_weight", 0.0)},
+                   stats.get("trend_weeks", 8))
+
+    @property
+    def limit_suffix(self) -> str:
+        """Return what the handling figures' names carry for the configured limit ("" or ".original")."""
+        return ".original" if self.extensions == "original" else ""
+
+
+# -- the conditions ------------------------------------------------------------------------------
+
+def _handling_limits(original: bool) -> tuple[Any, Any]:
+    """Return (the limit a completed handling is held to, the limit an open one is held to)."""
+    return (Case.first_due_at, Case.first_due_at) if original else (Case.handled_due_at, Case.due_at)
+
+
+def _conditions(now: dt.datetime, original: bool) -> dict[str, ColumnElement[bool]]:
+    """Return each figure's condition on a case at ``now``."""
+    handled_limit, open_limit = _handling_limits(original)
+    dispatched = Case.first_dispatched_at.is_not(None)
+    handled = Case.handled_at.is_not(None)
+    late_open = and_(dispatched, Case.handled_at.is_(None), open_limit < now)
+    return {
+        "recorded": true(),
+        "on_spot": Case.answered_on_spot.is_(True),
+        "dispatched": dispatched,
+        # Response: signed for (签收) by the sign-for limit; undecided while neither happened nor passed.
+        "response_due": and_(dispatched, or_(Case.responded_at.is_not(None), Case.respond_by < now)),
+        "responded": Case.responded_at <= Case.respond_by,
+        "response_late": and_(dispatched, or_(Case.responded_at > Case.respond_by,
+                                              and_(Case.responded_at.is_(None), Case.respond_by < now))),
+        # Handling: completed by its limit; undecided while open and the limit has not passed.
+        "handling_due": or_(handled & dispatched, late_open),
+        "on_time": and_(handled, dispatched, Case.handled_at <= handled_limit),
+        "overdue": or_(and_(handled, dispatched, Case.handled_at > handled_limit), late_open),
+        "handled": and_(handled, Case.handling_minutes.is_not(None)),
+        "reached": Case.first_outcome.in_(REACHED),
+        "satisfied": Case.first_outcome == "satisfied",
+        "basic": Case.first_outcome == "basic",
+        "dissatisfied": Case.first_outcome == "dissatisfied",
+        "reopened": and_(Case.first_outcome.in_(REACHED), Case.reopen_count > 0),
+        "open": Case.status != CaseStatus.ARCHIVED,
+    }
+
+
+#: Figures the case list can filter by (its ``fig`` argument); the handling ones also as "<name>.original".
+FIGURES = tuple(_conditions(dt.datetime.now(dt.UTC), False))
+_HANDLING = ("handling_due", "on_time", "overdue")
+
+
+def figure_condition(name: str, now: dt.datetime) -> ColumnElement[bool] | None:
+    """Return the condition of the figure ``name`` at ``now`` (None: no such figure)."""
+    base, _, variant = name.partition(".")
+    if base not in FIGURES or variant not in ("", "original") or (variant and base not in _HANDLING):
+        return None
+    return _conditions(now, variant == "original")[base]
+
+
+def not_duplicate() -> ColumnElement[bool]:
+    """Return the condition leaving linked duplicates (重复件) out: their main case counts for them."""
+    return ~exists(select(DuplicateLink.case_id).where(DuplicateLink.case_id == Case.id))
+
+
+# -- periods -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    """Local days ``first`` to ``last``, both included."""
+
+    kind: str
+    first: dt.date
+    last: dt.date
+
+    def bounds(self, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """Return the period's start and end (exclusive) as aware moments."""
+        return (dt.datetime.combine(self.first, dt.time(), zone),
+                dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), zone))
+
+    def previous(self) -> Period:
+        """Return the period of the same kind just before this one."""
+        if self.kind == "month":
+            return month_of(self.first - dt.timedelta(days=1))
+        if self.kind == "quarter":
+            return quarter_of(self.first - dt.timedelta(days=1))
+        length = self.last - self.first + dt.timedelta(days=1)
+        return Period(self.kind, self.first - length, self.first - dt.timedelta(days=1))
+
+    def args(self) -> dict[str, str]:
+        """Return the case list's date filters selecting this period's cases."""
+        return {"date_from": self.first.isoformat(), "date_to": self.last.isoformat()}
+
+
+def week_of(day: dt.date) -> Period:
+    """Return the week (Monday to Sunday) holding ``day``."""
+    first = day - dt.timedelta(days=day.weekday())
+    return Period("week", first, first + dt.timedelta(days=6))
+
+
+def month_of(day: dt.date) -> Period:
+    """Return the calendar month holding ``day``."""
+    first = day.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return Period("month", first, following - dt.timedelta(days=1))
+
+
+def quarter_of(day: dt.date) -> Period:
+    """Return the quarter holding ``day``."""
+    first = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    last = month_of(dt.date(first.year, first.month + 2, 1)).last
+    return Period("quarter", first, last)
+
+
+def period_of(kind: str, today: dt.date, first: dt.date | None = None, last: dt.date | None = None) -> Period:
+    """Return the chosen period holding ``today`` (custom: ``first`` to ``last``)."""
+    if kind == "custom" and first and last and first <= last:
+        return Period("custom", first, last)
+    return {"week": week_of, "quarter": quarter_of}.get(kind, month_of)(today)
+
+
+# -- tallies -------------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    """The counts of one group of cases, and the rates made of them."""
+
+    key: Any = None
+    counts: dict[str, int] = field(default_factory=dict)
+    handling_minutes: int = 0
+
+    def __getitem__(self, name: str) -> int:
+        """Return one figure's count."""
+        return self.counts.get(name, 0)
+
+    @staticmethod
+    def _share(part: float, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def rates(self, defs: Definitions) -> dict[str, float | None]:
+        """Return each rate (None where nothing counts yet)."""
+        weighted = sum(defs.weights.get(answer, 0.0) * self[answer] for answer in REACHED)
+        resolved = sum(self[answer] for answer in defs.resolved)
+        return {
+            "response_rate": self._share(self["responded"], self["response_due"]),
+            "on_time_rate": self._share(self["on_time"], self["handling_due"]),
+            "overdue_rate": self._share(self["overdue"], self["handling_due"]),
+            "resolution_rate": self._share(resolved, self["reached"]),
+            "satisfaction_rate": self._share(weighted, self["reached"]),
+            "reopen_rate": self._share(self["reopened"], self["reached"]),
+            "on_spot_share": self._share(self["on_spot"], self["recorded"]),
+            "handling_hours": (self.handling_minutes / 60 / self["handled"]) if self["handled"] else None,
+        }
+
+
+#: The figures a tally counts.
+COUNTED = ("recorded", "on_spot", "dispatched", "response_due", "responded", "handling_due", "on_time", "overdue",
+           "handled", "reached", "satisfied", "basic", "dissatisfied", "reopened")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which cases: those ``user`` may read, narrowed to a grid, a community, a department or a member."""
+
+    grid_id: int | None = None
+    community_id: int | None = None
+    department_id: int | None = None
+    handler_id: int | None = None
+
+    def where(self, query: Select) -> Select:
+        """Narrow a case query to the scope."""
+        if self.grid_id is not None:
+            query = query.where(Case.grid_id == self.grid_id)
+        if self.community_id is not None:
+            query = query.where(Case.grid_id.in_(select(Grid.id).where(Grid.community_id == self.community_id)))
+        if self.department_id is not None:
+            query = query.where(Case.department_id == self.department_id)
+        if self.handler_id is not None:
+            query = query.where(Case.handler_id == self.handler_id)
+        return query
+
+    def args(self) -> dict[str, str]:
+        """Return the case list's filters selecting the scope (a community: its grids are all visible ones)."""
+        pairs = (("grid", self.grid_id), ("department", self.department_id), ("handler", self.handler_id))
+        return {name: str(value) for name, value in pairs if value is not None}
+
+
+#: What a tally can be grouped by: the column each group is keyed by.
+DIMENSIONS: dict[str, Any] = {"grid": Case.grid_id, "department": Case.department_id, "handler": Case.handler_id,
+                              "category": Case.category, "channel": Case.channel}
+
+
+def _aggregates(defs: Definitions, now: dt.datetime) -> list[Any]:
+    """Return the SUM columns of every counted figure, and the handling minutes."""
+    conditions = _conditions(now, defs.extensions == "original")
+    return [func.coalesce(func.sum(when((conditions[name], 1), else_=0)), 0).label(name) for name in COUNTED] + [
+        func.coalesce(func.sum(when((conditions["handled"], Case.handling_minutes), else_=0)), 0)]
+
+
+def _base(user: User, scope: Scope, start: dt.datetime, end: dt.datetime) -> Select:
+    """Return the query of the cases counted: readable, in scope, recorded in [start, end), no duplicates."""
+    query = visible_cases(user, select(Case.id))
+    return scope.where(query).where(Case.created_at >= start, Case.created_at < end, not_duplicate())
+
+
+def tallies(session: Session, user: User, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
+            defs: Definitions, by: str | None = None) -> list[Tally]:
+    """Return the tallies of the cases recorded in ``period``, one per ``by`` group (None: one in all)."""
+    start, end = period.bounds(zone)
+    columns = _aggregates(defs, now)
+    query = _base(user, scope, start, end).with_only_columns(*columns)
+    if by is not None:
+        key = DIMENSIONS[by]
+        query = query.add_columns(key).group_by(key)
+    result = []
+    for row in session.execute(query):
+        counts = {name: int(row[i] or 0) for i, name in enumerate(COUNTED)}
+        result.append(Tally(row[len(COUNTED) + 1] if by else None, counts, int(row[len(COUNTED)] or 0)))
+    return result or ([] if by else [Tally()])
+
+
+def total(session: Session, user: User, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
+          defs: Definitions) -> Tally:
+    """Return the tally of every case in scope recorded in ``period``."""
+    return tallies(session, user, scope, period, zone, now, defs)[0]
+
+
+def weekly(session: Session, user: User, scope: Scope, today: dt.date, zone: ZoneInfo, now: dt.datetime,
+           defs: Definitions) -> list[tuple[Period, Tally]]:
+    """Return the tallies of the last ``defs.trend_weeks`` weeks up to ``today``'s, oldest first, in one query."""
+    weeks = [week_of(today - dt.timedelta(weeks=n)) for n in range(defs.trend_weeks - 1, -1, -1)]
+    starts = [w.bounds(zone)[0] for w in weeks]
+    bucket = when(*((Case.created_at < starts[i + 1], i) for i in range(len(weeks) - 1)), else_=len(weeks) - 1)
+    query = (_base(user, scope, starts[0], weeks[-1].bounds(zone)[1]).with_only_columns(*_aggregates(defs, now))
+             .add_columns(bucket.label("week")).group_by(bucket))
+    found = {}
+    for row in session.execute(query):
+        found[row[-1]] = Tally(row[-1], {name: int(row[i] or 0) for i, name in enumerate(COUNTED)},
+                               int(row[len(COUNTED)] or 0))
+    return [(week, found.get(i, Tally(i))) for i, week in enumerate(weeks)]
+
+
+# -- today's board -------------------------------------------------------------------------------
+
+def today_counts(session: Session, user: User, scope: Scope, window: DueWindow, by: str | None = None
+                 ) -> dict[Any, dict[str, int]]:
+    """Return open, due soon and overdue cases now (the case list's ``status``/``deadline`` filters), per group."""
+    running = Case.status.in_((CaseStatus.HANDLING, CaseStatus.EXTENSION_REVIEW))
+    columns = [func.count().label("open"),
+               func.coalesce(func.sum(when((running & window.due_soon(Case.due_at), 1), else_=0)), 0),
+               func.coalesce(func.sum(when((running & window.overdue(Case.due_at), 1), else_=0)), 0)]
+    query = scope.where(visible_cases(user, select(*columns))).where(Case.status != CaseStatus.ARCHIVED,
+                                                                     not_duplicate())
+    if by is not None:
+        query = query.add_columns(DIMENSIONS[by]).group_by(DIMENSIONS[by])
+    result: dict[Any, dict[str, int]] = {}
+    for row in session.execute(query):
+        result[row[3] if by else None] = {"open": int(row[0] or 0), "due_soon": int(row[1] or 0),
+                                          "overdue": int(row[2] or 0)}
+    return result
+
+
+# -- names and rankings --------------------------------------------------------------------------
+
+def grid_names(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Return grid id -> (code, name)."""
+    query = select(Grid.id, Grid.code, Grid.name).where(Grid.id.in_(list(ids)))
+    return {row[0]: (row[1], row[2]) for row in session.execute(query)} if ids else {}
+
+
+def department_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Return department id -> name."""
+    query = select(Department.id, Department.name).where(Department.id.in_(list(ids)))
+    return {row[0]: row[1] for row in session.execute(query)} if ids else {}
+
+
+def user_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Return user id -> display name."""
+    query = select(User.id, User.display_name).where(User.id.in_(list(ids)))
+    return {row[0]: row[1] for row in session.execute(query)} if ids else {}
+
+
+def ranked(groups: Sequence[Tally], defs: Definitions, rate: str = "satisfaction_rate") -> list[Tally]:
+    """Order groups best first by the three rates (satisfaction, resolution, response), then by volume.
+
+    A group with nothing counted yet sorts last.
+    """
+    def key(tally: Tally) -> tuple:
+        r = tally.rates(defs)
+        values = [r[name] for name in (rate, "resolution_rate", "response_rate")]
+        return tuple(-(value if value is not None else -1.0) for value in values) + (-tally["recorded"],)
+    return sorted(groups, key=key)
+
+
+def filter_condition(f: Mapping[str, str], now: dt.datetime) -> Callable[[Select], Select]:
+    """Return what the case list's ``fig``, ``outcome``, ``department`` and ``handler`` filters do to a query."""
+    def apply(query: Select) -> Select:
+        if f.get("fig"):
+            condition = figure_condition(f["fig"], now)
+            query = query.where(false() if condition is None else condition, not_duplicate())
+        if f.get("outcome"):
+            query = query.where(Case.first_outcome.in_([v for v in f["outcome"].split(",") if v]))
+        for name, column in (("department", Case.department_id), ("handler", Case.handler_id)):
+            value = f.get(name, "")
+            if value:
+                query = query.where(column == int(value) if value.isascii() and value.isdigit()
+                                    and len(value) < 10 else false())
+        return query
+    return apply
+
+
+__all__ = ["COUNTED", "DIMENSIONS", "FIGURES", "PERIOD_KINDS", "REACHED", "Definitions", "Period", "Scope", "Tally",
+           "department_names", "figure_condition", "filter_condition", "grid_names", "month_of", "not_duplicate",
+           "period_of", "quarter_of", "ranked", "tallies", "today_counts", "total", "user_names", "week_of",
+           "weekly"]
