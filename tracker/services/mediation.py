@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import Annotated, ClassVar, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Annotated, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import select
@@ -35,7 +35,7 @@ QUOTE = 100
 class Party(Command):
     """One side of a dispute: a name and a phone (private: only staff who may read the case see them)."""
 
-    name: _text(100, required=True)
+    name: _text(100, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
     phone: Phone
 
     messages: ClassVar[Mapping[str, str]] = {"name": N_("Write the party's name.")}
@@ -45,11 +45,11 @@ class RecordMediation(Command):
     """Record a mediation of the case's dispute; a failed one may name where it is referred on."""
 
     parties: Annotated[list[Party], Field(min_length=2, max_length=10)]
-    mediators: _text(200, required=True)
-    agreement: _text(4000, required=True)
+    mediators: _text(200, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
+    agreement: _text(4000, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
     accepted: bool
     follow_up_on: dt.date | None = None
-    referred_to: _text(200) = Field("", validate_default=True)
+    referred_to: _text(200) = Field("", validate_default=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
 
     messages: ClassVar[Mapping[str, str]] = {
         "parties": N_("Name both parties of the dispute, each with a phone."),
@@ -69,7 +69,7 @@ class RecordMediation(Command):
 class ReferMediation(Command):
     """Refer a failed mediation on, e.g. to legal aid (法律援助)."""
 
-    referred_to: _text(200, required=True)
+    referred_to: _text(200, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
 
     messages: ClassVar[Mapping[str, str]] = {"referred_to": N_("Say where the dispute is referred, e.g. legal aid.")}
 
