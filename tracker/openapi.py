@@ -187,6 +187,17 @@ def _query(name: str, schema: dict, description: str = "") -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+#: The header that makes recording a case safe to retry (a double send, a lost answer, an offline outbox).
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[\\x21-\\x7e]+$"},
+    "description": "A one-time key of your own (e.g. a UUID) for this case. Sending the same request again with "
+                   "the same key from the same account records nothing new and answers 200 with the case made the "
+                   "first time; the same key with another body is refused (409). Keys are kept per account.",
+    "example": "9b2f6c1e-4d0a-4f8e-a1c2-7f3e5d9b0a11",
+}
+
+
 def document(categories: list[str], channels: list[str]) -> dict:
     """Return the whole OpenAPI 3.1 document."""
     case_id = _path_param("case_id", ID)
@@ -204,7 +215,9 @@ def document(categories: list[str], channels: list[str]) -> dict:
                "Recorded on or after this local day (the configured time zone), YYYY-MM-DD."),
         _query("date_to", {"type": "string", "format": "date"},
                "Recorded on or before this local day (the configured time zone), YYYY-MM-DD."),
-        _query("q", {"type": "string", "maxLength": 100}, "Number, resident name or description contains."),
+        _query("q", {"type": "string", "maxLength": 100},
+               "Number (or part of it), resident name or description contains; or the resident's phone in any "
+               "written form (13912345678, 139 1234 5678, +86…, 010-12345678), or at least four of its digits."),
         _query("deadline", {"enum": ["overdue", "due_soon", "mine"]}),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size, default 50."),
         _query("cursor", STR, "`next_cursor` of the previous page."),
@@ -221,8 +234,13 @@ def document(categories: list[str], channels: list[str]) -> dict:
                 "200": _json("One page.", _ref("CaseList")), "400": _problem("A filter or the cursor is malformed.")},
                 params=filters, op_id="listCases"),
             "post": _op("Record a case (starts its closed loop)", {
-                "201": _json("The new case.", _ref("CaseDetail")), "403": forbidden}, body="NewCase",
-                op_id="createCase")},
+                "201": _json("The new case.", _ref("CaseDetail")), "403": forbidden,
+                "200": _json("A repeat with an `Idempotency-Key` already used by this account for the same body: "
+                             "the case already made (header `Idempotent-Replayed: true`); nothing new is "
+                             "recorded.", _ref("CaseDetail")),
+                "409": _problem("The `Idempotency-Key` was already used by this account for another body (the "
+                                "detail names the case made from it): send a new key for a new case.")},
+                body="NewCase", params=[IDEMPOTENCY_KEY], op_id="createCase")},
         "/cases/{case_id}": {"get": _op("A case with its tasks, deadline and outcome", {
             "200": _json("The case.", _ref("CaseDetail")), "403": forbidden, "404": not_found},
             params=[case_id], op_id="getCase")},

@@ -35,7 +35,10 @@ def audit_search(session: Session, user: User, f: Mapping[str, str], before: int
     """
     query = select(AuditEvent)
     if f["actor"]:
-        query = query.where(AuditEvent.actor_name.contains(f["actor"], autoescape=True))
+        # A person by display name (as the event recorded it) or by username alike.
+        named = select(User.id).where(User.username.contains(f["actor"], autoescape=True))
+        query = query.where(AuditEvent.actor_name.contains(f["actor"], autoescape=True)
+                            | AuditEvent.actor_id.in_(named))
     if f["action"]:
         query = query.where(AuditEvent.action == f["action"])
     if f["field"]:
@@ -46,8 +49,9 @@ def audit_search(session: Session, user: User, f: Mapping[str, str], before: int
     if end := parse_date(f["date_to"], zone):
         query = query.where(AuditEvent.at < day_after(end))
     if f["number"]:
-        number = session.scalar(select(Case.id).where(Case.number == f["number"]))
-        query = query.where(AuditEvent.case_id == (number or 0))
+        # The whole number, or part of it (its last digits, its day): the readable cases holding it.
+        cases = visible_cases(user, select(Case.id).where(Case.number.contains(f["number"], autoescape=True)))
+        query = query.where(AuditEvent.case_id.in_(cases.limit(1000)))
     return _visible_events(session, user, query, before)
 
 

@@ -20,10 +20,10 @@ from werkzeug.exceptions import HTTPException
 from .. import labels, media, openapi, queries
 from ..codes import AttachmentKind
 from ..db import get_session
-from ..errors import ConflictError, DomainError, InvalidInput, NotFound
+from ..errors import N_, ConflictError, DomainError, InvalidInput, NotFound
 from ..models import Attachment, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane
-from ..services import assign, attachments, tokens
+from ..services import assign, attachments, duplicates, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
 from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
@@ -421,7 +421,36 @@ def create_case():
     if not grids:
         raise PermissionDenied(current_user.username)  # only grid staff record cases
     command = _command(RecordCase, _json_object())
-    case = open_case(services(), current_user, command, door=Door.API)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return _created(open_case(services(), current_user, command, door=Door.API))
+    # A retry with the same key answers with the case already made (services.duplicates).
+    if not duplicates.valid_key(key):
+        return problem(400, "Bad Request", f"{IDEMPOTENCY_HEADER} must be 1 to 100 printable ASCII characters "
+                                           "without spaces, e.g. a UUID.", kind="bad-idempotency-key")
+    digest = duplicates.intake_digest(command)
+    made = duplicates.replayed(services(), current_user, key, digest)
+    if made is None:
+        row = duplicates.reserve_key(services(), current_user, key, digest)
+        if row is not None:
+            case = open_case(services(), current_user, command, door=Door.API)
+            duplicates.keep_key(row, case)
+            return _created(case)
+        made = duplicates.replayed(services(), current_user, key, digest)  # a parallel retry made it meanwhile
+        if made is None:
+            raise ConflictError(N_("A request with this Idempotency-Key is still being recorded; retry shortly."))
+    response = _created(made)
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+#: The header making POST /cases safe to retry: a repeat with the same key answers with the case made.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _created(case: Case) -> Response:
+    """Answer with a recorded case, its address in Location."""
     response = jsonify(_case_detail(case))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)

@@ -18,7 +18,7 @@ from ..models import Case, Role
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import attachments
 from ..services.cases import open_case
-from . import due_window, local_zone, services
+from . import due_window, intake_checks, local_zone, services
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -41,10 +41,13 @@ def new():
         abort(403, _("Only grid members and grid leaders record cases."))
     intake = form.to_command() if form.is_submitted() else None
     if intake is not None:
+        if (answer := intake_checks.before_intake(form, intake)) is not None:  # sent again, or likely duplicates
+            return answer
         try:
             # Every photo is checked before anything is written: a bad one refuses the whole intake.
             photos = attachments.check_uploads(services(), media.request_uploads())
             case = open_case(services(), current_user, intake)
+            intake_checks.after_intake(case)
             attachments.attach(services(), media.current_store(), current_user, case, photos, AttachmentKind.INTAKE)
         except PermissionDenied:
             abort(403)
@@ -93,4 +96,5 @@ def detail(case_id: int):
     timeline = [(e, json.loads(e.changes)) for e in queries.case_events(db, case.id)]
     return render_template("cases/detail.html", case=case, timeline=timeline,
                            names=queries.referenced_names(db, timeline),
-                           open_tasks=[t for t in case.tasks if t.status == "open"])
+                           open_tasks=[t for t in case.tasks if t.status == "open"],
+                           duplicates=intake_checks.duplicate_panel(case))
