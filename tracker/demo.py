@@ -11,17 +11,19 @@ from werkzeug.security import generate_password_hash
 
 from . import clock, jobs
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
-from .services import for_app, visits
+from .services import assign, desk, for_app, replies, visits
 from .services.cases import complete_task, open_case
 from .services.commands import (
     AddNote,
     Callback,
     Dispatch,
     Handle,
+    PlanDeskSessions,
     PlanVisits,
     RecordCase,
     RegisterHousehold,
     ReviewArchive,
+    SaveReplyTemplate,
 )
 
 PASSWORD = "gridloop2026"
@@ -31,7 +33,15 @@ DEPARTMENTS = [
     ("security", "综治中心"), ("city_management", "城管中队"), ("family_planning", "计生办"),
 ]
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = ["芳", "伟", "娜", "敏", "静", "强", "磊", "洋", "艳", "军", "杰", "涛", "明", "超", "霞", "平"]
+#: The staff's names, in the order they are handed out: as varied as a real office's (not 王X, 李X, ...).
+STAFF_NAMES = [
+    "张丽华", "刘志强", "陈晓燕", "杨海涛", "赵春梅", "黄文斌", "周玉兰", "吴振华", "徐丽娟", "孙国庆",
+    "胡晓东", "朱红霞", "高建军", "林美玲", "何家俊", "郭淑芬", "马永刚", "罗雪梅", "梁志明", "宋佳怡",
+    "郑德胜", "谢婷婷", "韩立新", "唐晓明", "冯秀兰", "于海燕", "董卫东", "萧雅琴", "程浩然", "曹金凤",
+    "袁明辉", "邓丽萍", "许文博", "傅春燕", "沈建平", "彭小红",
+]
+#: The department a demo case of each category is referred to (the configured proposal first, then these).
+DEMO_DEPARTMENTS = {"certificates": "civil_affairs", "dispute_mediation": "legal_aid", "other": "civil_affairs"}
 REQUESTS = [
     ("property_repair", "3号楼2单元楼道灯不亮，晚上老人上下楼看不见。", "phone", ""),
     ("property_repair", "5楼以上水压太低，早晚用水高峰几乎没水。", "wechat", ""),
@@ -52,17 +62,17 @@ REQUESTS = [
 
 def _people(db: Session, grids: list[Grid], departments: list[Department]) -> tuple[dict, list]:
     """Create the staff: a leader and 3 members per grid, department handlers, auditor, admin."""
-    names = (s + g for s, g in itertools.product(SURNAMES, GIVEN))
+    names = iter(STAFF_NAMES)
     pw = generate_password_hash(PASSWORD)
     staff: dict[str, User] = {}
     logins = []
 
-    def add(username: str, what: str, *memberships: Membership, admin: bool = False) -> User:
-        user = User(username=username, display_name=next(names), password_hash=pw, is_admin=admin,
-                    phone=f"1380000{len(staff):04d}", memberships=list(memberships))
+    def add(username: str, what: str, *memberships: Membership, admin: bool = False, program: str = "") -> User:
+        user = User(username=username, display_name=program or next(names), password_hash=pw, is_admin=admin,
+                    is_program=bool(program), phone=f"1380000{len(staff):04d}", memberships=list(memberships))
         db.add(user)
         staff[username] = user
-        logins.append((username, PASSWORD, f"{user.display_name} — {what}"))
+        logins.append((username, "(token only)" if program else PASSWORD, f"{user.display_name} — {what}"))
         return user
 
     for grid in grids:
@@ -77,9 +87,10 @@ def _people(db: Session, grids: list[Grid], departments: list[Department]) -> tu
     add("street", "街道办 street office (escalated cases)",
         Membership(role=Role.STREET_OFFICE, community_id=grids[0].community_id))
     add("admin", "系统管理员 administrator", admin=True)
-    # The account programs use (the 12345 hotline bridge, Open311 apps): it may record cases in every grid.
-    add("hotline", "12345 热线对接账号 account for programs (API / Open311 token below)",
-        *(Membership(role=Role.GRID_MEMBER, grid_id=grid.id) for grid in grids))
+    # The account programs use (the 12345 hotline bridge, Open311 apps): it may record cases in every grid, and
+    # is no person: never offered work, no password login (`flask demo` prints its token).
+    add("hotline", "account for programs (token below)",
+        *(Membership(role=Role.GRID_MEMBER, grid_id=grid.id) for grid in grids), program="12345热线对接")
     db.flush()
     return staff, logins
 
@@ -139,14 +150,57 @@ def load(db: Session) -> list[tuple[str, str, str]]:
                         channel=channel, green_channel=green, address_detail=f"{i % 6 + 1}单元{i % 9 + 1}01室",
                         answered_on_spot=None if steps == ["pool"] else steps[:1] == ["on_spot"],
                         reply="已当场解答政策并告知办理材料。" if steps[:1] == ["on_spot"] else "")
-        department = departments[i % len(departments)]
+        department = _department_for(category, departments)
         # Spread the cases over the last two weeks, so some are near or past their limits.
         with clock.shifted(-dt.timedelta(days=(i * 5) % 16, hours=i % 7)):
             case = open_case(svc, member, intake)
             for step in steps:
                 _advance(svc, case, step, staff, n, member, department)
     _households(db, svc, grids, staff)
+    _reply_templates(svc, grids, staff)
+    _public_notice_and_desk(svc, grids, staff)
     return logins
+
+
+def _public_notice_and_desk(svc, grids: list[Grid], staff: dict) -> None:
+    """Publish each grid's hours, services and staff phones (网格公示); plan grid 1's mobile desk route."""
+    for grid in grids:
+        n = grid.code[1:]
+        grid.office_hours = "周一至周五 8:30-12:00，14:00-17:30；周六上午值班"
+        grid.service_items = "政策咨询\n证明代办\n矛盾调解\n就业登记\n老年人优待证办理"
+        staff[f"leader{n}"].public_phone = True
+        staff[f"leader{n}"].duty_phone = f"010-6666{int(n):04d}"
+        for i in "abc":
+            staff[f"member{n}{i}"].public_phone = True
+    # Every Tuesday, compounds 1-7 in turn, from the coming Tuesday (today, if it is one); and one today.
+    today = assign.local_today(svc)
+    tuesday = today + dt.timedelta(days=(1 - today.weekday()) % 7)
+    leader, crew = staff["leader1"], [staff["member1a"].id, staff["member1b"].id]
+    desk.plan_sessions(svc, leader, grids[0], PlanDeskSessions(
+        building_ids=[b.id for b in grids[0].buildings], first_day=tuesday, starts_at="09:00", ends_at="11:30",
+        staff_ids=crew, weeks=7))
+    if tuesday != today:
+        desk.plan_sessions(svc, leader, grids[0], PlanDeskSessions(
+            address="幸福广场东门", first_day=today, starts_at="15:00", ends_at="17:00", staff_ids=crew))
+
+
+#: Reply templates (常用语) every demo grid starts with: (category or "" for all, use, title, text).
+REPLY_TEMPLATES = [
+    ("", "reply", "已登记转办", "{name}您好，您反映的问题已登记（编号{number}），我们会尽快安排人员处理并回复您。"),
+    ("certificates", "reply", "证明材料", "{name}您好，开具居住证明请携带身份证、户口本到社区服务台办理，当场可取。"),
+    ("property_repair", "result", "维修完成", "已安排维修人员上门，{name}家的问题已修复，居民现场确认。"),
+    ("", "result", "已电话答复", "已电话联系{name}，说明了办理流程和所需材料，居民表示清楚。"),
+    ("", "callback", "回访话术",
+     "{name}您好，我是社区网格员，关于您反映的问题（编号{number}），想问一下处理结果您是否满意？"),
+]
+
+
+def _reply_templates(svc, grids: list[Grid], staff: dict) -> None:
+    """Give every grid a few reply templates, kept by its leader."""
+    for grid in grids:
+        for category, use, title, text in REPLY_TEMPLATES:
+            replies.create_template(svc, staff[f"leader{grid.code[1:]}"], SaveReplyTemplate(
+                grid_id=grid.id, category=category, use=use, title=title, text=text))
 
 
 HOUSEHOLDS = [
@@ -184,6 +238,19 @@ def catch_up(app: Flask) -> int:
 _residents = (s + "先生" if i % 2 else s + "女士" for i, s in enumerate(itertools.cycle(SURNAMES)))
 
 
+def present_logins(db: Session) -> list[tuple[str, str, str]]:
+    """Return the logins of a demo loaded before (passwords are the demo's unless someone changed them)."""
+    from sqlalchemy import select
+    users = db.scalars(select(User).where(User.active.is_(True)).order_by(User.id)).all()
+    return [(u.username, "(token only)" if u.is_program else PASSWORD, u.display_name) for u in users]
+
+
+def _department_for(category: str, departments: list[Department]) -> Department:
+    """Return the department a demo case of ``category`` is referred to: one that does that work."""
+    code = current_app.config["GRIDLOOP"]["dispatch"]["departments"].get(category) or DEMO_DEPARTMENTS[category]
+    return next(d for d in departments if d.code == code)
+
+
 def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, department: Department) -> None:
     """Take one demo step on a case, as the person whose turn it is."""
     task = next((t for t in case.tasks if t.status == TaskStatus.OPEN), None)
@@ -193,7 +260,8 @@ def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, depa
     handler = staff[f"member{n}b"]
     if step in ("member", "department"):
         complete_task(svc, leader, task.id, case.version, Dispatch(
-            dispatch_to=step, handler_id=handler.id, department_id=department.id, deadline_class="general"))
+            dispatch_to=step, handler_id=handler.id, department_id=department.id, deadline_class="general",
+            note="请先电话联系居民，上门核实后处理。"))
     elif step in ("done", "extend", "return"):
         actor = handler if task.role == Role.GRID_MEMBER else staff[f"dept_{department.code}"]
         complete_task(svc, actor, task.id, case.version, Handle(
@@ -202,6 +270,7 @@ def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, depa
                   "return": "不属于本网格范围，请重新派单。"}[step]))
     elif step in ("satisfied", "basic", "dissatisfied", "unreachable"):
         actor = task.assignee or member
-        complete_task(svc, actor, task.id, case.version, Callback(satisfaction=step))
+        complete_task(svc, actor, task.id, case.version, Callback(
+            satisfaction=step, note="居民反映灯还是时亮时不亮，希望彻底修好。" if step == "dissatisfied" else ""))
     elif step == "archive":
         complete_task(svc, leader, task.id, case.version, ReviewArchive(confirm=True, comment="记录完整，同意归档。"))

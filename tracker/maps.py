@@ -55,11 +55,12 @@ def project(buildings: Sequence[MapBuilding]) -> dict[int, tuple[float, float]]:
     An equirectangular projection around the buildings' mean latitude: exact enough across a
     community (a few kilometres), and fitted into the drawing with a margin.
     """
-    placed = [b for b in buildings if b.placed]
+    placed = [(b.id, b.latitude, b.longitude) for b in buildings
+              if b.latitude is not None and b.longitude is not None]
     if not placed:
         return {}
-    lat0 = math.radians(sum(b.latitude for b in placed) / len(placed))  # type: ignore[misc]
-    raw = {b.id: (b.longitude * math.cos(lat0), b.latitude) for b in placed}  # type: ignore[operator]
+    lat0 = math.radians(sum(lat for _, lat, _ in placed) / len(placed))
+    raw: dict[int, tuple[float, float]] = {i: (lon * math.cos(lat0), lat) for i, lat, lon in placed}
     xs, ys = [p[0] for p in raw.values()], [p[1] for p in raw.values()]
     span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
     scale = min((WIDTH - 2 * MARGIN) / (max(xs) - min(xs) or span), (HEIGHT - 2 * MARGIN) / (max(ys) - min(ys) or span))

@@ -138,3 +138,16 @@ def test_a_session_walked_end_to_end(app, db, login):
     listed = login("leader_a").get("/desk/").get_data(as_text=True)
     assert f"/desk/{today.id}/summary" in listed
     assert db.scalar(select(func.count(Case.id))) == 2
+
+
+def test_the_demo_publishes_its_grids_and_plans_a_desk_route(app, db):
+    result = app.test_cli_runner().invoke(args=["demo", "--reset"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    route = db.scalar(select(DeskRoute))
+    sessions = db.scalars(select(DeskSession).where(DeskSession.route_id == route.id)
+                          .order_by(DeskSession.held_on)).all()
+    assert route.weekday == 2 and len(sessions) == 7 and len({s.building_id for s in sessions}) == 7
+    grid = db.scalar(select(Grid).where(Grid.code == "G1"))
+    html = app.test_client().get(f"/public/communities/{grid.community_id}").get_data(as_text=True)
+    assert "010-66660001" in html and "政策咨询" in html and html.count('class="building"') == 28

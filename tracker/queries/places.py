@@ -31,9 +31,10 @@ from ..permissions import grid_ids, visible_cases, visible_households
 
 
 def members_of(session: Session, grid_id: int, role: Role = Role.GRID_MEMBER) -> list[User]:
-    """Return the active people holding ``role`` in the grid, by name."""
+    """Return the active people holding ``role`` in the grid, by name (program accounts are no people)."""
     return list(session.scalars(select(User).join(Membership).where(
-        Membership.role == role, Membership.grid_id == grid_id, User.active).order_by(User.display_name)).all())
+        Membership.role == role, Membership.grid_id == grid_id, User.active, User.is_program.is_(False))
+        .order_by(User.display_name)).all())
 
 
 def departments(session: Session) -> Sequence[Department]:
@@ -110,7 +111,8 @@ def grid_staff(session: Session, grid_ids_: Iterable[int]) -> dict[int, list[tup
                            .order_by(Membership.grid_id, Membership.role, User.display_name)).all()
     staff: dict[int, list[tuple[Role, User]]] = {}
     for grid_id, role, user in rows:
-        staff.setdefault(grid_id, []).append((role, user))
+        if grid_id is not None:
+            staff.setdefault(grid_id, []).append((role, user))
     return staff
 
 

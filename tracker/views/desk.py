@@ -78,7 +78,7 @@ def plan(grid_id: int):
         abort(403)
     form = _plan_form(grid)
     if not form.is_submitted():
-        form.first_day.data = assign.local_today(services())
+        form.first_day.data = assign.local_today(services())  # type: ignore[assignment]  # a DateField
         return render_template("desk/plan.html", grid=grid, form=form)
     command = build_command(form, PlanDeskSessions)
     if command is not None:
@@ -167,7 +167,7 @@ def record(session_id: int):
         else:
             flash(_("Case %(number)s recorded.", number=case.number), "success")
             return redirect(url_for("desk.session_page", session_id=row.id) + "#taken")
-    return _render(get_session().get(DeskSession, session_id), intake=form, status=422)
+    return _render(_session(session_id), intake=form, status=422)
 
 
 @bp.route("/<int:session_id>/close", methods=["POST"])
@@ -188,7 +188,7 @@ def close(session_id: int):
         else:
             flash(_("Session closed."), "success")
             return redirect(url_for("desk.summary", session_id=row.id))
-    return _render(get_session().get(DeskSession, session_id), close=form, status=422)
+    return _render(_session(session_id), close=form, status=422)
 
 
 @bp.route("/<int:session_id>/summary")
