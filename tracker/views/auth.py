@@ -6,16 +6,17 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from wtforms import PasswordField
 
 from ..db import get_session
 from ..errors import N_, DomainError
 from ..forms import TOKEN_SCOPE_NAMES, LoginForm, TokenForm, add_service_error, build_command
 from ..models import utcnow
-from ..services import accounts, tokens
-from ..services.commands import CreateToken
+from ..services import accounts, admin, tokens
+from ..services.commands import ChangePassword, CreateToken
 
 bp = Blueprint("auth", __name__)
 #: What Flask-Login flashes on the way to the login page; translated when flashed (web.py's localize_callback).
@@ -104,3 +105,49 @@ def revoke_token(token_id: int):
         abort(404)
     flash(_("Token %(name)s revoked.", name=token.name), "success")
     return redirect(url_for("auth.profile"))
+
+
+# -- my password ---------------------------------------------------------------------------------------
+
+class PasswordForm(FlaskForm):
+    """Change my password: the current one, the new one twice (ChangePassword's rules)."""
+
+    current_password = PasswordField(_l("Current password"))
+    new_password = PasswordField(_l("New password"))
+    confirm_password = PasswordField(_l("New password again"))
+
+
+#: Pages a person who must choose a new password may still reach.
+_OPEN_WHILE_FORCED = {"auth.password", "auth.logout", "auth.set_language", "auth.login", "static"}
+
+
+@bp.before_app_request
+def _force_password_change():
+    """After an administrator reset the password, every page leads to choosing a new one first."""
+    if request.blueprint in ("api", "open311") or request.endpoint in _OPEN_WHILE_FORCED or "_user_id" not in session:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.password"))
+    return None
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change my own password (the current one required); my other sessions end, this one goes on."""
+    form = PasswordForm()
+    if form.is_submitted():
+        command = build_command(form, ChangePassword)
+        if command is not None:
+            db = get_session()
+            try:
+                admin.change_own_password(db, current_user, command.current_password, command.new_password)
+            except DomainError as exc:
+                db.rollback()
+                add_service_error(form, exc)
+            else:
+                login_user(current_user._get_current_object())  # the new session generation: stay signed in here
+                flash(_("Your password is changed; your other sessions have ended."), "success")
+                return redirect(url_for("auth.profile"))
+    return render_template("auth/password.html", form=form,
+                           forced=current_user.must_change_password), 422 if form.errors or form.form_errors else 200
