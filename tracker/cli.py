@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from . import chain
 from .bundle import build_bundle, file_name, verifier_sha256
@@ -20,6 +22,7 @@ from .services.definitions import deploy_definition
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (deploy_command, demo_command, create_user_command, verify_audit_command, export_case_command,
+                    create_program_account_command,
                     scheduler_command, create_token_command, revoke_token_command, set_password_command,
                     disable_user_command, enable_user_command, publish_open311_command,
                     import_sheet_command, verify_admin_trail_command):
@@ -56,21 +59,29 @@ def demo_command(reset: bool) -> None:
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     init_db()
     db = get_session()
-    if db.scalar(select(Case.id).limit(1)) is not None:
-        click.echo("Demo data already present (use --reset to start over).")
-        return
-    logins = demo.load(db)
     from .services import tokens
-    hotline = db.scalar(select(User).where(User.username == "hotline"))
-    # Residents' apps file through Open311 with it; it reads nothing on /api/v1 (see README, Filing).
-    _token, secret = tokens.create(db, hotline, "demo: Open311 apps", TokenScope.OPEN311)
-    db.commit()
-    fired = demo.catch_up(current_app._get_current_object())  # type: ignore[attr-defined]
-    click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
-    click.echo("Demo data loaded. Logins (username / password):")
+    from .views.demo import reset as reset_clock
+    if (was := reset_clock(db)):  # a fresh start of the demo is on the real time
+        click.echo(f"Demo clock reset to the real time (it was {was} ahead).")
+    if db.scalar(select(Case.id).limit(1)) is not None:
+        db.commit()
+        click.echo("Demo data already present (use --reset to start over). Logins (username / password):")
+        logins = demo.present_logins(db)
+    else:
+        logins = demo.load(db)
+        db.commit()
+        fired = demo.catch_up(current_app._get_current_object())  # type: ignore[attr-defined]
+        click.echo(f"Scheduler caught up: {fired} timers fired (reminders, supervision, escalation, missed visits).")
+        click.echo("Demo data loaded. Logins (username / password):")
     for username, password, what in logins:
         click.echo(f"  {username:<12} {password:<14} {what}")
-    click.echo(f"Open311 token of `hotline` (scope open311, shown once): {secret}")
+    hotline = db.scalar(select(User).where(User.username == "hotline"))
+    if hotline is not None:
+        # Residents' apps file through Open311 with it; it reads nothing on /api/v1 (see README, Filing). Only a
+        # token's hash is stored, so each run issues one more (revoke old ones on hotline's profile or the CLI).
+        _token, secret = tokens.create(db, hotline, "demo: Open311 apps", TokenScope.OPEN311)
+        db.commit()
+        click.echo(f"Open311 token of `hotline` (scope open311, shown once): {secret}")
 
 
 @click.command("create-user")
@@ -101,6 +112,35 @@ def create_user_command(username, display_name, password, role, grid_code, depar
     db.add(user)
     db.commit()
     click.echo(f"Created user {username}.")
+
+
+@click.command("create-program-account")
+@with_appcontext
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Display name, e.g. 12345 热线对接.")
+@click.option("--grid", "grid_codes", multiple=True, help="Grid code it files cases in (repeat); default: every grid.")
+@click.option("--scope", type=click.Choice([s.value for s in TokenScope]), default=TokenScope.OPEN311.value,
+              show_default=True, help="Scope of the token issued with it.")
+def create_program_account_command(username, display_name, grid_codes, scope) -> None:
+    """Create a program's account (12345 hotline bridge, Open311 app): token only, never offered as a person."""
+    from .services import tokens
+    db = get_session()
+    if db.scalar(select(User).where(User.username == username)):
+        raise click.UsageError(f"user {username!r} already exists")
+    grids = (db.scalars(select(Grid).where(Grid.code.in_(grid_codes))).all() if grid_codes
+             else db.scalars(select(Grid).order_by(Grid.code)).all())
+    if unknown := set(grid_codes) - {g.code for g in grids}:
+        raise click.UsageError(f"--grid: no grid with code {', '.join(sorted(unknown))}")
+    # No password logs it in: the hash is of a random secret nobody is told.
+    user = User(username=username, display_name=display_name, is_program=True,
+                password_hash=generate_password_hash(secrets.token_urlsafe(32)),
+                memberships=[Membership(role=Role.GRID_MEMBER, grid_id=g.id) for g in grids])
+    db.add(user)
+    db.flush()
+    _token, secret = tokens.create(db, user, f"{username}: program", TokenScope(scope))
+    db.commit()
+    click.echo(f"Created program account {username} (files cases in {len(grids)} grids; no password login).")
+    click.echo(f"Its token (scope {scope}, shown once): {secret}")
 
 
 def _membership(db, role: Role, grid_code: str | None, department_code: str | None,

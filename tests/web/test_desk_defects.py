@@ -11,9 +11,19 @@ import time_machine
 from babel.messages.pofile import read_po
 from sqlalchemy import func, select, update
 
-from tests.conftest import dispatch, intake, latest_case, open_task
+from tests.conftest import (
+    PASSWORD,
+    PASSWORD_HASH,
+    building_id,
+    csrf_token,
+    dispatch,
+    intake,
+    latest_case,
+    open_task,
+    user_id,
+)
 from tracker import jobs, labels
-from tracker.models import AuditEvent, Case, Grid
+from tracker.models import ApiToken, AuditEvent, Case, Grid, Household, Membership, Role, User, VisitPlan
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -132,3 +142,130 @@ def test_a_visit_opens_no_case_with_an_invisible_description(app, login, db):
         assert db.scalar(select(func.count()).select_from(Case)) == 0
         assert member.submit("/cases/new", intake(db, description="\u200b\u200b")).status_code == 422
         assert db.scalar(select(func.count()).select_from(Case)) == 0
+
+
+# -- program accounts are not people --------------------------------------------------------------
+
+def _program_account(db) -> int:
+    """Add a program's account (like the demo's hotline): a grid member of grid A that is no person."""
+    grid = db.scalar(select(Grid.id).where(Grid.code == "GA"))
+    user = User(username="hotline", display_name="热线程序账号", is_program=True, password_hash=PASSWORD_HASH,
+                memberships=[Membership(role=Role.GRID_MEMBER, grid_id=grid)])
+    db.add(user)
+    db.flush()
+    return user.id
+
+
+def test_a_program_account_is_offered_nowhere_a_person_is(app, login, db):
+    program = _program_account(db)
+    grid = db.scalar(select(Grid.id).where(Grid.code == "GA"))
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    leader = login("leader_a")
+    pages = [f"/tasks/{open_task(db, case.id).id}", f"/grids/{grid}/board", f"/grids/{grid}/handover"]
+    leader.submit("/households", {"building_id": str(building_id(db)), "address_detail": "3单元502",
+                                  "head_name": "王奶奶", "phone": "13900001111", "care_group": "elderly_alone",
+                                  "note": "独居"})
+    household = db.scalar(select(Household.id))
+    pages.append(f"/households/{household}")
+    for page in pages:
+        html = leader.get(page).get_data(as_text=True)
+        assert "网格员甲" in html and "热线程序账号" not in html and f'value="{program}"' not in html, page
+
+    # Refused by the commands, whichever door: dispatching, reassigning, cover, handover, visit plans.
+    refused = dispatch(leader, db, case.id, handler="hotline")
+    assert refused.status_code == 422 and latest_case(db).status == "dispatching"
+    dispatch(leader, db, case.id, handler="member_a")
+    task = open_task(db, case.id)
+    assert leader.submit(f"/tasks/{task.id}/reassign", {"assignee_id": str(program), "reason": "试试"},
+                         page=f"/tasks/{task.id}").status_code == 422
+    assert open_task(db, case.id).assignee_id == user_id(db, "member_a")
+    today = dt.date.today().isoformat()
+    assert leader.submit(f"/grids/{grid}/covers", {
+        "member_id": str(user_id(db, "member_a")), "stand_in_id": str(program), "starts_on": today,
+        "ends_on": today, "reason": "年假"}, page=f"/grids/{grid}/board").status_code == 422
+    assert leader.submit(f"/grids/{grid}/handover", {
+        "member_id": str(user_id(db, "member_a")), "to_ids": [str(program)], "mode": "even",
+        "reason": "调离"}).status_code == 422
+    assert leader.submit(f"/households/{household}", {
+        "member_id": str(program), "weekdays": ["1"], "time_of_day": "09:30", "on_holiday": "keep"}
+    ).status_code == 422
+    assert db.scalar(select(func.count()).select_from(VisitPlan)) == 0
+
+
+def test_a_program_account_never_logs_in_with_a_password_and_takes_no_task(app, db):
+    _program_account(db)
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"username": "hotline", "password": PASSWORD,
+                                           "csrf_token": csrf_token(html)})
+    assert response.status_code != 302
+
+
+def test_create_program_account_makes_a_token_only_account(app, db):
+    result = app.test_cli_runner().invoke(args=["create-program-account", "bridge", "--name", "12345热线对接",
+                                                "--grid", "GA"])
+    assert result.exit_code == 0, result.output
+    secret = re.search(r"glt_\S+", result.output).group(0)
+    user = db.scalar(select(User).where(User.username == "bridge"))
+    assert user.is_program and [m.grid_id for m in user.memberships] == [
+        db.scalar(select(Grid.id).where(Grid.code == "GA"))]
+    # Its token is for filing through Open311, as a program's should be.
+    (token,) = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all()
+    assert token.scope == "open311" and secret.startswith(token.prefix)
+    again = app.test_cli_runner().invoke(args=["create-program-account", "bridge", "--name", "x"])
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+def test_the_demo_refers_to_fitting_departments_names_people_variously_and_says_how_to_log_in(tmp_path):
+    from tests.conftest import configured_app
+    from tracker.db import get_session
+    from tracker.demo import DEMO_DEPARTMENTS
+    from tracker.models import Department, Setting
+    from tracker.views.demo import KEY
+    with configured_app(f"sqlite:///{tmp_path / 'demo.sqlite3'}") as app:
+        first = app.test_cli_runner().invoke(args=["demo"])
+        assert first.exit_code == 0, first.output
+        with app.app_context():
+            db = get_session()
+            proposals = {**DEMO_DEPARTMENTS, **app.config["GRIDLOOP"]["dispatch"]["departments"]}
+            referred = db.execute(select(Case.category, Department.code).join(Department)).all()
+            assert referred and all(code == proposals[category] for category, code in referred), referred
+            people = db.scalars(select(User).where(User.is_program.is_(False))).all()
+            surnames = [u.display_name[0] for u in people]
+            assert max(map(surnames.count, surnames)) <= 2, sorted(surnames)
+            assert db.scalar(select(User.is_program).where(User.username == "hotline"))
+            db.add(Setting(key=KEY, value=str(3 * 86400)))  # someone moved the demo clock three days ahead
+            db.commit()
+        again = app.test_cli_runner().invoke(args=["demo"])
+        assert again.exit_code == 0, again.output
+        assert "already present" in again.output and "member1a" in again.output and "gridloop2026" in again.output
+        assert re.search(r"Open311 token of `hotline`.*glt_\S+", again.output)
+        assert "Demo clock reset" in again.output
+        with app.app_context():
+            assert get_session().get(Setting, KEY) is None
+
+
+def test_the_demo_clock_page_resets_the_clock(tmp_path):
+    from tests.conftest import configured_app
+    from tracker import clock
+    from tracker.db import get_session
+    from tracker.models import Setting
+    from tracker.views.demo import KEY
+    with configured_app(f"sqlite:///{tmp_path / 'demo.sqlite3'}", demo={"clock_hook": True}) as app:
+        assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
+        client = app.test_client()
+        html = client.get("/login").get_data(as_text=True)
+        client.post("/login", data={"username": "admin", "password": "gridloop2026", "csrf_token": csrf_token(html)})
+        page = client.get("/demo/clock").get_data(as_text=True)
+        client.post("/demo/clock", data={"step": "3d", "csrf_token": csrf_token(page)})
+        page = client.get("/demo/clock").get_data(as_text=True)
+        assert "3天0小时" in page and "days" not in page
+        response = client.post("/demo/clock/reset", data={"csrf_token": csrf_token(page)})
+        assert response.status_code == 302
+        assert "恢复为真实时间" in client.get("/demo/clock").get_data(as_text=True)
+        with app.app_context():
+            assert get_session().get(Setting, KEY) is None
+        assert clock.offset() == dt.timedelta(0)

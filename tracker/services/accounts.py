@@ -19,8 +19,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
-        return None
+    if not check_password_hash(user.password_hash, password) or not user.active or user.is_program:
+        return None  # a program's account works through its tokens only
     return user
 
 

@@ -64,7 +64,7 @@ def release(svc: Services, actor: User, task_id: str, expected_version: int) -> 
 def _target(session: Session, task: Task, user_id: int) -> User:
     """Return the person a task may go to: active, holding the task's lane role in its grid."""
     user = session.get(User, user_id or 0)
-    if user is None or not user.active or not holds_role(user, task.role, grid_id=task.grid_id):
+    if user is None or not user.active or user.is_program or not holds_role(user, task.role, grid_id=task.grid_id):
         raise InvalidInput(N_("Choose a person who works in this task's lane in grid %(grid)s."),
                            field="assignee_id", grid=task.case.grid.code)
     return user
@@ -107,7 +107,7 @@ def plan_handover(svc: Services, actor: User, grid_id: int, command: HandOverTas
     if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose the member whose tasks are handed over."), field="member_id")
     targets = [svc.session.get(User, i) for i in dict.fromkeys(to_ids)]
-    if not targets or any(t is None or not t.active or t.id == member.id
+    if not targets or any(t is None or not t.active or t.id == member.id or t.is_program
                           or not holds_role(t, Role.GRID_MEMBER, grid_id=grid.id) for t in targets):
         raise InvalidInput(N_("Choose one or more other members of grid %(grid)s to take the tasks."),
                            field="to_ids", grid=grid.code)
@@ -182,9 +182,9 @@ def add_cover(svc: Services, actor: User, grid_id: int, command: AddCover) -> Co
         raise NotFound(N_("Grid not found."))
     require(actor, Permission.GRID_MANAGE, grid)
     member, stand_in = svc.session.get(User, command.member_id), svc.session.get(User, command.stand_in_id)
-    if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
+    if member is None or member.is_program or not holds_role(member, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose the member who is away."), field="member_id")
-    if stand_in is None or stand_in.id == member.id or not stand_in.active \
+    if stand_in is None or stand_in.id == member.id or not stand_in.active or stand_in.is_program \
             or not holds_role(stand_in, Role.GRID_MEMBER, grid_id=grid.id):
         raise InvalidInput(N_("Choose another member of grid %(grid)s to stand in."), field="stand_in_id",
                            grid=grid.code)

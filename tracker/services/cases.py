@@ -199,7 +199,7 @@ def claim_task(svc: Services, actor: User, task_id: str, expected_version: int) 
     task = lock_task(svc, task_id)
     require(actor, Permission.TASK_READ, task)
     check_fresh(task.case, task, expected_version)
-    if not in_lane(actor, task):
+    if not in_lane(actor, task) or actor.is_program:  # a program takes no task: it is no person
         raise PermissionDenied(f"{actor.username} does not work in the lane of task {task.name}")
     if task.assignee_id is not None and task.assignee_id != actor.id:
         raise ConflictError(N_("This task was already claimed by %(who)s; reload the page."),
@@ -326,11 +326,12 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
         due = case.due_at
         if role == Role.GRID_MEMBER:
             assignee_id = case.handler_id
-    elif ready.form_key == "record_reply" and actor is not None \
+    elif ready.form_key == "record_reply" and actor is not None and not actor.is_program \
             and holds_role(actor, Role.GRID_MEMBER, grid_id=case.grid_id):
         assignee_id = actor.id
     elif ready.form_key == "callback" and case.channel not in DOOR_CHANNELS \
-            and holds_role(_recorder(svc, case), Role.GRID_MEMBER, grid_id=case.grid_id):
+            and not (recorder := _recorder(svc, case)).is_program \
+            and holds_role(recorder, Role.GRID_MEMBER, grid_id=case.grid_id):
         # The member who recorded the request follows it up with the resident (a program's account
         # cannot phone anyone: its cases' callbacks wait in the grid's pool).
         assignee_id = case.created_by_id
@@ -390,7 +391,7 @@ def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict
         # Who stands in for the handler comes with them: projecting the handling task asks next.
         handler, _ = assign.member_and_taker(svc.session, command.handler_id or 0, case.grid_id,
                                              assign.local_today(svc))
-        if handler is None or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
+        if handler is None or handler.is_program or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
             raise InvalidInput(N_("Choose a grid member of this case's grid."), field="handler_id")
         case.handler_id, case.department_id = handler.id, None
         case.handler, case.department = handler, None  # the case may have them loaded (locks.lock_task)

@@ -38,7 +38,7 @@ def add_plan(svc: Services, actor: User, household: Household, plan: PlanVisits)
     """Add a visit plan: which member visits the household on which weekdays at what time."""
     require(actor, Permission.HOUSEHOLD_MANAGE, household.grid)
     member = svc.session.get(User, plan.member_id)
-    if member is None or not holds_role(member, Role.GRID_MEMBER, grid_id=household.grid_id):
+    if member is None or member.is_program or not holds_role(member, Role.GRID_MEMBER, grid_id=household.grid_id):
         raise InvalidInput(N_("Choose a grid member of this household's grid."), field="member_id")
     row = VisitPlan(household_id=household.id, member_id=member.id,
                     weekdays=",".join(map(str, sorted(set(plan.weekdays)))),

@@ -50,6 +50,22 @@ def advance(session, delta: dt.timedelta) -> dt.timedelta:
     return new
 
 
+def reset(session) -> dt.timedelta:
+    """Put the clock back on the real time (the stored offset goes); return how far ahead it was."""
+    row = session.get(Setting, KEY)
+    was = dt.timedelta(seconds=float(row.value)) if row else dt.timedelta(0)
+    if row is not None:
+        session.delete(row)
+    clock.set_offset(dt.timedelta(0))
+    return was
+
+
+def ahead(offset: dt.timedelta) -> str:
+    """Say how far ahead the clock is, in the reader's language (a timedelta prints "3 days, 0:00:00")."""
+    hours = int(offset.total_seconds() // 3600)
+    return _("%(days)d days %(hours)d hours", days=hours // 24, hours=hours % 24)
+
+
 def _enabled() -> None:
     """404 unless the demo hook is configured on; 403 unless an administrator asks (it moves everyone's time)."""
     if not current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook"):
@@ -79,4 +95,18 @@ def index():
         flash(_("Clock moved to %(now)s; %(fired)d timers fired.", now=clock.now().astimezone(zone)
                 .strftime("%Y-%m-%d %H:%M"), fired=totals.fired), "success")
         return redirect(url_for("demo.index"))
-    return render_template("demo/clock.html", form=form, now=clock.now(), offset=clock.offset())
+    return render_template("demo/clock.html", form=form, reset_form=FlaskForm(), now=clock.now(),
+                           offset=clock.offset(), ahead=ahead(clock.offset()))
+
+
+@bp.post("/clock/reset")
+@login_required
+def reset_clock():
+    """Put the app's clock back on the real time (what happened while it was ahead stays recorded)."""
+    _enabled()
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    was = reset(get_session())
+    get_session().commit()
+    flash(_("Clock reset to the real time; it was %(ahead)s ahead.", ahead=ahead(was)), "success")
+    return redirect(url_for("demo.index"))
