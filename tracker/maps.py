@@ -102,7 +102,7 @@ def _area(grid: MapGrid, spots: list[tuple[float, float]], colours: tuple[str, s
     return (f'<g class="grid-area" data-grid="{grid.id}"><rect x="{left:g}" y="{top:g}" width="{right - left:g}" '
             f'height="{bottom - top:g}" rx="14" fill="{fill}" stroke="{stroke}" stroke-width="2" '
             f'stroke-dasharray="6 4"/><text x="{(left + right) / 2:g}" y="{top + 14:g}" text-anchor="middle" '
-            f'font-size="13" font-weight="700" fill="{stroke}">{escape(grid.name)}</text></g>')
+            f'font-size="16" font-weight="700" fill="{stroke}">{escape(grid.name)}</text></g>')
 
 
 def _building(b: MapBuilding, at: tuple[float, float], counts: bool, words: dict[str, str]) -> str:
@@ -120,7 +120,7 @@ def _building(b: MapBuilding, at: tuple[float, float], counts: bool, words: dict
     else:
         mark = f'<circle cx="{x:g}" cy="{y:g}" r="5" fill="#334155"/>'
         label_y = y + 15
-    body = (f'<title>{tip}</title>{mark}<text x="{x:g}" y="{label_y:g}" text-anchor="middle" font-size="10" '
+    body = (f'<title>{tip}</title>{mark}<text x="{x:g}" y="{label_y:g}" text-anchor="middle" font-size="12" '
             f'fill="#1f2933">{escape(b.name)}</text>')
     attrs = f'class="building" data-building="{b.id}" data-open="{b.open_cases}" data-overdue="{b.overdue_cases}"'
     if b.href:
