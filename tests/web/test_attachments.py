@@ -238,3 +238,51 @@ def test_an_unpacked_bundle_with_photos_verifies_too(app, login, db, tmp_path):
     assert chain.verify_bundle(str(folder)).ok
     (next((folder / "files").iterdir())).write_bytes(photo("green"))
     assert "was replaced" in chain.verify_bundle(str(folder)).problem
+
+
+def test_the_api_adds_lists_and_sends_photos_and_refuses_a_bad_one(app, login, db):
+    from tests.web.test_api import make_token
+    case = _record_with_photos(login, db)
+    assert dispatch(login("leader_a"), db, case.id).status_code == 302
+    client = app.test_client()
+    _id, member = make_token(app, "member_a")
+    _id, other = make_token(app, "member_a2")
+    url = f"/api/v1/cases/{case.id}/attachments"
+    good = photo("white")
+    response = client.post(url, headers={"Authorization": f"Bearer {member}"},
+                           data={"kind": "after", "photos": files((good, "after.jpg"))})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    [item] = response.get_json()["items"]
+    assert item["sha256"] == hashlib.sha256(good).hexdigest() and item["kind"] == "after"
+    shown = client.get(item["urls"]["thumb"], headers={"Authorization": f"Bearer {member}"})
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg"
+    bad = client.post(url, headers={"Authorization": f"Bearer {member}", "Accept-Language": "en"},
+                      data={"kind": "after", "photos": files((photo(), "a.jpg"), (b"%PDF-1.4", "b.jpg"))})
+    assert bad.status_code == 422 and "b.jpg" in bad.get_json()["detail"]
+    assert client.post(url, headers={"Authorization": f"Bearer {other}"},
+                       data={"kind": "after", "photos": files((photo(), "a.jpg"))}).status_code == 403
+    assert client.post(url, headers={"Authorization": f"Bearer {member}"},
+                       data={"kind": "mediation", "photos": files((photo(), "a.jpg"))}).status_code == 422
+    listed = client.get(url, headers={"Authorization": f"Bearer {member}"}).get_json()["items"]
+    assert [i["kind"] for i in listed] == ["after"]
+
+
+def test_open311_takes_a_photo_file_and_never_fetches_media_url(app, db):
+    from tracker.models import Building, User
+    from tracker.services import tokens
+    building = db.get(Building, db.scalar(select(Building.id).order_by(Building.id)))
+    building.latitude, building.longitude = 39.9050, 116.4080
+    db.commit()
+    secret = tokens.create(db, db.scalar(select(User).where(User.username == "member_a")), "app")[1]
+    db.commit()
+    client = app.test_client()
+    data = {"api_key": secret, "service_code": "property_repair", "description": "楼道灯不亮",
+            "lat": "39.9050", "long": "116.4080", "media_url": "http://169.254.169.254/latest/meta-data/"}
+    response = client.post("/open311/v2/requests.json", data={**data, "media": files((photo(), "p.jpg"))})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    case = latest_case(db)
+    assert case.media_url == "http://169.254.169.254/latest/meta-data/"  # kept as a link, not requested
+    assert db.scalar(select(func.count()).select_from(Attachment).where(Attachment.case_id == case.id)) == 1
+    refused = client.post("/open311/v2/requests.json", data={**data, "media": files((b"GIF89a", "p.gif"))})
+    assert refused.status_code == 400 and "media" in refused.get_data(as_text=True)
+    assert latest_case(db).id == case.id
