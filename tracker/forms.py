@@ -472,3 +472,24 @@ class ReplyTemplateForm(FlaskForm):
     use = RadioField(_l("Used for"), default="reply", validate_choice=False, choices=_choices(labels.REPLY_USES))
     title = StringField(_l("Title"))
     text = TextAreaField(_l("Text ({name}: the resident's name, {number}: the case number)"))
+
+
+class ProactiveCaseForm(FlaskForm):
+    """Open a hotspot's proactive case (主动发现); RecordCase's rules (the place and category: the hotspot's)."""
+
+    resident_name = StringField(_l("Contact name"))
+    resident_phone = StringField(_l("Contact phone"))
+    description = TextAreaField(_l("What the grid will do"))
+
+    def to_command(self, building_id: int, category: str) -> RecordCase | None:
+        """Build the intake of the proactive case."""
+        return build_command(self, RecordCase, channel="proactive", building_id=building_id, category=category)
+
+
+class ReportForm(FlaskForm):
+    """Produce a report now: the period (a week or a month, by a day in it) of one scope."""
+
+    period = SelectField(_l("Period"), choices=[("month", _l("Month")), ("week", _l("Week"))], default="month")
+    scope = HiddenField()
+    scope_id = HiddenField()
+    day = IsoDateField(_l("A day in the period"))

@@ -203,3 +203,25 @@ def display_value(field: str, value, names: dict[str, dict[int, str]]) -> str:
         except ValueError:
             return value
     return str(value)
+
+
+# -- the numbers (dashboards, reports, the API's stats) ---------------------------------------------
+
+#: Each rate's name.
+RATES = {"response_rate": _l("Response rate"), "on_time_rate": _l("On-time rate"), "overdue_rate": _l("Overdue rate"),
+         "resolution_rate": _l("Resolution rate"), "satisfaction_rate": _l("Satisfaction rate"),
+         "reopen_rate": _l("Reopen rate"), "on_spot_share": _l("Answered on the spot"),
+         "handling_hours": _l("Average handling time (working hours)")}
+
+
+def report_text() -> dict[str, str]:
+    """Return a report's headings in the current language (the workbook's sheets and columns)."""
+    return {**{name: str(text) for name, text in RATES.items()},
+            "title": str(_l("GridLoop report")), "rates": str(_l("Rates")), "period": str(_l("Period")),
+            "figure": str(_l("Figure")), "this_period": str(_l("This period")),
+            "previous_period": str(_l("Previous period")), "recorded": str(_l("Recorded")),
+            "overdue": str(_l("Overdue")), "name": str(_l("Name")), "by_grid": str(_l("Grids")),
+            "by_department": str(_l("Departments")), "by_handler": str(_l("Members")),
+            "overdue_cases": str(_l("Overdue cases")), "number": str(_l("Number")), "grid": str(_l("Grid")),
+            "category": str(_l("Category")), "created": str(_l("Recorded at")), "due": str(_l("Due")),
+            "handled": str(_l("Handled at"))}

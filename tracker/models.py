@@ -946,7 +946,9 @@ class Report(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # None: produced by the scheduler.
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    # The XLSX workbook as produced; the printable page is rendered again from the same figures.
+    # The figures as computed when produced (JSON): the printable page shows them, as the workbook does.
+    figures: Mapped[str] = mapped_column(Text, deferred=True)
+    # The XLSX workbook as produced.
     xlsx: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (UniqueConstraint("period", "scope", "scope_id", "starts_on", name="uq_report_period_scope"),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import labels
+from .queries import stats
 from .services import commands
 
 VERSION = "1.0.0"
@@ -58,6 +59,7 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
         "description": "How the resident reached you; \"open311\" is set by the system for Open311 filings."}
     tasks = task_data(definitions)
     reassignment = command_schema(commands.ReassignTask, definitions)
+    recall = command_schema(commands.Recall, definitions)
     handover = command_schema(commands.HandOverTasks, definitions)
     return {**definitions, **{f"TaskData_{key}": schema for key, schema in tasks.items()},
             "NewCase": new_case,
@@ -132,7 +134,7 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "data": {"oneOf": [_ref(f"TaskData_{key}") for key in tasks],
                      "description": "The fields of the task's form_key (TaskData_<form_key>): " + ", ".join(tasks)}},
             "required": ["version", "data"], "additionalProperties": False},
-        "Reassignment": reassignment, "Handover": handover,
+        "Reassignment": reassignment, "Handover": handover, "Recall": recall,
         "HandoverResult": {"type": "object", "properties": {
             "done": {"type": "boolean"}, "fingerprint": STR,
             "moves": {"type": "array", "items": {"type": "object", "properties": {
@@ -146,6 +148,25 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
                 "required": ["user", "open", "due_soon", "overdue"]}},
             "pool": INT, "waiting_for_decision": {"type": "array", "items": _ref("Task")}},
             "required": ["grid", "people", "pool", "waiting_for_decision"]},
+        "Figures": {"type": "object", "properties": {
+            "counts": {"type": "object", "additionalProperties": INT, "description":
+                       "Cases under each figure (README \"The numbers\"): recorded, on_spot, dispatched, "
+                       "response_due, responded, handling_due, on_time, overdue, handled, reached, satisfied, "
+                       "basic, dissatisfied, reopened."},
+            "rates": {"type": "object", "additionalProperties": _nullable({"type": "number"}), "description":
+                      "response_rate, on_time_rate, overdue_rate, resolution_rate, satisfaction_rate, "
+                      "reopen_rate, on_spot_share (0 to 1) and handling_hours; null where nothing counts yet."}},
+            "required": ["counts", "rates"]},
+        "Stats": {"type": "object", "properties": {
+            "period": {"type": "object", "properties": {"kind": STR, "from": {"type": "string", "format": "date"},
+                                                        "to": {"type": "string", "format": "date"}}},
+            "previous": {"type": "object", "properties": {"from": {"type": "string", "format": "date"},
+                                                          "to": {"type": "string", "format": "date"}}},
+            "as_of": TIME, "definitions": {"type": "object"},
+            "total": _ref("Figures"), "previous_total": _ref("Figures"),
+            "groups": {"type": "array", "items": {"allOf": [_ref("Figures"), {"type": "object", "properties": {
+                "key": {"type": ["integer", "string", "null"]}}, "required": ["key"]}]}}},
+            "required": ["period", "previous", "as_of", "definitions", "total", "previous_total"]},
         "Buildings": {"type": "object", "properties": {"items": {"type": "array", "items": {
             "type": "object", "properties": {"id": INT, "name": STR, "address": STR, "grid_id": INT,
                                              "grid_code": STR}}}}, "required": ["items"]},
@@ -219,6 +240,13 @@ def document(categories: list[str], channels: list[str]) -> dict:
                "Number (or part of it), resident name or description contains; or the resident's phone in any "
                "written form (13912345678, 139 1234 5678, +86…, 010-12345678), or at least four of its digits."),
         _query("deadline", {"enum": ["overdue", "due_soon", "mine"]}),
+        _query("department", ID, "Referred to this department."), _query("handler", ID, "Handled by this member."),
+        _query("fig", {"enum": [*stats.FIGURES, *(f"{name}.original" for name in ("handling_due", "on_time",
+                                                                                   "overdue"))]},
+               "Only the cases behind one figure of /stats (README \"The numbers\"); linked duplicates left out."),
+        _query("outcome", {"type": "string", "pattern": "^(satisfied|basic|dissatisfied)(,(satisfied|basic|"
+                                                          "dissatisfied))*$"},
+               "First callback answer that reached the resident, one of a comma-separated list."),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size, default 50."),
         _query("cursor", STR, "`next_cursor` of the previous page."),
     ]
@@ -227,6 +255,19 @@ def document(categories: list[str], channels: list[str]) -> dict:
                                   "security": [], "responses": {"200": _json("The OpenAPI 3.1 document.", {
                                       "type": "object", "required": ["openapi", "paths"]})}}},
         "/me": {"get": _op("Who the token acts as", {"200": _json("The token's user.", _ref("Me"))}, op_id="me")},
+        "/stats": {"get": _op("The numbers: the rates of a period against the previous one", {
+            "200": _json("Counts and rates of the cases recorded in the period (and per group with `by`).",
+                         _ref("Stats")),
+            "400": _problem("A parameter is malformed."),
+            "403": _problem("Only grid leaders (of their grids), the street office and auditors read the numbers.")},
+            params=[_query("period", {"enum": ["week", "month", "quarter", "custom"]}, "Default: this month."),
+                    _query("from", {"type": "string", "format": "date"}, "First local day of a custom period."),
+                    _query("to", {"type": "string", "format": "date"}, "Last local day of a custom period."),
+                    _query("grid", ID, "Only this grid."), _query("department", ID, "Only this department."),
+                    _query("handler", ID, "Only this member's cases."),
+                    _query("by", {"enum": ["grid", "department", "handler", "category", "channel"]},
+                           "Also give the figures per group, ranked.")],
+            op_id="getStats")},
         "/buildings": {"get": _op("Buildings where I may record cases", {
             "200": _json("Buildings of my grids.", _ref("Buildings"))}, op_id="buildings")},
         "/cases": {
@@ -291,6 +332,11 @@ def document(categories: list[str], channels: list[str]) -> dict:
             "409": conflict}, body="Completion", params=[task_id], op_id="completeTask")},
         "/tasks/{task_id}/reassign": {"post": _op("Give a task to a named person (grid leaders)", task_action,
                                                   body="Reassignment", params=[task_id], op_id="reassignTask")},
+        "/tasks/{task_id}/recall": {"post": _op(
+            "Recall (撤回) a case from the department handling it, back to dispatch (grid leaders); the task is the "
+            "department's open handling task", {
+                "200": _json("The case afterwards.", _ref("CaseDetail")), "403": forbidden, "404": not_found,
+                "409": conflict}, body="Recall", params=[task_id], op_id="recallCase")},
         "/grids/{grid_id}/handover": {"post": _op(
             "Hand a member's open tasks over: without `fingerprint` a preview, with it the handover", {
                 "200": _json("The moves (carried out when `done`).", _ref("HandoverResult")),

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("ends_on", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), sa.ForeignKey("user_account.id"), nullable=True),
+        sa.Column("figures", sa.Text(), nullable=False),
         sa.Column("xlsx", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("period IN ('week', 'month')", name="ck_report_period"),
         sa.CheckConstraint("scope IN ('grid', 'department', 'community')", name="ck_report_scope"),

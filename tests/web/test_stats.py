@@ -315,3 +315,114 @@ def test_bad_definitions_fail_at_start_naming_the_key(database_url):
                          ({"resolved_outcomes": ["unreachable"]}, "stats.resolved_outcomes")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")), configured_app(database_url, stats=section):
             pass
+
+
+# -- the dashboards --------------------------------------------------------------------------------
+
+def _period_query() -> str:
+    return f"period=custom&from={PERIOD.first}&to={PERIOD.last}"
+
+
+def test_leader_dashboard_figures_link_to_exactly_their_cases(app, db, login, scenario):
+    with time_machine.travel(NOW, tick=False):
+        leader = login("leader_a")
+        home = leader.get(f"/numbers/?{_period_query()}")
+        assert home.status_code == 302 and f"/numbers/grids/{user_grid(app, 'GA')}" in home.location
+        page = leader.get(home.location)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert 'data-rate="response_rate"' in html and "33.3%" in html  # 1 of 3
+        assert "66.7%" in html and "60.0" in html  # on time 2 of 3; 60 working hours
+        links = _figure_links(html)
+        overdue = leader.get(links["overdue"]).get_data(as_text=True)
+        numbers = _numbers(db, scenario)
+        assert numbers["C"] in overdue and numbers["B"] not in overdue and numbers["A"] not in overdue
+        late = leader.get(links["response_due"]).get_data(as_text=True)
+        assert all(numbers[k] in late for k in "ABC") and numbers["F"] not in late and numbers["E"] not in late
+        now_overdue = leader.get(links["overdue_now"]).get_data(as_text=True)
+        assert numbers["C"] in now_overdue and numbers["E"] not in now_overdue
+        # The member table names the member, with their open cases now.
+        assert "网格员甲" in html
+
+
+def _figure_links(html: str) -> dict[str, str]:
+    """Return the first link of each figure on a dashboard (data-fig)."""
+    import html as markup
+    import re
+    found: dict[str, str] = {}
+    for href, fig in re.findall(r'<a href="([^"]+)" data-fig="([^"]+)"', html):
+        found.setdefault(fig, markup.unescape(href))
+    return found
+
+
+def _numbers(db, scenario: dict[str, int]) -> dict[str, str]:
+    db.expire_all()
+    return {k: db.get(Case, v).number for k, v in scenario.items()}
+
+
+def test_street_office_and_auditor_see_every_grid_ranked_members_do_not(app, db, login, scenario):
+    with time_machine.travel(NOW, tick=False):
+        for username in ("street", "auditor"):
+            person = login(username)
+            assert person.get("/numbers/").status_code == 302
+            page = person.get(f"/numbers/area?{_period_query()}")
+            html = page.get_data(as_text=True)
+            assert page.status_code == 200
+            assert 'data-grid="GA"' in html and 'data-grid="GB"' in html
+            assert html.index('data-grid="GA"') < html.index('data-grid="GB"')  # grid B has no callback yet
+            links = _figure_links(html)
+            listed = person.get(links["recorded"]).get_data(as_text=True)
+            numbers = _numbers(db, scenario)
+            assert all(numbers[k] in listed for k in "ABCDFH") and numbers["E"] not in listed
+        member = login("member_a")
+        assert member.get("/numbers/").status_code == 403
+        assert member.get(f"/numbers/grids/{user_grid(app, 'GA')}").status_code == 403
+        assert member.get("/numbers/area").status_code == 403
+        # A leader sees their own grid, not another.
+        assert login("leader_b").get(f"/numbers/grids/{user_grid(app, 'GA')}").status_code == 403
+
+
+# -- the API ------------------------------------------------------------------------------------------
+
+def _token(app, username: str) -> dict[str, str]:
+    from tracker.services import tokens
+    with app.app_context():
+        session = get_session()
+        _row, secret = tokens.create(session, session.scalar(select(User).where(User.username == username)), "t")
+        session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_api_gives_the_same_figures(app, db, scenario):
+    client = app.test_client()
+    query = {"period": "custom", "from": str(PERIOD.first), "to": str(PERIOD.last)}
+    with time_machine.travel(NOW, tick=False):
+        street = _token(app, "street")
+        answer = client.get("/api/v1/stats", query_string={**query, "by": "grid"}, headers=street)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        body = answer.get_json()
+        [t] = figures(app, "street", NOW)
+        assert body["total"]["counts"] == {name: t[name] for name in stats.COUNTED}
+        assert body["total"]["rates"]["handling_hours"] == pytest.approx(60.0)
+        assert [g["key"] for g in body["groups"]] == [user_grid(app, "GA"), user_grid(app, "GB")]
+        grid_a = client.get("/api/v1/stats", query_string={**query, "grid": user_grid(app, "GA")}, headers=street)
+        assert grid_a.get_json()["total"]["rates"]["response_rate"] == pytest.approx(1 / 3)
+        # A leader reads their grid's figures (by default), never another grid's; a member reads none.
+        leader = _token(app, "leader_a")
+        assert client.get("/api/v1/stats", query_string=query, headers=leader).get_json()["total"]["counts"][
+            "recorded"] == 5
+        assert client.get("/api/v1/stats", query_string={"grid": user_grid(app, "GB")}, headers=leader
+                          ).status_code == 403
+        assert client.get("/api/v1/stats", headers=_token(app, "member_a")).status_code == 403
+        # Bad parameters are named, and nothing else happens.
+        bad = client.get("/api/v1/stats", query_string={"period": "custom", "from": "2026-10-31", "to": "2026-10-01",
+                                                        "by": "mood", "grid": "x"}, headers=street)
+        assert bad.status_code == 400
+        assert {e["field"] for e in bad.get_json()["errors"]} == {"from", "by", "grid"}
+        # The case list takes the same figures.
+        listed = client.get("/api/v1/cases", query_string={"fig": "overdue", "date_from": str(PERIOD.first),
+                                                           "date_to": str(PERIOD.last)}, headers=street).get_json()
+        # C, and grid B's H (signed for, unhandled past its limit, Thu 29 Oct 10:00).
+        assert {c["id"] for c in listed["items"]} == {scenario["C"], scenario["H"]}
+        wrong = client.get("/api/v1/cases", query_string={"fig": "everything", "outcome": "happy"}, headers=street)
+        assert {e["field"] for e in wrong.get_json()["errors"]} == {"fig", "outcome"}

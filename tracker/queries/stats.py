@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, case as when, exists, false,
 from sqlalchemy.orm import Session
 
 from ..deadlines import DueWindow
-from ..models import Case, CaseStatus, Department, DuplicateLink, Grid, User
+from ..models import Case, CaseStatus, Community, Department, DuplicateLink, Grid, Report, User
 from ..permissions import visible_cases
 
 #: Answers that reached the resident at a callback.
@@ -244,13 +244,18 @@ def _aggregates(defs: Definitions, now: dt.datetime) -> list[Any]:
         func.coalesce(func.sum(when((conditions["handled"], Case.handling_minutes), else_=0)), 0)]
 
 
-def _base(user: User, scope: Scope, start: dt.datetime, end: dt.datetime) -> Select:
+def _readable(user: User | None, query: Select) -> Select:
+    """Restrict to what ``user`` may read; None (the scheduler's reports) reads everything in the scope."""
+    return query if user is None else visible_cases(user, query)
+
+
+def _base(user: User | None, scope: Scope, start: dt.datetime, end: dt.datetime) -> Select:
     """Return the query of the cases counted: readable, in scope, recorded in [start, end), no duplicates."""
-    query = visible_cases(user, select(Case.id))
+    query = _readable(user, select(Case.id))
     return scope.where(query).where(Case.created_at >= start, Case.created_at < end, not_duplicate())
 
 
-def tallies(session: Session, user: User, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
+def tallies(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
             defs: Definitions, by: str | None = None) -> list[Tally]:
     """Return the tallies of the cases recorded in ``period``, one per ``by`` group (None: one in all)."""
     start, end = period.bounds(zone)
@@ -266,13 +271,13 @@ def tallies(session: Session, user: User, scope: Scope, period: Period, zone: Zo
     return result or ([] if by else [Tally()])
 
 
-def total(session: Session, user: User, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
+def total(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
           defs: Definitions) -> Tally:
     """Return the tally of every case in scope recorded in ``period``."""
     return tallies(session, user, scope, period, zone, now, defs)[0]
 
 
-def weekly(session: Session, user: User, scope: Scope, today: dt.date, zone: ZoneInfo, now: dt.datetime,
+def weekly(session: Session, user: User | None, scope: Scope, today: dt.date, zone: ZoneInfo, now: dt.datetime,
            defs: Definitions) -> list[tuple[Period, Tally]]:
     """Return the tallies of the last ``defs.trend_weeks`` weeks up to ``today``'s, oldest first, in one query."""
     weeks = [week_of(today - dt.timedelta(weeks=n)) for n in range(defs.trend_weeks - 1, -1, -1)]
@@ -287,16 +292,60 @@ def weekly(session: Session, user: User, scope: Scope, today: dt.date, zone: Zon
     return [(week, found.get(i, Tally(i))) for i, week in enumerate(weeks)]
 
 
+def figure_cases(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo,
+                 now: dt.datetime, defs: Definitions, name: str, limit: int = 500) -> Sequence[Case]:
+    """Return up to ``limit`` cases behind the figure ``name`` (the list a report prints), oldest first."""
+    start, end = period.bounds(zone)
+    condition = figure_condition(name + (defs.limit_suffix if name in _HANDLING else ""), now)
+    query = (_base(user, scope, start, end).with_only_columns(Case).where(condition if condition is not None
+                                                                          else false())
+             .order_by(Case.created_at, Case.id).limit(limit))
+    return session.scalars(query).all()
+
+
+def scope_ids(session: Session, kind: str) -> list[int]:
+    """Return the ids of every grid, department or community (the scheduler's reports)."""
+    table: Any = {"grid": Grid, "department": Department, "community": Community}[kind]
+    return list(session.scalars(select(table.id).order_by(table.id)))
+
+
+def summary(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
+            defs: Definitions, by: str | None = None) -> dict[str, Any]:
+    """Return the figures of a period against the previous one as plain JSON (the API's /stats)."""
+    def figures(tally: Tally) -> dict[str, Any]:
+        return {"counts": {name: tally[name] for name in COUNTED}, "rates": tally.rates(defs)}
+    previous = period.previous()
+    answer: dict[str, Any] = {
+        "period": {"kind": period.kind, "from": period.first.isoformat(), "to": period.last.isoformat()},
+        "previous": {"from": previous.first.isoformat(), "to": previous.last.isoformat()},
+        "as_of": now.isoformat(),
+        "definitions": {"extensions": defs.extensions, "resolved_outcomes": list(defs.resolved),
+                        "weights": dict(defs.weights), "excluded": ["linked duplicates"]},
+        "total": figures(total(session, user, scope, period, zone, now, defs)),
+        "previous_total": figures(total(session, user, scope, previous, zone, now, defs)),
+    }
+    if by is not None:
+        answer["groups"] = [{"key": t.key, **figures(t)}
+                            for t in ranked(tallies(session, user, scope, period, zone, now, defs, by=by), defs)]
+    return answer
+
+
+def kept_reports(session: Session, scope: str, scope_id: int) -> Sequence[Any]:
+    """Return the kept reports of a scope, newest period first (without their contents)."""
+    return session.scalars(select(Report).where(Report.scope == scope, Report.scope_id == scope_id)
+                           .order_by(Report.starts_on.desc(), Report.period).limit(200)).all()
+
+
 # -- today's board -------------------------------------------------------------------------------
 
-def today_counts(session: Session, user: User, scope: Scope, window: DueWindow, by: str | None = None
+def today_counts(session: Session, user: User | None, scope: Scope, window: DueWindow, by: str | None = None
                  ) -> dict[Any, dict[str, int]]:
     """Return open, due soon and overdue cases now (the case list's ``status``/``deadline`` filters), per group."""
     running = Case.status.in_((CaseStatus.HANDLING, CaseStatus.EXTENSION_REVIEW))
     columns = [func.count().label("open"),
                func.coalesce(func.sum(when((running & window.due_soon(Case.due_at), 1), else_=0)), 0),
                func.coalesce(func.sum(when((running & window.overdue(Case.due_at), 1), else_=0)), 0)]
-    query = scope.where(visible_cases(user, select(*columns))).where(Case.status != CaseStatus.ARCHIVED,
+    query = scope.where(_readable(user, select(*columns))).where(Case.status != CaseStatus.ARCHIVED,
                                                                      not_duplicate())
     if by is not None:
         query = query.add_columns(DIMENSIONS[by]).group_by(DIMENSIONS[by])
@@ -357,6 +406,6 @@ def filter_condition(f: Mapping[str, str], now: dt.datetime) -> Callable[[Select
 
 
 __all__ = ["COUNTED", "DIMENSIONS", "FIGURES", "PERIOD_KINDS", "REACHED", "Definitions", "Period", "Scope", "Tally",
-           "department_names", "figure_condition", "filter_condition", "grid_names", "month_of", "not_duplicate",
-           "period_of", "quarter_of", "ranked", "tallies", "today_counts", "total", "user_names", "week_of",
-           "weekly"]
+           "department_names", "figure_cases", "figure_condition", "filter_condition", "grid_names", "kept_reports",
+           "month_of", "not_duplicate", "period_of", "quarter_of", "ranked", "scope_ids", "summary", "tallies",
+           "today_counts", "total", "user_names", "week_of", "weekly"]

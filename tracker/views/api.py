@@ -22,11 +22,12 @@ from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import N_, ConflictError, DomainError, InvalidInput, NotFound
 from ..models import Attachment, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
-from ..permissions import Permission, PermissionDenied, can, grid_ids, in_lane
+from ..permissions import Permission, PermissionDenied, audits_district, can, community_ids, grid_ids, in_lane
+from ..queries import stats
 from ..services import assign, attachments, duplicates, tokens
 from ..services.audit import verify_chain
-from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, sign_for
-from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, RecordCase, build
+from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, recall_case, sign_for
+from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, Recall, RecordCase, build
 from ..services.locks import find_locked_task
 from . import due_window, local_zone, presented_api_token, presented_token, services, token_expired
 
@@ -335,6 +336,45 @@ def me():
                                "community_id": m.community_id} for m in user.memberships]})
 
 
+@bp.get("/stats")
+def get_stats():
+    """The numbers (README "The numbers"): the rates of a period against the previous one, optionally by group."""
+    args, errors = request.args, []
+    kind = args.get("period", "month")
+    if kind not in stats.PERIOD_KINDS:
+        errors.append({"field": "period", "message": f"must be one of {', '.join(stats.PERIOD_KINDS)}"})
+    days = {}
+    for key in ("from", "to"):
+        if key in args and not _is_date(args[key]):
+            errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
+        elif key in args:
+            days[key] = dt.date.fromisoformat(args[key])
+    if kind == "custom" and (len(days) < 2 or days["from"] > days["to"]):
+        errors.append({"field": "from", "message": "a custom period needs from and to, from not after to"})
+    ids = {}
+    for key in ("grid", "department", "handler"):
+        if key in args and not _is_int(args[key], openapi.MAX_ID):
+            errors.append({"field": key, "message": "must be an id (an integer)"})
+        elif key in args:
+            ids[key] = int(args[key])
+    by = args.get("by") or None
+    if by is not None and by not in stats.DIMENSIONS:
+        errors.append({"field": "by", "message": f"must be one of {', '.join(stats.DIMENSIONS)}"})
+    if errors:
+        return problem(400, "Bad Request", "A parameter is malformed; see errors.", errors, kind="bad-filter")
+    led = grid_ids(current_user, Role.GRID_LEADER)
+    area = current_user.is_admin or audits_district(current_user) or bool(community_ids(current_user))
+    if not area and (not led or ids.get("grid", min(led)) not in led):
+        raise PermissionDenied("the numbers are for grid leaders (of their grids), the street office and auditors")
+    if not area:
+        ids.setdefault("grid", min(led))
+    scope = stats.Scope(grid_id=ids.get("grid"), department_id=ids.get("department"), handler_id=ids.get("handler"))
+    zone, now = local_zone(), due_window().now
+    period = stats.period_of(kind, now.astimezone(zone).date(), days.get("from"), days.get("to"))
+    return jsonify(stats.summary(get_session(), current_user, scope, period, zone, now,
+                                 stats.Definitions.from_config(current_app.config["GRIDLOOP"]), by))
+
+
 @bp.get("/buildings")
 def buildings():
     """The buildings where the user may record cases."""
@@ -367,8 +407,13 @@ def _filter_errors(f: Mapping[str, str], given: Mapping[str, str]) -> list[dict]
                "channel": labels.CHANNELS, "deadline": ("overdue", "due_soon", "mine")}
     errors = [{"field": key, "message": f"must be one of {', '.join(values)}"}
               for key, values in allowed.items() if key in given and f[key] not in values]
-    if "grid" in given and not _is_int(f["grid"], openapi.MAX_ID):
-        errors.append({"field": "grid", "message": "must be a grid id (an integer)"})
+    for key in ("grid", "department", "handler"):
+        if key in given and not _is_int(f[key], openapi.MAX_ID):
+            errors.append({"field": key, "message": "must be an id (an integer)"})
+    if "fig" in given and stats.figure_condition(f["fig"], due_window().now) is None:
+        errors.append({"field": "fig", "message": "must name a figure (see /api/v1/openapi.json)"})
+    if "outcome" in given and not set(f["outcome"].split(",")) <= set(stats.REACHED):
+        errors.append({"field": "outcome", "message": f"must be a comma-separated list of {', '.join(stats.REACHED)}"})
     for key in ("date_from", "date_to"):
         if key in given and not _is_date(f[key]):
             errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
@@ -555,6 +600,14 @@ def reassign(task_id: str):
     task = _load_task(task_id)
     assign.reassign(services(), current_user, task.id, _command(ReassignTask, _json_object()))
     return jsonify(_task(get_session().get(Task, task.id)))
+
+
+@bp.post("/tasks/<task_id>/recall")
+def recall(task_id: str):
+    """Recall (撤回) a case from the department handling it (grid leaders): back to dispatch."""
+    task = _load_task(task_id)
+    case = recall_case(services(), current_user, task.id, _command(Recall, _json_object()))
+    return jsonify(_case_detail(case))
 
 
 @bp.post("/grids/<int:grid_id>/handover")
