@@ -23,7 +23,7 @@ from tests.conftest import (
     user_id,
 )
 from tracker import jobs, labels
-from tracker.models import ApiToken, AuditEvent, Case, Grid, Household, Membership, Role, User, VisitPlan
+from tracker.models import ApiToken, AuditEvent, Case, Cover, Grid, Household, Membership, Role, User, VisitPlan
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -269,3 +269,40 @@ def test_the_demo_clock_page_resets_the_clock(tmp_path):
         with app.app_context():
             assert get_session().get(Setting, KEY) is None
         assert clock.offset() == dt.timedelta(0)
+
+
+# -- stand-ins -----------------------------------------------------------------------------------
+
+def _cover(leader, db, grid: int, member: str, stand_in: str, days: int = 3):
+    """Ask for a stand-in cover from today for ``days`` days."""
+    today = dt.date.today()
+    return leader.submit(f"/grids/{grid}/covers", {
+        "member_id": str(user_id(db, member)), "stand_in_id": str(user_id(db, stand_in)),
+        "starts_on": today.isoformat(), "ends_on": (today + dt.timedelta(days=days)).isoformat(),
+        "reason": "年假"}, page=f"/grids/{grid}/board")
+
+
+def test_a_circle_of_stand_ins_is_refused(login, db):
+    leader = login("leader_a")
+    grid = db.scalar(select(Grid.id).where(Grid.code == "GA"))
+    assert _cover(leader, db, grid, "member_a", "member_a2").status_code == 302
+    circle = _cover(leader, db, grid, "member_a2", "member_a")
+    assert circle.status_code == 422 and "网格员甲在这段时间也不在岗" in circle.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Cover)) == 1
+
+
+def test_reassigning_to_a_member_on_leave_warns(login, db):
+    leader = login("leader_a")
+    grid = db.scalar(select(Grid.id).where(Grid.code == "GA"))
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    dispatch(leader, db, case.id, handler="member_a")
+    assert _cover(leader, db, grid, "member_a2", "member_a").status_code == 302
+    task = open_task(db, case.id)
+    page = leader.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "网格员乙（不在岗，至" in page
+    response = leader.submit(f"/tasks/{task.id}/reassign", {"assignee_id": str(user_id(db, "member_a2")),
+                                                            "reason": "甲太忙"}, page=f"/tasks/{task.id}")
+    assert response.status_code == 302
+    html = leader.get(response.headers["Location"]).get_data(as_text=True)
+    assert "注意：网格员乙不在岗" in html and "代班：网格员甲" in html

@@ -47,12 +47,12 @@ from .places import (
     recordable_buildings,
     visit_history,
 )
-from .work import Inbox, Workload, current_covers, inbox, notifications, task_list, workload
+from .work import Inbox, Workload, away_today, current_covers, inbox, notifications, task_list, workload
 
 __all__ = [
     "AUDIT_FILTERS", "AUDIT_PAGE", "CASE_FILTERS", "COUNT_CAP", "SCAN_BATCHES", "SCAN_SIZE", "CasePage", "Inbox",
     "RequestFilters", "Workload", "all_grid_ids", "audit_filters", "audit_search", "case_events", "case_feed",
-    "case_filters", "case_list", "case_number_batches", "current_covers", "departments", "diary_notes",
+    "away_today", "case_filters", "case_list", "case_number_batches", "current_covers", "departments", "diary_notes",
     "export_batches", "filtered_cases", "grid_options", "household_buildings", "households", "inbox",
     "led_grids", "members_of", "newest_first", "notifications", "open311_request", "open311_requests",
     "parse_date", "readable_case_ids", "recordable_buildings", "referenced_names", "task_list",

@@ -102,6 +102,14 @@ def current_covers(session: Session, grid_id: int, today: dt.date) -> Sequence[C
                            .order_by(Cover.starts_on)).all()
 
 
+def away_today(session: Session, grid_id: int, today: dt.date) -> dict[int, Cover]:
+    """Return the grid's members away on ``today`` (a stand-in cover running), each with that cover."""
+    covers = session.scalars(select(Cover).where(Cover.grid_id == grid_id, Cover.cancelled_at.is_(None),
+                                                 Cover.starts_on <= today, Cover.ends_on >= today)
+                             .order_by(Cover.starts_on)).all()
+    return {c.member_id: c for c in reversed(covers)}
+
+
 def notifications(session: Session, user: User, limit: int = 100) -> Sequence[Notification]:
     """Return ``user``'s newest notifications, unread first."""
     return session.scalars(

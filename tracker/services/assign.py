@@ -174,6 +174,23 @@ def hand_over(svc: Services, actor: User, grid_id: int, command: HandOverTasks) 
 
 # -- stand-in cover (代班) ------------------------------------------------------------------------
 
+def _refuse_circle(session: Session, grid_id: int, member: User, stand_in: User, starts_on: dt.date,
+                   ends_on: dt.date) -> None:
+    """Refuse a cover whose stand-in is away at the same time with work going, stand-in by stand-in, back
+    to ``member``: new work would go round in a circle (A for B while B is covered by A)."""
+    seen, taker = {member.id}, stand_in.id
+    while taker not in seen:
+        seen.add(taker)
+        taker = session.scalar(select(Cover.stand_in_id).where(
+            Cover.grid_id == grid_id, Cover.member_id == taker, Cover.cancelled_at.is_(None),
+            Cover.starts_on <= ends_on, Cover.ends_on >= starts_on).order_by(Cover.starts_on).limit(1))
+        if taker is None:
+            return
+    raise InvalidInput(N_("%(who)s is away then too, and their work would come back to %(member)s: choose a "
+                          "stand-in who is at work."), field="stand_in_id", who=stand_in.display_name,
+                       member=member.display_name)
+
+
 def add_cover(svc: Services, actor: User, grid_id: int, command: AddCover) -> Cover:
     """Arrange that new work for the command's member in the grid goes to its stand-in between two dates."""
     starts_on, ends_on = command.starts_on, command.ends_on
@@ -190,6 +207,7 @@ def add_cover(svc: Services, actor: User, grid_id: int, command: AddCover) -> Co
                            grid=grid.code)
     if ends_on < local_today(svc):
         raise InvalidInput(N_("The cover is already over; choose dates from today on."), field="ends_on")
+    _refuse_circle(svc.session, grid.id, member, stand_in, starts_on, ends_on)
     overlap = svc.session.scalar(select(Cover.id).where(
         Cover.grid_id == grid.id, Cover.member_id == member.id, Cover.cancelled_at.is_(None),
         Cover.starts_on <= ends_on, Cover.ends_on >= starts_on))

@@ -184,6 +184,11 @@ def reassign(task_id: str):
             status = 409 if isinstance(exc, ConflictError) else 422
         else:
             flash(_("Task reassigned to %(who)s.", who=task.assignee.display_name), "success")
+            away = queries.away_today(get_session(), task.grid_id, assign.local_today(services())).get(task.assignee_id)
+            if away is not None:
+                flash(_("%(who)s is away until %(until)s (stand-in: %(stand_in)s); the task waits for them all the "
+                        "same: reassign it if it cannot wait.", who=task.assignee.display_name,
+                        until=away.ends_on.isoformat(), stand_in=away.stand_in.display_name), "warning")
             return redirect(url_for("tasks.detail", task_id=task.id))
     else:
         status = 422

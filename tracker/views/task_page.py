@@ -6,6 +6,7 @@ and the reassign form, render the page.
 from __future__ import annotations
 
 from flask import abort, render_template
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import queries
@@ -13,6 +14,7 @@ from ..db import get_session
 from ..forms import ClaimForm, ReassignForm, TaskForm, choices, task_form
 from ..models import Task, TaskStatus
 from ..permissions import Permission, can
+from ..services import assign
 from ..services.locks import find_locked_task
 from . import services
 
@@ -59,6 +61,8 @@ def reassign_form(task: Task) -> ReassignForm:
     if not form.is_submitted():
         form.version.data = str(task.case.version)
     people = queries.members_of(get_session(), task.grid_id, task.role)
-    form.assignee_id.choices = choices([(0, "—")] + [(u.id, u.display_name) for u in people
-                                                     if u.id != task.assignee_id])
+    away = queries.away_today(get_session(), task.grid_id, assign.local_today(services()))
+    form.assignee_id.choices = choices([(0, "—")] + [
+        (u.id, _("%(name)s (away until %(until)s)", name=u.display_name, until=away[u.id].ends_on.isoformat())
+         if u.id in away else u.display_name) for u in people if u.id != task.assignee_id])
     return form
