@@ -269,3 +269,22 @@ def test_the_admin_trail_verifies_and_names_the_first_broken_event(app, db, admi
     db.execute(text("DELETE FROM admin_event WHERE seq >= 2"))
     result = runner.invoke(args=["verify-admin-trail"])
     assert result.exit_code == 1
+
+
+def test_the_dispatch_form_proposes_the_category_defaults_an_admin_set(db, login, admin_login):
+    login("member_a").submit("/cases/new", intake(db, category="civil_affairs"))
+    case = latest_case(db)
+    task = db.scalar(select(Task.id).where(Task.case_id == case.id, Task.status == TaskStatus.OPEN))
+    leader = login("leader_a")
+    before = leader.get(f"/tasks/{task}").get_data(as_text=True)
+    assert re.search(r'<option selected value="general">', before)
+    admin = admin_login()
+    page = admin.get("/admin/categories/civil_affairs").get_data(as_text=True)
+    assert "民政" in page  # a seed category from config.toml, shown to be changed
+    department = db.scalar(text("SELECT id FROM department WHERE code = 'property'"))
+    assert admin.submit("/admin/categories/civil_affairs", {
+        "name_zh": "民政", "name_en": "Civil affairs", "department_id": str(department),
+        "deadline_class": "complex", "active": "y"}).status_code == 302
+    after = leader.get(f"/tasks/{task}").get_data(as_text=True)
+    assert re.search(r'<option selected value="complex">', after)
+    assert re.search(rf'<option selected value="{department}">[^<]*（该类别建议转办）', after)

@@ -146,10 +146,16 @@ class CategoryInfo:
     stored: bool
 
 
-def categories(session: Session, seed: Mapping[str, Sequence[str]]) -> list[CategoryInfo]:
-    """Return every category: config.toml's seed overridden and extended by the database's rows."""
+def categories(session: Session, seed: Mapping[str, Sequence[str]],
+               dispatch: Mapping[str, Any] | None = None) -> list[CategoryInfo]:
+    """Return every category: config.toml's seed (names in [categories], proposals in [dispatch]) overridden
+    and extended by the database's rows."""
     rows = {row.code: row for row in session.scalars(select(Category))}
-    found = [CategoryInfo(code, pair[0], pair[1], None, None, True, False)
+    dispatch = dispatch or {}
+    by_code = dict(session.execute(select(Department.code, Department.id)).all()) \
+        if dispatch.get("departments") else {}
+    found = [CategoryInfo(code, pair[0], pair[1], by_code.get(dispatch.get("departments", {}).get(code, "")),
+                          dispatch.get("deadline_classes", {}).get(code), True, False)
              for code, pair in seed.items() if code not in rows]
     found += [CategoryInfo(r.code, r.name_zh, r.name_en, r.department_id,
                            r.deadline_class.value if r.deadline_class else None, r.active, True)
@@ -189,8 +195,10 @@ def refresh(app: Flask, session: Session) -> None:
         return
     config = app.config["GRIDLOOP"]
     seed = app.extensions.setdefault("gridloop.category_seed", dict(config.get("categories", {})))
+    dispatch = app.extensions.setdefault("gridloop.dispatch_seed", dict(config.get("dispatch", {})))
     try:
-        found = categories(session, seed)
+        found = categories(session, seed, dispatch)
+        codes = dict(session.execute(select(Department.id, Department.code)).all())
         days = calendar_days(session)
     except SQLAlchemyError:  # a database not yet migrated: keep config.toml's
         session.rollback()
@@ -198,6 +206,10 @@ def refresh(app: Flask, session: Session) -> None:
     app.extensions["gridloop.category_labels"] = {c.code: [c.name_zh, c.name_en] for c in found}
     app.extensions["gridloop.category_defaults"] = {c.code: (c.department_id, c.deadline_class) for c in found}
     config["categories"] = {c.code: [c.name_zh, c.name_en] for c in found if c.active}
+    # The dispatch form's proposals ([dispatch] in config.toml) follow the categories' defaults.
+    config["dispatch"] = {**dispatch,  # type: ignore[index]
+                          "deadline_classes": {c.code: c.deadline_class for c in found if c.deadline_class},
+                          "departments": {c.code: codes[c.department_id] for c in found if c.department_id in codes}}
     app.extensions["gridloop.calendar"] = build_calendar(config, days)
     app.extensions["gridloop.reference_loaded"] = time.monotonic()
 

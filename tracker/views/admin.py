@@ -449,6 +449,13 @@ def _category_form(**kw: Any) -> CategoryForm:
     return form
 
 
+def _categories() -> list[admin.CategoryInfo]:
+    """Return every category, config.toml's seed with the database's rows over it."""
+    extensions, config = current_app.extensions, current_app.config["GRIDLOOP"]
+    return admin.categories(get_session(), extensions.get("gridloop.category_seed", config["categories"]),
+                            extensions.get("gridloop.dispatch_seed", config.get("dispatch", {})))
+
+
 @bp.route("/categories", methods=["GET", "POST"])
 def categories():
     """List categories (config.toml's seed and the database's); add or change one by its code."""
@@ -458,8 +465,7 @@ def categories():
                                      deadline_class=form.deadline_class.data or None):
         flash(_("Category saved."), "success")
         return redirect(url_for("admin.categories"))
-    seed = current_app.extensions.get("gridloop.category_seed", current_app.config["GRIDLOOP"]["categories"])
-    return render_template("admin/categories.html", form=form, categories=admin.categories(db, seed),
+    return render_template("admin/categories.html", form=form, categories=_categories(),
                            departments={d.id: d.name for d in admin.departments(db)}), _status(form)
 
 
@@ -467,8 +473,7 @@ def categories():
 def category(code: str):
     """Edit one category."""
     db = get_session()
-    seed = current_app.extensions.get("gridloop.category_seed", current_app.config["GRIDLOOP"]["categories"])
-    found = next((c for c in admin.categories(db, seed) if c.code == code), None) or abort(404)
+    found = next((c for c in _categories() if c.code == code), None) or abort(404)
     form = _category_form(obj=found)
     if not form.is_submitted():
         form.deadline_class.data = found.deadline_class or ""
