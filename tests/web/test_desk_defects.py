@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +24,19 @@ from tests.conftest import (
     user_id,
 )
 from tracker import jobs, labels
-from tracker.models import ApiToken, AuditEvent, Case, Cover, Grid, Household, Membership, Role, User, VisitPlan
+from tracker.models import (
+    ApiToken,
+    AuditEvent,
+    Case,
+    Cover,
+    Grid,
+    Household,
+    Membership,
+    Notification,
+    Role,
+    User,
+    VisitPlan,
+)
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -306,3 +319,42 @@ def test_reassigning_to_a_member_on_leave_warns(login, db):
     assert response.status_code == 302
     html = leader.get(response.headers["Location"]).get_data(as_text=True)
     assert "注意：网格员乙不在岗" in html and "代班：网格员甲" in html
+
+
+# -- markers stand out; notifications seen are read -------------------------------------------------
+
+def _css_rules() -> dict[str, str]:
+    """Return the stylesheet's rules, selector -> declarations (each selector of a group on its own)."""
+    css = re.sub(r"/\*.*?\*/", "", (Path(__file__).resolve().parents[2] / "static/gridloop.css").read_text(), flags=re.S)
+    rules: dict[str, str] = {}
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        for selector in selectors.split(","):
+            rules[" ".join(selector.split())] = rules.get(" ".join(selector.split()), "") + body
+    return rules
+
+
+def test_overdue_due_soon_missed_and_unread_look_unlike_a_plain_label():
+    rules = _css_rules()
+    plain = re.search(r"background:([^;]+)", rules[".badge"]).group(1)
+    for marker in (".badge.overdue", ".badge.due-soon", ".badge.missed", ".count.unread", "ul.notices li.unread"):
+        assert marker in rules, marker
+        background = re.search(r"background:([^;]+)", rules[marker])
+        assert background and background.group(1) != plain, marker
+    assert re.search(r"background:([^;]+)", rules[".badge.overdue"]).group(1) != \
+        re.search(r"background:([^;]+)", rules[".badge.due-soon"]).group(1)
+
+
+def test_opening_the_notifications_marks_them_read_and_shows_which_were_new(app, login, db):
+    member = user_id(db, "member_a")
+    db.add_all([Notification(user_id=member, kind="reminder", params=json.dumps(
+        {"number": f"2026112{i}-000001", "due_at": "2026-11-25T02:00:00+00:00"})) for i in range(2)])
+    db.flush()
+    browser = login("member_a")
+    assert '<span class="count unread">2</span>' in browser.get("/cases/").get_data(as_text=True)
+    first = browser.get("/notifications/").get_data(as_text=True)
+    assert first.count('class="unread k-reminder"') == 2 and "自上次查看后新到2条" in first
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Notification).where(Notification.read_at.is_(None))) == 0
+    second = browser.get("/notifications/").get_data(as_text=True)
+    assert 'class="unread' not in second and "20261120-000001" in second
+    assert "count unread" not in second

@@ -18,16 +18,18 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @bp.route("/")
 @login_required
 def index():
-    """List my newest notifications, unread first."""
+    """List my newest notifications, unread first; seeing them marks them read (those new this time stay marked)."""
     rows = queries.notifications(get_session(), current_user)
-    return render_template("notifications/index.html", rows=rows, params=lambda n: json.loads(n.params),
-                           form=FlaskForm())
+    new = {n.id for n in rows if n.read_at is None}
+    if new:
+        mark_read(get_session(), current_user)  # committed with the page: seen is read
+    return render_template("notifications/index.html", rows=rows, params=lambda n: json.loads(n.params), new=new)
 
 
 @bp.post("/read")
 @login_required
 def read():
-    """Mark all my notifications read."""
+    """Mark all my notifications read (opening the page does it too; kept for pages and programs that post)."""
     if not FlaskForm().validate_on_submit():
         abort(400)
     mark_read(get_session(), current_user)
