@@ -155,7 +155,10 @@ def configured_app(database_url: str, **sections: dict) -> Iterator[Flask]:
     # Rate limits are off here (tests log the same people in many times a minute); some tests turn them on.
     # Sessions last long: many tests travel days ahead in time with the same people logged in.
     settings: dict[str, dict] = {"app": {"database_url": database_url, "session_lifetime_hours": 24 * 400,
-                                         "session_max_days": 400}, "api": {"ratelimit_enabled": False}}
+                                         "session_max_days": 400}, "api": {"ratelimit_enabled": False},
+                                # The loop tests have one member record, handle and call back a case; the
+                                # callback going to another member is tested on its own (test_dispatch_review).
+                                "loop": {"callback_by_other_member": False}}
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)
     app = create_app(settings)

@@ -489,7 +489,8 @@ class ProactiveCaseForm(FlaskForm):
 class ReportForm(FlaskForm):
     """Produce a report now: the period (a week or a month, by a day in it) of one scope."""
 
-    period = SelectField(_l("Period"), choices=[("month", _l("Month")), ("week", _l("Week"))], default="month")
+    period = SelectField(_l("Period"), choices=choices([("month", _l("Month")), ("week", _l("Week"))]),
+                         default="month")
     scope = HiddenField()
     scope_id = HiddenField()
     day = IsoDateField(_l("A day in the period"))

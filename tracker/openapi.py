@@ -47,6 +47,12 @@ def task_data(definitions: dict[str, dict]) -> dict[str, dict]:
     return {key: command_schema(kind.command, definitions) for key, kind in TASKS.items()}
 
 
+#: A case on either end of a duplicate link (重复件).
+DUPLICATE = {"type": "object", "properties": {"id": {"type": "integer"}, "number": {"type": "string"},
+                                              "released": {"type": "boolean"}},
+             "required": ["id", "number", "released"]}
+
+
 def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
     """Return the component schemas (categories and channels come from the configuration)."""
     person = {"type": "object", "properties": {"id": INT, "name": STR}, "required": ["id", "name"]}
@@ -60,6 +66,7 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
     tasks = task_data(definitions)
     reassignment = command_schema(commands.ReassignTask, definitions)
     recall = command_schema(commands.Recall, definitions)
+    link_duplicate = command_schema(commands.LinkDuplicate, definitions)
     handover = command_schema(commands.HandOverTasks, definitions)
     return {**definitions, **{f"TaskData_{key}": schema for key, schema in tasks.items()},
             "NewCase": new_case,
@@ -116,7 +123,11 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
                 "signed_at": _nullable(TIME), "remind_at": _nullable(TIME), "due_at": _nullable(TIME),
                 "escalate_at": _nullable(TIME), "overdue": {"type": "boolean"}},
                 "required": ["class", "due_at", "overdue"]},
-            "reopen_count": INT, "tasks": {"type": "array", "items": _ref("Task")}, "audit_head": _nullable(STR)},
+            "reopen_count": INT, "tasks": {"type": "array", "items": _ref("Task")}, "audit_head": _nullable(STR),
+            "duplicate_of": _nullable({**DUPLICATE, "description": "The main case this duplicate (重复件) follows; "
+                                       "`released`: its result has reached this case."}),
+            "duplicates": {"type": "array", "items": DUPLICATE,
+                           "description": "The duplicates following this case, oldest link first."}},
             "required": ["description", "deadline", "tasks"]}]},
         "Event": {"type": "object", "properties": {
             "seq": INT, "at": TIME, "actor": _nullable(_ref("Person")), "actor_name": STR, "action": STR,
@@ -134,7 +145,7 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "data": {"oneOf": [_ref(f"TaskData_{key}") for key in tasks],
                      "description": "The fields of the task's form_key (TaskData_<form_key>): " + ", ".join(tasks)}},
             "required": ["version", "data"], "additionalProperties": False},
-        "Reassignment": reassignment, "Handover": handover, "Recall": recall,
+        "Reassignment": reassignment, "Handover": handover, "Recall": recall, "LinkDuplicate": link_duplicate,
         "HandoverResult": {"type": "object", "properties": {
             "done": {"type": "boolean"}, "fingerprint": STR,
             "moves": {"type": "array", "items": {"type": "object", "properties": {
@@ -310,8 +321,17 @@ def document(categories: list[str], channels: list[str]) -> dict:
             "200": {"description": "The image.", "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
             "404": not_found},
             params=[_path_param("attachment_id", ID),
-                    _path_param("variant", {"enum": ["display", "thumb", "original"]})],
+                    _path_param("variant", {"type": "string", "enum": ["display", "thumb", "original"]})],
             op_id="getAttachment")},
+        "/cases/{case_id}/link": {"post": _op(
+            "Link a case waiting for dispatch to the main case it repeats (重复件; grid leaders): its task closes, "
+            "and when the main case is handled its result and a callback reach this case", {
+                "200": _json("The case afterwards.", _ref("CaseDetail")), "403": forbidden, "404": not_found,
+                "409": conflict}, body="LinkDuplicate", params=[case_id], op_id="linkDuplicate")},
+        "/cases/{case_id}/unlink": {"post": _op(
+            "Unlink a duplicate still following its main case (grid leaders): its waiting task opens again", {
+                "200": _json("The case afterwards.", _ref("CaseDetail")), "403": forbidden, "404": not_found,
+                "409": conflict}, body="VersionBody", params=[case_id], op_id="unlinkDuplicate")},
         "/cases/{case_id}/verify": {"get": _op("Verify the case's audit chain", {
             "200": _json("The result; `broken_seq` names the first broken event.", _ref("Verification")),
             "403": forbidden, "404": not_found}, params=[case_id], op_id="verifyCase")},

@@ -212,7 +212,10 @@ def _error_page(error):
     if request.path.startswith("/api/") and isinstance(error, HTTPException):
         return api.problem_for(error)
     code = getattr(error, "code", error)
-    return render_template("error.html", code=code, description=getattr(error, "description", "")), code
+    # A reason the view gave (abort(403, reason)) is shown; werkzeug's English default never is.
+    description = getattr(error, "description", "")
+    reason = description if description and description != getattr(type(error), "description", None) else ""
+    return render_template("error.html", code=code, description=description, reason=reason), code
 
 
 def _local_time(value: dt.datetime | None) -> str:
@@ -248,6 +251,9 @@ def _template_globals() -> dict:
         "deadline_state": _deadline_state, "unread_notices": _unread_notices,
         "leads_grids": lambda: current_user.is_authenticated and (
             current_user.is_admin or bool(grid_ids(current_user, Role.GRID_LEADER))),
+        "has_inbox": lambda: current_user.is_authenticated and inbox.has_inbox(current_user),
+        "records_cases": lambda: current_user.is_authenticated and not current_user.is_program
+        and bool(grid_ids(current_user, Role.GRID_MEMBER, Role.GRID_LEADER)),
         "audits": lambda: current_user.is_authenticated and (
             current_user.is_admin or any(m.role == Role.AUDITOR for m in current_user.memberships)),
         "demo_clock": current_app.config["GRIDLOOP"].get("demo", {}).get("clock_hook", False)

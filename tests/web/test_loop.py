@@ -151,7 +151,7 @@ def test_extension_approved_moves_the_deadline_refused_keeps_it(app, login, db):
 def test_dissatisfied_reopens_and_unreachable_retries(login, db):
     member, leader, case = _dispatched_case(login, db)
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "处理"})
-    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
+    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied", "note": "居民说还没修好"})
     assert open_task(db, case.id).name == "handle_member"
     assert latest_case(db).reopen_count == 1
     member.submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "再次处理"})

@@ -228,6 +228,18 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     auditor.get("/cases/{case_id}/history", case_id=spot["id"])
     dept.get("/tasks", scope="pool")
     dept.get("/cases/{case_id}", 404, case_id=case_id)
+    # A referral recalled (撤回) by the leader before the department finishes: back to dispatch.
+    referral = member.post("/cases", body, 201)
+    task = leader.get("/cases/{case_id}", case_id=referral["id"])["tasks"][0]
+    referral = leader.post("/tasks/{task_id}/complete", {"version": referral["version"], "data": {
+        "dispatch_to": "department", "department_id": department, "deadline_class": "general",
+        "note": "请物业中心处理"}}, task_id=task["id"])
+    handle = referral["tasks"][0]["id"]
+    leader.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": ""}, 422, task_id=handle)
+    dept.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": "x"}, 403, task_id=handle)
+    recalled = leader.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": "应由城管处理"},
+                           task_id=handle)
+    assert recalled["status"] == "dispatching"
 
     seen = member.seen | leader.seen | dept.seen | auditor.seen | anonymous.seen
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

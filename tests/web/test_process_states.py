@@ -147,7 +147,7 @@ def test_only_a_reopen_by_the_process_starts_a_new_handling_period(app, login, d
     retried = latest_case(db)
     assert (retried.status, (retried.dispatched_at, retried.due_at, retried.sign_for_at)) == ("callback", period)
 
-    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
+    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied", "note": "居民说还没修好"})
     reopened = latest_case(db)
     assert (reopened.status, reopened.reopen_count, reopened.signed_at) == ("handling", 1, None)
     assert reopened.dispatched_at > period[0] and reopened.due_at > period[1]
@@ -160,7 +160,7 @@ def test_a_case_answered_on_the_spot_is_reopened_to_dispatch_without_a_period(lo
     member = login("member_a")
     member.submit("/cases/new", intake(db, disposition="on_spot", reply="已当场解答"))
     case = latest_case(db)
-    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
+    member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied", "note": "居民说还没修好"})
     case = latest_case(db)
     assert (case.status, case.reopen_count, case.due_at, open_task(db, case.id).name) == (
         "dispatching", 1, None, "dispatch")

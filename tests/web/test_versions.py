@@ -123,7 +123,7 @@ def test_a_case_started_on_the_previous_version_runs_to_archive_after_the_upgrad
         member.submit(f"/tasks/{handle.id}", {"handle_action": "done", "text": "已修好"})
     assert (_reload(db, case.id).status, _open_names(db, case.id)) == ("callback", {"callback"})
     with _at(2026, 11, 11, 12, 0):
-        member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied"})
+        member.submit(f"/tasks/{open_task(db, case.id).id}", {"satisfaction": "dissatisfied", "note": "居民说还没修好"})
     case = _reload(db, case.id)
     assert (case.status, case.reopen_count, case.signed_at, _open_names(db, case.id)) == (
         "handling", 1, None, {"handle_member"})

@@ -9,6 +9,8 @@ from workflows import TaskNotReady, WorkflowError
 HANDLE_TASK = {"member": "handle_member", "department": "handle_department"}
 HANDLE_LANE = {"member": "网格员", "department": "职能部门"}
 HANDLE_TITLE = {"member": "网格员办理", "department": "部门办理"}
+#: What the tracker hands in when archive review files the record.
+ARCHIVE = {"archive_decision": "archive"}
 
 
 def _to_handle(case, dispatch_to: str):
@@ -21,7 +23,7 @@ def _to_handle(case, dispatch_to: str):
 def _satisfied_and_archive(case, satisfaction: str = "satisfied"):
     case.complete("callback", {"satisfaction": satisfaction})
     assert case.task.name == "review_archive"
-    return case.complete("review_archive", {})
+    return case.complete("review_archive", ARCHIVE)
 
 
 # -- 1. on-the-spot answer ---------------------------------------------------------------------
@@ -55,11 +57,11 @@ def test_on_the_spot_answer_goes_straight_to_callback_then_archive(start_case, s
         "review_archive", "网格长", "review_archive", "审核归档")
     assert not snap.completed
 
-    snap = case.complete("review_archive", {})
+    snap = case.complete("review_archive", ARCHIVE)
     assert snap.completed
     assert snap.ready == ()
     assert snap.path == ("start", "record_reply", "gw_on_spot", "callback", "gw_callback",
-                         "review_archive", "end")
+                         "review_archive", "gw_review", "end")
     assert "dispatch" not in snap.path
     assert snap.data["satisfaction"] == satisfaction
     assert snap.data["reopen_count"] == 0
@@ -94,7 +96,7 @@ def test_dispatch_handle_done_callback_archive(start_case, dispatch_to):
     assert snap.completed
     assert snap.path == ("start", "record_reply", "gw_on_spot", "dispatch", "handling", "handling_start", "gw_route",
                          HANDLE_TASK[dispatch_to], "handling_end", "throw_handled", "gw_handle", "callback",
-                         "gw_callback", "review_archive", "end")
+                         "gw_callback", "review_archive", "gw_review", "end")
     other = HANDLE_TASK["department" if dispatch_to == "member" else "member"]
     assert other not in snap.path
     assert snap.data["handle_action"] == "done"
@@ -235,11 +237,11 @@ def test_unreachable_retries_until_max_attempts_then_archive(start_case):
     assert snap.data["callback_attempts"] == 3
     assert snap.path.count("count_attempt") == 3
 
-    snap = case.complete("review_archive", {})
+    snap = case.complete("review_archive", ARCHIVE)
     assert snap.completed
     assert snap.data["callback_attempts"] == 3
     assert snap.data["reopen_count"] == 0
-    assert snap.path[-2:] == ("review_archive", "end")
+    assert snap.path[-3:] == ("review_archive", "gw_review", "end")
 
 
 def test_unreachable_then_reached_goes_to_archive(start_case):

@@ -61,7 +61,7 @@ def test_fresh_engine_continues_stored_state(engine, definition):
     assert [(t.name, t.lane) for t in snap.ready] == [("handle_department", "职能部门")]
     snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"handle_action": "done"})
     snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"satisfaction": "basic"})
-    snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {})
+    snap = restarted.complete_task(definition, snap.state, snap.ready[0].id, {"archive_decision": "archive"})
     assert snap.completed
     assert snap.path[0] == "start" and snap.path[-1] == "end"
 

@@ -47,7 +47,23 @@ from .places import (
     recordable_buildings,
     visit_history,
 )
-from .work import Inbox, Workload, away_today, current_covers, inbox, notifications, task_list, workload
+from .work import (
+    CaseNotes,
+    Inbox,
+    Note,
+    Workload,
+    away_today,
+    case_notes,
+    current_covers,
+    department_by_code,
+    department_counts,
+    inbox,
+    notifications,
+    open_counts,
+    reply_templates,
+    task_list,
+    workload,
+)
 
 __all__ = [
     "AUDIT_FILTERS", "AUDIT_PAGE", "CASE_FILTERS", "COUNT_CAP", "SCAN_BATCHES", "SCAN_SIZE", "CasePage", "Inbox",
@@ -57,4 +73,5 @@ __all__ = [
     "led_grids", "members_of", "newest_first", "notifications", "open311_request", "open311_requests",
     "parse_date", "readable_case_ids", "recordable_buildings", "referenced_names", "task_list",
     "visible_grids", "visit_history", "workload",
+    "CaseNotes", "Note", "case_notes", "department_by_code", "department_counts", "open_counts", "reply_templates",
 ]

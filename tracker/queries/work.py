@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +14,20 @@ from sqlalchemy import case as when, func, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from ..deadlines import DueWindow
-from ..models import Case, Cover, Notification, Role, Task, TaskStatus, User, Visit, VisitStatus
+from ..models import (
+    AuditEvent,
+    Case,
+    Cover,
+    Department,
+    Notification,
+    ReplyTemplate,
+    Role,
+    Task,
+    TaskStatus,
+    User,
+    Visit,
+    VisitStatus,
+)
 from ..permissions import grid_ids, pool_filter
 from .places import members_of
 
@@ -116,3 +131,97 @@ def notifications(session: Session, user: User, limit: int = 100) -> Sequence[No
         select(Notification).options(selectinload(Notification.case))
         .where(Notification.user_id == user.id)
         .order_by(Notification.read_at.is_not(None), Notification.id.desc()).limit(limit)).all()
+
+
+# -- dispatching and reviewing: who has how much work, what the chain says was decided -----------------
+
+def open_counts(session: Session, user_ids: Sequence[int], now: dt.datetime) -> dict[int, tuple[int, int]]:
+    """Return user id -> (open tasks, overdue ones) over every grid and lane, for the people given."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(Task.assignee_id, func.count(), func.count(when((Task.due_at < now, 1))))
+        .where(Task.status == TaskStatus.OPEN, Task.assignee_id.in_(list(user_ids))).group_by(Task.assignee_id))
+    return {uid: (open_, overdue) for uid, open_, overdue in rows if uid is not None}
+
+
+def department_counts(session: Session, now: dt.datetime) -> dict[int, tuple[int, int]]:
+    """Return department id -> (open handling tasks, overdue ones): what each department has on hand."""
+    rows = session.execute(
+        select(Task.department_id, func.count(), func.count(when((Task.due_at < now, 1))))
+        .where(Task.status == TaskStatus.OPEN, Task.role == Role.DEPARTMENT_HANDLER,
+               Task.department_id.is_not(None)).group_by(Task.department_id))
+    return {dept: (open_, overdue) for dept, open_, overdue in rows if dept is not None}
+
+
+def department_by_code(session: Session, code: str | None) -> Department | None:
+    """Return the department of a code, or None."""
+    if not code:
+        return None
+    return session.scalar(select(Department).where(Department.code == code))
+
+
+@dataclass(frozen=True)
+class Note:
+    """One decision's words from a case's chain: who, when, the text, and what it was (return, recall…)."""
+
+    seq: int
+    at: dt.datetime
+    by: str
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CaseNotes:
+    """What the people deciding on a case said, read from its audit chain (the one record of it)."""
+
+    # The last dispatch note (派单意见) and whether it belongs to the current handling (no rework since).
+    dispatch: Note | None
+    # Returns (退单) and recalls (撤回), oldest first: the dispatch page shows why the case came back.
+    returns: list[Note]
+    # The reason of the last extension request, and of the last rework (退回重办).
+    extension: Note | None
+    rework: Note | None
+
+
+def case_notes(session: Session, case_id: int) -> CaseNotes:
+    """Read the dispatch notes, returns, recalls, extension reasons and reworks of a case from its chain."""
+    actions = ("task.dispatch", "task.handle", "task.review_archive", "case.recalled")
+    events = session.execute(select(AuditEvent.seq, AuditEvent.at, AuditEvent.actor_name, AuditEvent.action,
+                                    AuditEvent.changes)
+                             .where(AuditEvent.case_id == case_id, AuditEvent.action.in_(actions))
+                             .order_by(AuditEvent.seq)).all()
+    dispatch = extension = rework = None
+    returns: list[Note] = []
+    for seq, at, by, action, text in events:
+        changes = json.loads(text)
+        new = functools.partial(_new_value, changes)
+        if action == "task.dispatch":
+            dispatch, rework = Note(seq, at, by, "dispatch", new("form.note") or ""), None
+        elif action == "case.recalled":
+            returns.append(Note(seq, at, by, "recall", new("reason") or ""))
+        elif action == "task.handle" and new("form.handle_action") == "return":
+            returns.append(Note(seq, at, by, "return", new("form.text") or ""))
+        elif action == "task.handle" and new("form.handle_action") == "extend":
+            extension = Note(seq, at, by, "extend", new("form.text") or "")
+        elif action == "task.review_archive" and new("form.archive_decision") == "rework":
+            rework = Note(seq, at, by, "rework", new("form.comment") or "")
+    return CaseNotes(dispatch if dispatch and dispatch.text else None, returns, extension, rework)
+
+
+def _new_value(changes: dict[str, Any], field: str) -> Any:
+    """Return the value an audit event set a field to (None if it did not)."""
+    return (changes.get(field) or [None, None])[1]
+
+
+def reply_templates(session: Session, grid_ids: Sequence[int], category: str | None = None,
+                    use: str | None = None) -> Sequence[ReplyTemplate]:
+    """Return the reply templates (常用语) of the grids, for a category (and those for any), by use and title."""
+    query = select(ReplyTemplate).where(ReplyTemplate.grid_id.in_(list(grid_ids)))
+    if category is not None:
+        query = query.where(ReplyTemplate.category.in_((category, "")))
+    if use is not None:
+        query = query.where(ReplyTemplate.use == use)
+    return session.scalars(query.order_by(ReplyTemplate.grid_id, ReplyTemplate.use, ReplyTemplate.category,
+                                          ReplyTemplate.title, ReplyTemplate.id)).all()

@@ -353,7 +353,8 @@ def _project(svc: Services, case: Case, actor: User | None, ready: ReadyTask) ->
 
 def _other_member(svc: Services, case: Case) -> int | None:
     """Return the member of the case's grid, other than its handler, with the fewest open tasks (None: none)."""
-    from ..queries import members_of, open_counts
+    from ..queries.places import members_of
+    from ..queries.work import open_counts
     others = [u.id for u in members_of(svc.session, case.grid_id) if u.id != case.handler_id and u.active]
     if not others:
         return None

@@ -350,6 +350,17 @@ class Recall(Command):
                                              "version": N_("The form is damaged; reload the page and try again.")}
 
 
+class LinkDuplicate(Command):
+    """Link a case waiting for dispatch to the main case it repeats (重复件): it follows that case."""
+
+    version: Annotated[int, Field(ge=1, le=MAX_ID, description=N_(
+        "The case's version when you read it; a stale version gets 409."))]
+    main_number: Annotated[_text(32, required=True), titled(N_("Main case number"))]
+
+    messages: ClassVar[Mapping[str, str]] = {"main_number": N_("Give the number of the main case this one repeats."),
+                                             "version": N_("The form is damaged; reload the page and try again.")}
+
+
 class SaveReplyTemplate(Command):
     """Create or change a reply template (常用语) of a grid; {name} and {number} are filled in on insert."""
 
@@ -858,3 +869,4 @@ __all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatc
            "RecordVisit", "RegisterHousehold", "ReviewArchive", "ReviewExtension", "Supervise", "TaskCommand", "build",
            "json_schema", "Recall", "SaveReplyTemplate"]
 __all__ += ["CloseDeskSession", "PlanDeskSessions"]
+__all__ += ["LinkDuplicate"]

@@ -23,11 +23,20 @@ from ..db import get_session
 from ..errors import N_, ConflictError, DomainError, InvalidInput, NotFound
 from ..models import Attachment, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
 from ..permissions import Permission, PermissionDenied, audits_district, can, community_ids, grid_ids, in_lane
-from ..queries import stats
+from ..queries import residents, stats
 from ..services import assign, attachments, duplicates, tokens
 from ..services.audit import verify_chain
 from ..services.cases import TASKS, Door, claim_task, complete_task, open_case, recall_case, sign_for
-from ..services.commands import C, HandOverTasks, InvalidCommand, ReassignTask, Recall, RecordCase, build
+from ..services.commands import (
+    C,
+    HandOverTasks,
+    InvalidCommand,
+    LinkDuplicate,
+    ReassignTask,
+    Recall,
+    RecordCase,
+    build,
+)
 from ..services.locks import find_locked_task
 from . import due_window, local_zone, presented_api_token, presented_token, services, token_expired
 
@@ -247,7 +256,17 @@ def _case_detail(case: Case) -> dict:
                          "overdue": bool(running and case.due_at and due_window().overdue(case.due_at))},
             "reopen_count": case.reopen_count,
             "tasks": [_task(t) for t in case.tasks if t.status == TaskStatus.OPEN],
+            **_duplicates(case),
             "audit_head": case.audit_head}
+
+
+def _duplicates(case: Case) -> dict:
+    """The main case a duplicate follows, and the duplicates following a main case (重复件)."""
+    link = residents.duplicate_link(get_session(), case.id)
+    return {"duplicate_of": {"id": link.main_case_id, "number": link.main_case.number,
+                             "released": link.released_at is not None} if link else None,
+            "duplicates": [{"id": row.case_id, "number": row.case.number, "released": row.released_at is not None}
+                           for row in residents.duplicates_of(get_session(), case.id)]}
 
 
 def _fits(key: int | str) -> bool:
@@ -500,6 +519,22 @@ def _created(case: Case) -> Response:
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)
     return response
+
+
+@bp.post("/cases/<int:case_id>/link")
+def link_duplicate(case_id: int):
+    """Link a case waiting for dispatch to the main case it repeats (grid leaders): it follows that case."""
+    case = _load_case(case_id)
+    command = _command(LinkDuplicate, _json_object())
+    return jsonify(_case_detail(duplicates.link_duplicate(services(), current_user, case.id, command)))
+
+
+@bp.post("/cases/<int:case_id>/unlink")
+def unlink_duplicate(case_id: int):
+    """Unlink a duplicate still following its main case (grid leaders): its waiting task opens again."""
+    case = _load_case(case_id)
+    version = _body("VersionBody")["version"]
+    return jsonify(_case_detail(duplicates.unlink_duplicate(services(), current_user, case.id, version)))
 
 
 @bp.get("/cases/<int:case_id>")

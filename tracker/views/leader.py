@@ -14,7 +14,8 @@ from ..forms import NO_CHOICE, ClaimForm, CoverForm, HandoverForm, add_service_e
 from ..models import Cover, Grid, Role, Task
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..services import assign
-from ..services.commands import AddCover, HandOverTasks, ReassignTask
+from ..services.cases import recall_case
+from ..services.commands import AddCover, HandOverTasks, ReassignTask, Recall
 from . import due_window, services, task_page
 
 bp = Blueprint("leader", __name__)
@@ -194,6 +195,33 @@ def reassign(task_id: str):
         status = 422
     task = task_page.load(task_id)
     return task_page.render(task, task_page.form_for(task), status, reassign=form)
+
+
+@bp.post("/tasks/<task_id>/recall")
+@login_required
+def recall(task_id: str):
+    """Recall (撤回) a case from the department handling it: back to dispatch, the department told why."""
+    task = task_page.load(task_id)
+    form = task_page.recall_form_for(task)
+    if form is None:
+        abort(403)
+    command = build_command(form, Recall)
+    if command is not None:
+        try:
+            case = recall_case(services(), current_user, task.id, command)
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            get_session().rollback()
+            add_service_error(form, exc)
+            status = 409 if isinstance(exc, ConflictError) else 422
+        else:
+            flash(_("Case %(number)s recalled: it waits for dispatch again.", number=case.number), "success")
+            return redirect(url_for("cases.detail", case_id=case.id))
+    else:
+        status = 422
+    task = task_page.load(task_id)
+    return task_page.render(task, task_page.form_for(task), status, recall_form=form)
 
 
 @bp.post("/tasks/<task_id>/release")
