@@ -152,6 +152,39 @@ def _message_renderer(app: Flask):
     return render
 
 
+def produce_reports(app: Flask, day: dt.date | None = None) -> int:
+    """Produce the weekly and monthly reports due on ``day`` (default: today, local); return how many."""
+    from flask_babel import force_locale
+
+    from . import labels
+    from .queries.stats import Definitions
+    from .services import reports
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        with maker() as session:
+            svc = for_app(app, session)
+            now = clock.now()
+            day = day or now.astimezone(svc.calendar.zone).date()
+            with force_locale(app.config["BABEL_DEFAULT_LOCALE"]):  # no request: the default language
+                text = labels.report_text()
+            made = reports.produce_due(session, svc.calendar, day, now, Definitions.from_config(svc.config), text)
+            session.commit()
+    if made:
+        log.info("%d reports produced for %s", made, day)
+    return made
+
+
+def find_hotspots(app: Flask, now: dt.datetime | None = None) -> int:
+    """Record the hotspots of the window ending ``now`` and tell the leaders of new ones; return how many."""
+    from .services import hotspots
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        with maker() as session:
+            found = hotspots.scan(for_app(app, session), now or clock.now())
+            session.commit()
+    return len(found)
+
+
 def _safe(job, app: Flask) -> None:
     """Run a job; a database outage is logged and retried on the next run, never fatal."""
     try:
@@ -175,6 +208,15 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     scheduler.add_job(_safe, IntervalTrigger(seconds=settings.get("interval_seconds", 30)), args=(deliver, app),
                       id="deliveries", name="send e-mail and webhook messages", max_instances=1, coalesce=True,
                       next_run_time=dt.datetime.now(dt.UTC))
+    config = app.config["GRIDLOOP"]
+    if config.get("reports", {}).get("enabled", True):
+        # Daily; only the first working day of a week or month produces anything, once (a restart catches up).
+        scheduler.add_job(_safe, CronTrigger(hour=config["reports"].get("hour", 7), minute=5, timezone=zone),
+                          args=(produce_reports, app), id="reports", name="produce the weekly and monthly reports",
+                          max_instances=1, coalesce=True, misfire_grace_time=12 * 3600)
+    if config.get("hotspots", {}).get("enabled", True):
+        scheduler.add_job(_safe, IntervalTrigger(minutes=10), args=(find_hotspots, app), id="hotspots",
+                          name="find hotspots (未诉先办)", max_instances=1, coalesce=True)
     # Catch up on start: today's visits if the process was down at visit_hour (idempotent).
     scheduler.add_job(_safe, args=(start_visits, app), id="visits-catch-up", name="catch up today's visits",
                       next_run_time=dt.datetime.now(dt.UTC))

@@ -36,6 +36,7 @@ DISPATCH_TO = {"member": _l("A grid member"), "department": _l("Refer to a depar
 HANDLE_ACTIONS = {"done": _l("Done"), "return": _l("Return (wrongly routed)"), "extend": _l("Ask for extension")}
 ACTIONS = {
     "case.opened": _l("Case recorded"), "task.claimed": _l("Task claimed"),
+    "case.hotspot_linked": _l("Opened for a hotspot"),
     "task.record_reply": _l("Recorded & replied"), "task.dispatch": _l("Dispatched"),
     "task.handle": _l("Handled"), "task.review_extension": _l("Extension decided"),
     "task.callback": _l("Callback"), "task.review_archive": _l("Archive review"),
@@ -87,6 +88,7 @@ SKIPPED = {"already signed for": _l("Already signed for"),
 TIME_FIELDS = ("due_at", "archived_at", "signed_at")
 FIELDS = {
     "status": _l("Status"), "resident_name": _l("Resident"), "resident_phone": _l("Phone"),
+    "hotspot_cases": _l("The hotspot's cases"),
     "building_id": _l("Building"), "address_detail": _l("Address detail"), "category": _l("Category"),
     "description": _l("Description"), "channel": _l("Channel"), "urgency": _l("Urgency"),
     "green_channel": _l("Green channel"), "reply": _l("Reply"), "dispatch_to": _l("Dispatched to"),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..models import Case, Grid, Hotspot, User, hotspot_case
 from .cases import visible_grids
+from .stats import not_duplicate
 
 
 def window_start(now: dt.datetime, config: Mapping[str, Mapping[str, Any]]) -> dt.datetime:
@@ -30,9 +31,10 @@ def current(session: Session, user: User, now: dt.datetime, config: Mapping[str,
 
 
 def recent_cases(session: Session, building_id: int, category: str, since: dt.datetime) -> Sequence[Case]:
-    """Return the cases about ``building_id`` and ``category`` recorded since ``since`` (the hotspot index)."""
+    """Return the cases about ``building_id`` and ``category`` recorded since ``since``, duplicates left out."""
     return session.scalars(select(Case).where(Case.building_id == building_id, Case.category == category,
-                                              Case.created_at >= since).order_by(Case.created_at)).all()
+                                              Case.created_at >= since, not_duplicate())
+                           .order_by(Case.created_at)).all()
 
 
 def open_hotspot(session: Session, building_id: int, category: str, since: dt.datetime) -> Hotspot | None:

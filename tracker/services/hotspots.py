@@ -79,7 +79,7 @@ def open_proactive_case(svc: Services, actor: User, hotspot: Hotspot, intake: Re
                                        "category": hotspot.category})
     case = open_case(svc, actor, intake)
     hotspot.proactive_case_id = case.id
-    links: dict[str, tuple[Any, Any]] = {"hotspot_cases": (None, [c.number for c in hotspot.cases])}
+    links: dict[str, tuple[Any, Any]] = {"hotspot_cases": (None, "、".join(c.number for c in hotspot.cases))}
     record_event(svc.session, case, actor, "case.hotspot_linked", links)
     svc.session.flush()
     return case

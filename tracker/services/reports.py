@@ -162,8 +162,8 @@ def produce_due(session: Session, calendar: WorkCalendar, today: dt.date, now: d
         if not first_working_day(calendar, kind, today):
             continue
         first = period_for(kind, previous_day).first
-        kept = set(session.execute(select(Report.scope, Report.scope_id).where(
-            Report.period == kind, Report.starts_on == first)).tuples())
+        kept = {(row[0], row[1]) for row in session.execute(select(Report.scope, Report.scope_id).where(
+            Report.period == kind, Report.starts_on == first))}
         for scope in ReportScope:
             for scope_id in stats.scope_ids(session, scope.value):
                 if (scope, scope_id) not in kept:
