@@ -358,3 +358,32 @@ def test_opening_the_notifications_marks_them_read_and_shows_which_were_new(app,
     second = browser.get("/notifications/").get_data(as_text=True)
     assert 'class="unread' not in second and "20261120-000001" in second
     assert "count unread" not in second
+
+
+# -- auditors and administrators start where their work is ---------------------------------------
+
+def test_an_auditor_starts_at_the_audit_search_and_is_not_offered_intake(login, db):
+    auditor = login("auditor")
+    start = auditor.get("/")
+    assert start.status_code == 302 and start.headers["Location"].endswith("/audit")
+    menu = re.search(r'<nav id="menu">(.*?)</nav>', auditor.get("/audit").get_data(as_text=True), re.S).group(1)
+    assert "/cases/new" not in menu and "登记诉求" not in menu and 'href="/cases/"' in menu and "待办" not in menu
+    refused = auditor.get("/cases/new")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "网格员和网格长" in html and "属于其他网格或部门" not in html
+    # A grid member's start page is still the inbox, with intake offered.
+    member = login("member_a")
+    assert member.get("/").status_code == 200
+    assert "/cases/new" in re.search(r'<nav id="menu">(.*?)</nav>', member.get("/").get_data(as_text=True), re.S).group(1)
+
+
+def test_an_administrator_starts_at_the_administration_or_the_case_list(app, db):
+    db.add(User(username="root", display_name="管理员", is_admin=True, password_hash=PASSWORD_HASH))
+    db.flush()
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"username": "root", "password": PASSWORD, "csrf_token": csrf_token(html)})
+    start = client.get("/")
+    expected = "/admin" if "admin.index" in app.view_functions else "/cases/"
+    assert start.status_code == 302 and start.headers["Location"].startswith(expected)
+    assert client.get(start.headers["Location"], follow_redirects=True).status_code == 200
