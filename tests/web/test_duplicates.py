@@ -241,3 +241,35 @@ def test_a_stale_link_form_is_refused(login, db):
     assert response.status_code == 302
     db.expire_all()
     assert db.get(DuplicateLink, duplicate.id) is None
+
+
+# -- the API ------------------------------------------------------------------------------------------------
+
+def test_the_api_links_and_unlinks_and_shows_both_ends(app, login, db):
+    from tests.web.test_api import make_token
+    member, main, duplicate = _two_cases(login, db)
+    client = app.test_client()
+    leader = {"Authorization": f"Bearer {make_token(app, 'leader_a')[1]}"}
+    member_token = {"Authorization": f"Bearer {make_token(app, 'member_a')[1]}"}
+    body = {"version": duplicate.version, "main_number": main.number}
+    assert client.post(f"/api/v1/cases/{duplicate.id}/link", json=body, headers=member_token).status_code == 403
+    stale = client.post(f"/api/v1/cases/{duplicate.id}/link", json={**body, "version": 99}, headers=leader)
+    assert stale.status_code == 409
+    bad = client.post(f"/api/v1/cases/{duplicate.id}/link", json={"version": 1}, headers=leader)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "main_number"
+    linked = client.post(f"/api/v1/cases/{duplicate.id}/link", json=body, headers=leader)
+    assert linked.status_code == 200, linked.get_data(as_text=True)
+    answer = linked.get_json()
+    assert answer["duplicate_of"] == {"id": main.id, "number": main.number, "released": False}
+    assert answer["tasks"] == []
+    shown = client.get(f"/api/v1/cases/{main.id}", headers=leader).get_json()
+    assert shown["duplicates"] == [{"id": duplicate.id, "number": duplicate.number, "released": False}]
+    assert shown["duplicate_of"] is None
+    unlinked = client.post(f"/api/v1/cases/{duplicate.id}/unlink", json={"version": answer["version"]},
+                           headers=leader)
+    assert unlinked.status_code == 200
+    assert unlinked.get_json()["duplicate_of"] is None and [t["name"] for t in unlinked.get_json()["tasks"]] == [
+        "dispatch"]
+    again = client.post(f"/api/v1/cases/{duplicate.id}/unlink", json={"version": unlinked.get_json()["version"]},
+                        headers=leader)
+    assert again.status_code == 422

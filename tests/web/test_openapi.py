@@ -240,6 +240,15 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     recalled = leader.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": "应由城管处理"},
                            task_id=handle)
     assert recalled["status"] == "dispatching"
+    # A duplicate (重复件) linked to its main case by the leader, and unlinked again.
+    duplicate = member.post("/cases", body, 201)
+    member.post("/cases/{case_id}/link", {"version": duplicate["version"], "main_number": referral["number"]}, 403,
+                case_id=duplicate["id"])
+    linked = leader.post("/cases/{case_id}/link", {"version": duplicate["version"], "main_number": referral["number"]},
+                         case_id=duplicate["id"])
+    assert linked["duplicate_of"]["number"] == referral["number"]
+    unlinked = leader.post("/cases/{case_id}/unlink", {"version": linked["version"]}, case_id=duplicate["id"])
+    assert unlinked["duplicate_of"] is None
 
     seen = member.seen | leader.seen | dept.seen | auditor.seen | anonymous.seen
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

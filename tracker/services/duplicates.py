@@ -29,7 +29,7 @@ from ..permissions import Permission, PermissionDenied, can, holds_role
 from ..queries import residents as found
 from . import Services, cases
 from .audit import audited_fields, record_event
-from .commands import RecordCase
+from .commands import LinkDuplicate, RecordCase
 from .definitions import as_definition
 from .locks import CASE_FOR_CHANGE, check_fresh, flush, lock_task
 
@@ -112,7 +112,7 @@ def find_duplicates(svc: Services, actor: User, intake: RecordCase) -> list[Matc
 
 # -- linking --------------------------------------------------------------------------------------------
 
-def link_duplicate(svc: Services, actor: User, case_id: int, main_number: str, expected_version: int) -> Case:
+def link_duplicate(svc: Services, actor: User, case_id: int, command: LinkDuplicate) -> Case:
     """Link case ``case_id`` (waiting for recording or dispatch) to the main case it repeats.
 
     The main case is named by its number (or id). Its open task closes; it follows the main case and
@@ -121,10 +121,11 @@ def link_duplicate(svc: Services, actor: User, case_id: int, main_number: str, e
     case = svc.session.get(Case, case_id)
     if case is None:
         raise InvalidInput(N_("Case not found."))
-    main = found.case_by_number(svc.session, actor, main_number)
+    main = found.case_by_number(svc.session, actor, command.main_number)
     if main is None:
         raise InvalidInput(N_("No case %(number)s that you may read; give the main case's number."),
-                           field="main_number", number=main_number)
+                           field="main_number", number=command.main_number)
+    expected_version = command.version
     main = _lock_case(svc, main.id)  # first the main case, then the duplicate: as releasing does
     task = _waiting_task(svc, case)
     case = lock_task(svc, task.id).case

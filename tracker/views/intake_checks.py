@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Regexp
 
 from ..db import get_session
+from ..forms import rules_from
 from ..models import Case, Role
 from ..permissions import grid_ids
 from ..queries import residents as found
 from ..services import duplicates
-from ..services.commands import RecordCase
+from ..services.commands import LinkDuplicate, RecordCase
 from . import services
 
 
@@ -25,11 +26,12 @@ def new_intake_key() -> str:
     return uuid.uuid4().hex
 
 
+@rules_from(LinkDuplicate)
 class LinkForm(FlaskForm):
     """Link this case to the main case it repeats (a leader, while the case waits for dispatch)."""
 
-    version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
-    main_number = StringField(validators=[DataRequired(), Length(max=32)])
+    version = HiddenField()
+    main_number = StringField(_l("Main case number"))
 
 
 class UnlinkForm(FlaskForm):

@@ -11,10 +11,12 @@ from flask_login import current_user, login_required
 from .. import labels
 from ..db import get_session
 from ..errors import DomainError
+from ..forms import build_command
 from ..models import Case, Household, Role, utcnow
 from ..permissions import Permission, PermissionDenied, can, grid_ids
 from ..queries import residents as found
 from ..services import duplicates
+from ..services.commands import LinkDuplicate
 from ..services.residents import local_phone, phone_query
 from . import services
 from .intake_checks import LinkForm, UnlinkForm, new_intake_key
@@ -85,11 +87,13 @@ def link(case_id: int):
     if not can(current_user, Permission.CASE_READ, case):
         abort(403)
     form = LinkForm()
-    if not form.validate():
-        flash(_("Give the number of the main case this one repeats."), "error")
+    command = build_command(form, LinkDuplicate)
+    if command is None:
+        for problem in [*form.form_errors, *(e for f in form for e in f.errors)]:
+            flash(str(problem), "error")
         return redirect(url_for("cases.detail", case_id=case_id))
     try:
-        duplicates.link_duplicate(services(), current_user, case_id, form.main_number.data, int(form.version.data))
+        duplicates.link_duplicate(services(), current_user, case_id, command)
     except PermissionDenied:
         abort(403)
     except DomainError as exc:
