@@ -314,3 +314,11 @@ def test_the_handler_calls_back_when_no_other_member_is_in_the_grid(office):
 def test_callback_by_the_handler_when_configured(login, db):
     case = _handled(login, db, "member_a")  # the tests' settings turn the rule off
     assert open_task(db, case.id).assignee_id == user_id(db, "member_a")
+
+
+def test_a_bad_dispatch_proposal_stops_the_start_naming_the_key():
+    from tracker.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match=r"dispatch\.deadline_classes\.legal must be one of"):
+        load_config(overrides={"dispatch": {"deadline_classes": {"legal": "someday"}}})
+    with pytest.raises(ConfigError, match=r"dispatch\.departments\.legal must be a department code"):
+        load_config(overrides={"dispatch": {"departments": {"legal": 7}}})
