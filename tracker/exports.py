@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
@@ -20,6 +21,7 @@ from . import labels
 # One formula guard: the case bundle's verifier (stdlib-only tracker/chain.py) checks events.csv by it.
 from .chain import csv_safe
 from .models import Case
+from .services.residents import local_phone
 
 if TYPE_CHECKING:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -52,7 +54,7 @@ COLUMNS: list[tuple[LazyString, Callable[[Case], Value]]] = [
     (_l("Urgency"), lambda c: labels.label(labels.URGENCIES, c.urgency)),
     (_l("Status"), lambda c: labels.label(labels.STATUSES, c.status)),
     (_l("Resident name"), lambda c: c.resident_name),
-    (_l("Resident phone"), lambda c: c.resident_phone),
+    (_l("Resident phone"), lambda c: local_phone(c.resident_phone)),
     (_l("Description"), lambda c: c.description),
     (_l("Handler or department"), _handler_or_department),
     (_l("Due"), lambda c: c.due_at),
@@ -74,13 +76,18 @@ def rows(cases: Iterable[Sequence[Case]], zone: ZoneInfo) -> Iterator[list[Value
             yield [v.astimezone(zone).replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in values]
 
 
+#: A phone number as people write one (a digit or one leading +, then digits, spaces, dashes, brackets): it
+#: calls no function and refers to no cell, so it is left as written (an apostrophe would show in the file).
+PHONE = re.compile(r"(?:\+|\d)[\d \-()]{4,39}")
+
+
 def _csv_cell(value: Value) -> str:
-    """Render a value for CSV, neutralising text a spreadsheet would run as a formula."""
+    """Render a value for CSV, neutralising text a spreadsheet would run as a formula (never a phone number)."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return f"{value:%Y-%m-%d %H:%M}"
-    return csv_safe(value)
+    return value if PHONE.fullmatch(value) else csv_safe(value)
 
 
 def csv_chunks(values: Iterable[list[Value]]) -> Iterator[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from pathlib import Path
@@ -387,3 +389,17 @@ def test_an_administrator_starts_at_the_administration_or_the_case_list(app, db)
     expected = "/admin" if "admin.index" in app.view_functions else "/cases/"
     assert start.status_code == 302 and start.headers["Location"].startswith(expected)
     assert client.get(start.headers["Location"], follow_redirects=True).status_code == 200
+
+
+# -- exports -------------------------------------------------------------------------------------
+
+def test_csv_phone_cells_carry_no_apostrophe_but_formulas_still_do(login, db):
+    member = login("member_a")
+    member.submit("/cases/new", intake(db, resident_phone="+86 138 1234 5678", resident_name="=HYPERLINK(1)"))
+    member.submit("/cases/new", intake(db, resident_phone="010-6512 3456", description="+SUM(A1)"))
+    text = member.get("/cases/export.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    phone, name, description = (rows[0].index(h) for h in ("居民电话", "居民姓名", "诉求内容"))
+    assert [r[phone] for r in rows[1:]] == ["010 6512 3456", "138 1234 5678"]
+    assert not any(r[phone].startswith("'") for r in rows[1:])
+    assert rows[2][name] == "'=HYPERLINK(1)" and rows[1][description] == "'+SUM(A1)"
