@@ -14,8 +14,13 @@ pytestmark = pytest.mark.browser
 
 
 def _no_sideways_scroll(page) -> None:
-    """The page fits a phone's width."""
-    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    """The page fits a phone's width (390 px), and the viewport goes back afterwards."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), page.url
+    finally:
+        page.set_viewport_size(size)
 
 
 def test_templates_rework_and_recall(server, browser, login, db):
@@ -38,6 +43,9 @@ def test_templates_rework_and_recall(server, browser, login, db):
     recorder, leader_client = login("member_a"), login("leader_a")
     recorder.submit("/cases/new", intake(db))
     case = latest_case(db)
+    leader.goto(f"{server}/tasks/{open_task(db, case.id).id}")
+    expect(leader.locator("select[name=handler_id]")).to_contain_text("在办")
+    _no_sideways_scroll(leader)
     dispatch(leader_client, db, case.id, handler="member_a2")
     member = login_as(browser, server, "member_a2")
     member.goto(f"{server}/tasks/{open_task(db, case.id).id}")
@@ -51,6 +59,7 @@ def test_templates_rework_and_recall(server, browser, login, db):
 
     # Archive review sends it back: a reason is required, then the handler sees it with a new limit.
     leader.goto(f"{server}/tasks/{open_task(db, case.id).id}")
+    _no_sideways_scroll(leader)
     leader.check("input[name=archive_decision][value=rework]")
     leader.get_by_role("button", name="提交审核").click()
     expect(leader.locator("body")).to_contain_text("请写明退回重办的理由")
