@@ -38,6 +38,7 @@ def test_leader_hands_a_portfolio_to_two_members_and_the_board_changes(server, b
         dispatch(leader_client, db, latest_case(db).id)
 
     leader = login_as(browser, server, "leader_a")
+    leader.locator("button.menu-toggle").click()  # 420 px wide: the menu is folded behind its button
     leader.get_by_role("link", name="工作看板").click()
     expect(leader.locator("h1")).to_contain_text("工作量看板")
     assert _board_counts(leader)["member_a"] == "4"

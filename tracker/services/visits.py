@@ -130,16 +130,24 @@ def get_visit(svc: Services, visit_id: int) -> Visit:
     return visit
 
 
-def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVisit) -> Visit:
-    """Record a visit: a dated diary note for the household, and optionally a new case it raised."""
+def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVisit,
+                   record_key: str | None = None) -> Visit:
+    """Record a visit: a dated diary note for the household, and optionally a new case it raised.
+
+    ``record_key``: the record's one-time key (the form's, or an offline phone's). The same record sent
+    again (a double tap, a phone replaying its outbox) finds the visit recorded under its key and
+    changes nothing; another record of a recorded visit is a conflict.
+    """
     expected_version, note = command.version, command.note
     session = svc.session
     visit = session.get(Visit, visit_id, with_for_update={"of": Visit}, populate_existing=True)
     if visit is None:
         raise NotFound(N_("Visit %(id)s not found."), id=visit_id)
-    require(actor, Permission.VISIT_COMPLETE, visit)
+    if record_key and visit.status != VisitStatus.OPEN and visit.record_key == record_key:
+        return visit  # this very record, sent again: already done
     if visit.status != VisitStatus.OPEN:
         raise ConflictError(N_("This visit was already recorded; reload the page."))
+    require(actor, Permission.VISIT_COMPLETE, visit)
     if visit.version != expected_version:
         raise ConflictError(N_("This visit was changed by someone else after you opened it; reload and try again."))
     raise_case = _raised_case(visit, command) if command.raise_case else None
@@ -156,6 +164,7 @@ def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVis
         visit.case_id = case.id
     now = utcnow()
     visit.completed_at = now
+    visit.record_key = record_key or None
     visit.version += 1
     _apply(svc, visit, snapshot)
     session.add(DiaryNote(household_id=visit.household_id, author_id=actor.id,

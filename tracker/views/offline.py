@@ -12,8 +12,8 @@ def service_worker():
     """Serve the service worker from the root, so it may control every page (its scope is "/")."""
     response = send_from_directory(current_app.static_folder or "static", "sw.js", mimetype="text/javascript",
                                    max_age=0)
-    # A browser checks for a new worker at each navigation; no proxy may keep an old one.
-    response.headers["Cache-Control"] = "no-cache"
+    # A browser checks for a new worker at each navigation; like every page it is sent "no-store" (web.py),
+    # so no proxy keeps an old one.
     response.headers["Service-Worker-Allowed"] = "/"
     return response
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -117,7 +120,7 @@ def visit(visit_id: int):
     form.category.choices = choices(category_choices())
     if not form.is_submitted():
         form.version.data = str(row.version)
-        return render_template("visits/visit.html", visit=row, form=form,
+        return render_template("visits/visit.html", visit=row, form=form, record_key=secrets.token_hex(16),
                                may_act=can(current_user, Permission.VISIT_COMPLETE, row))
     if not can(current_user, Permission.VISIT_COMPLETE, row) and row.status == "open":
         abort(403)
@@ -125,7 +128,7 @@ def visit(visit_id: int):
     command = build_command(form, RecordVisit)
     if command is not None:
         try:
-            visits.complete_visit(services(), current_user, row.id, command)
+            visits.complete_visit(services(), current_user, row.id, command, _record_key())
         except PermissionDenied:
             abort(403)
         except ConflictError as exc:
@@ -139,5 +142,15 @@ def visit(visit_id: int):
             flash(_("Visit recorded in the diary."), "success")
             return redirect(url_for("visits.household", household_id=row.household_id))
     row = db.get(Visit, visit_id)
-    return render_template("visits/visit.html", visit=row, form=form,
+    return render_template("visits/visit.html", visit=row, form=form, record_key=_record_key(),
                            may_act=can(current_user, Permission.VISIT_COMPLETE, row)), status
+
+
+#: A record's one-time key: what the form or an offline phone sends (a UUID fits).
+RECORD_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
+
+
+def _record_key() -> str | None:
+    """Return the posted record's one-time key, or None when it has none (or a damaged one)."""
+    key = request.form.get("record_key", "").strip()
+    return key if RECORD_KEY.fullmatch(key) else None
