@@ -53,6 +53,7 @@ from .work import (
     Note,
     Workload,
     away_today,
+    came_back,
     case_notes,
     current_covers,
     department_by_code,
@@ -73,5 +74,6 @@ __all__ = [
     "led_grids", "members_of", "newest_first", "notifications", "open311_request", "open311_requests",
     "parse_date", "readable_case_ids", "recordable_buildings", "referenced_names", "task_list",
     "visible_grids", "visit_history", "workload",
-    "CaseNotes", "Note", "case_notes", "department_by_code", "department_counts", "open_counts", "reply_templates",
+    "CaseNotes", "Note", "came_back", "case_notes", "department_by_code", "department_counts", "open_counts",
+    "reply_templates",
 ]

@@ -225,3 +225,20 @@ def reply_templates(session: Session, grid_ids: Sequence[int], category: str | N
         query = query.where(ReplyTemplate.use == use)
     return session.scalars(query.order_by(ReplyTemplate.grid_id, ReplyTemplate.use, ReplyTemplate.category,
                                           ReplyTemplate.title, ReplyTemplate.id)).all()
+
+
+def came_back(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
+    """Return case id -> how each case last came back to dispatch: "return" (退单) or "recall" (撤回)."""
+    if not case_ids:
+        return {}
+    rows = session.execute(select(AuditEvent.case_id, AuditEvent.action, AuditEvent.changes)
+                           .where(AuditEvent.case_id.in_(list(case_ids)),
+                                  AuditEvent.action.in_(("task.handle", "case.recalled")))
+                           .order_by(AuditEvent.case_id, AuditEvent.seq))
+    found: dict[int, str] = {}
+    for case_id, action, text in rows:
+        if action == "case.recalled":
+            found[case_id] = "recall"
+        elif _new_value(json.loads(text), "form.handle_action") == "return":
+            found[case_id] = "return"
+    return found

@@ -63,9 +63,11 @@ def _board_page(grid: Grid, cover_form: CoverForm, status: int = 200):
 def _decision_kinds(tasks: list[Task]) -> dict[str, str]:
     """Name what each leader-lane task waits for: a return (退单), an extension, supervision, ..."""
     kinds = {}
+    redispatch = [t.case_id for t in tasks if t.form_key == "dispatch" and t.case.dispatch_to]
+    back = queries.came_back(get_session(), redispatch)
     for task in tasks:
         if task.form_key == "dispatch" and task.case.dispatch_to:
-            kinds[task.id] = "return"
+            kinds[task.id] = back.get(task.case_id, "return")
         elif task.form_key == "review_extension":
             kinds[task.id] = "extension"
         else:
