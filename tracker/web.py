@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from flask import Flask, abort, current_app, g, make_response, render_template, request, session
+from flask import Flask, Response, abort, current_app, g, make_response, render_template, request, session
 from flask_babel import Babel, gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -99,6 +100,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(StaleDataError, _lost_race)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_template_globals)
+    # Browsers ask for /favicon.ico on every site whatever the page links: answer with GridLoop's own, not a 404.
+    icon = Path(app.static_folder or "static", "favicon.ico").read_bytes()  # 4 KB, read once
+    app.add_url_rule("/favicon.ico", "favicon", lambda: Response(icon, mimetype="image/vnd.microsoft.icon"))
     app.add_template_filter(_local_time, "local_time")
     app.add_template_filter(_iso_local, "iso_local")
 

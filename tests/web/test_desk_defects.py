@@ -403,3 +403,23 @@ def test_csv_phone_cells_carry_no_apostrophe_but_formulas_still_do(login, db):
     assert [r[phone] for r in rows[1:]] == ["010 6512 3456", "138 1234 5678"]
     assert not any(r[phone].startswith("'") for r in rows[1:])
     assert rows[2][name] == "'=HYPERLINK(1)" and rows[1][description] == "'+SUM(A1)"
+
+
+# -- the diagram and the icon --------------------------------------------------------------------
+
+def test_the_diagram_refuses_an_event_number_it_cannot_show(login, db):
+    login("member_a").submit("/cases/new", intake(db))
+    case = latest_case(db)
+    auditor = login("auditor")
+    for bad in ("abc", "0", "-1", "1.5", "999", "²"):
+        response = auditor.get(f"/cases/{case.id}/diagram", query_string={"at": bad})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400 and f"1至{case.audit_seq}" in html, bad
+    assert auditor.get(f"/cases/{case.id}/diagram?at=1").status_code == 200
+    assert auditor.get(f"/cases/{case.id}/diagram").status_code == 200
+
+
+def test_the_favicon_is_served_locally(app):
+    response = app.test_client().get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/vnd.microsoft.icon"
+    assert response.get_data()[:4] == b"\x00\x00\x01\x00"  # an ICO file's header

@@ -40,12 +40,23 @@ def history(case_id: int):
                            report=verify_chain(db, case.id), verifier_sha256=verifier_sha256())
 
 
+def _event_number(given: str | None, last: int) -> int | None:
+    """Read ``?at=``: none is now; an event number from 1 to ``last``; anything else is refused (400), never
+    silently read as now."""
+    if given is None:
+        return None
+    if not (given.isascii() and given.isdigit() and 1 <= int(given) <= last):
+        abort(400, _("?at= takes the number of one of this case's events, from 1 to %(last)d; \"%(given)s\" is not "
+                     "one.", last=last, given=given[:20]))
+    return int(given)
+
+
 @bp.route("/cases/<int:case_id>/diagram")
 @login_required
 def diagram(case_id: int):
     """The process diagram of the case now, or right after event ``at``: path taken, current, overdue."""
     case = _case(case_id)
-    at = request.args.get("at", type=int)
+    at = _event_number(request.args.get("at"), case.audit_seq)
     legend = {"done": _("Done"), "current": _("Current"), "overdue": _("Overdue")}
     view = moment(services(), case, at, title=_("Process of case %(number)s", number=case.number), legend=legend)
     events = queries.case_events(get_session(), case.id)
