@@ -333,6 +333,9 @@ class Case(Base):
     # Number of audit events so far, and the hash of the last one (the chain's head).
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str | None] = mapped_column(String(64))
+    # Duplicates (重复件) linked to this case and still waiting for its result: when it is handled, only a
+    # case with some looks its links up (services.duplicates).
+    waiting_duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What forms carry: every change a person makes bumps it; a stale form gets a conflict.
     # Timers firing do not bump it, so a reminder does not invalidate the form someone is filling in.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)

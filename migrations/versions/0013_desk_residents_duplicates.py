@@ -4,7 +4,8 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2027-02-01 10:00:00
 
-An index on the resident's phone (the resident view and the duplicate check look cases up by it); the
+An index on the resident's phone (the resident view and the duplicate check look cases up by it); a
+count on each case of the duplicates waiting for its result; the
 table of duplicate links (a case following a main case); the table of one-time intake keys (the desk
 form's hidden key and the API's Idempotency-Key header).
 """
@@ -21,8 +22,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add the phone index and the two tables."""
+    """Add the phone index, the count of waiting duplicates and the two tables."""
     op.create_index("ix_case_resident_phone", "case", ["resident_phone"])
+    with op.batch_alter_table("case", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("waiting_duplicates", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "duplicate_link",
         sa.Column("case_id", sa.Integer(), sa.ForeignKey("case.id"), primary_key=True),
@@ -49,4 +52,6 @@ def downgrade() -> None:
     op.drop_table("intake_key")
     op.drop_index("ix_duplicate_link_main_case_id", table_name="duplicate_link")
     op.drop_table("duplicate_link")
+    with op.batch_alter_table("case", schema=None) as batch_op:
+        batch_op.drop_column("waiting_duplicates")
     op.drop_index("ix_case_resident_phone", table_name="case")

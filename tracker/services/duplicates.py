@@ -133,6 +133,7 @@ def link_duplicate(svc: Services, actor: User, case_id: int, command: LinkDuplic
     check_fresh(case, task, expected_version)
     _check_link(svc, case, main)
     svc.session.add(DuplicateLink(case_id=case.id, main_case_id=main.id, linked_by_id=actor.id, linked_at=utcnow()))
+    main.waiting_duplicates = (main.waiting_duplicates or 0) + 1
     now = utcnow()
     for open_task in (t for t in case.tasks if t.status == TaskStatus.OPEN):
         open_task.status, open_task.completed_at, open_task.completed_by_id = TaskStatus.DONE, now, actor.id
@@ -165,6 +166,7 @@ def unlink_duplicate(svc: Services, actor: User, case_id: int, expected_version:
         if task.id in waiting:
             task.status, task.completed_at, task.completed_by_id, task.closed_seq = TaskStatus.OPEN, None, None, None
     svc.session.delete(link)
+    main.waiting_duplicates = max(0, (main.waiting_duplicates or 0) - 1)
     case.version += 1
     case.updated_at = utcnow()
     record_event(svc.session, case, actor, "case.unlinked", {"duplicate_of": (main.number, None)})
@@ -214,8 +216,11 @@ def _lock_case(svc: Services, case_id: int) -> Case:
 # -- release: the main case was handled ------------------------------------------------------------------
 
 def follow_main(svc: Services, main: Case) -> None:
-    """Send the main case's result on to its waiting duplicates, once it was handled (services.cases calls this)."""
-    if main.status not in HANDLED:
+    """Send the main case's result on to its waiting duplicates, once it was handled (services.cases calls this).
+
+    The case row counts its waiting duplicates, so a case with none (nearly all) costs no query.
+    """
+    if main.status not in HANDLED or not main.waiting_duplicates:
         return
     waiting = [link.case_id for link in found.duplicates_of(svc.session, main.id) if link.released_at is None]
     if waiting:
@@ -238,8 +243,9 @@ def release(svc: Services, main: Case, followers: Iterable[Case]) -> None:
         case.reply, case.result = answer, main.result
         cases._apply(svc, case, None, snapshot, completed_task=None)
         link = found.duplicate_link(svc.session, case.id)
-        if link is not None:
+        if link is not None and link.released_at is None:
             link.released_at = utcnow()
+            main.waiting_duplicates = max(0, (main.waiting_duplicates or 0) - 1)
         case.version += 1
         changes = {"main_case": (None, main.number), **_changed(before, audited_fields(case))}
         record_event(svc.session, case, None, "case.followed_main", changes)

@@ -256,7 +256,6 @@ def _case_detail(case: Case) -> dict:
                          "overdue": bool(running and case.due_at and due_window().overdue(case.due_at))},
             "reopen_count": case.reopen_count,
             "tasks": [_task(t) for t in case.tasks if t.status == TaskStatus.OPEN],
-            **_duplicates(case),
             "audit_head": case.audit_head}
 
 
@@ -526,7 +525,8 @@ def link_duplicate(case_id: int):
     """Link a case waiting for dispatch to the main case it repeats (grid leaders): it follows that case."""
     case = _load_case(case_id)
     command = _command(LinkDuplicate, _json_object())
-    return jsonify(_case_detail(duplicates.link_duplicate(services(), current_user, case.id, command)))
+    case = duplicates.link_duplicate(services(), current_user, case.id, command)
+    return jsonify({**_case_detail(case), **_duplicates(case)})
 
 
 @bp.post("/cases/<int:case_id>/unlink")
@@ -534,13 +534,15 @@ def unlink_duplicate(case_id: int):
     """Unlink a duplicate still following its main case (grid leaders): its waiting task opens again."""
     case = _load_case(case_id)
     version = _body("VersionBody")["version"]
-    return jsonify(_case_detail(duplicates.unlink_duplicate(services(), current_user, case.id, version)))
+    case = duplicates.unlink_duplicate(services(), current_user, case.id, version)
+    return jsonify({**_case_detail(case), **_duplicates(case)})
 
 
 @bp.get("/cases/<int:case_id>")
 def get_case(case_id: int):
-    """A case with its open tasks, deadline and outcome."""
-    return jsonify(_case_detail(_load_case(case_id)))
+    """A case with its open tasks, deadline and outcome, and its duplicate links (重复件)."""
+    case = _load_case(case_id)
+    return jsonify({**_case_detail(case), **_duplicates(case)})
 
 
 @bp.get("/cases/<int:case_id>/history")
