@@ -11,13 +11,14 @@ from werkzeug.security import generate_password_hash
 
 from . import clock, jobs
 from .models import Building, Case, Community, Department, Grid, Membership, Role, TaskStatus, User
-from .services import assign, desk, for_app, replies, visits
+from .services import assign, desk, duplicates, for_app, replies, visits
 from .services.cases import complete_task, open_case
 from .services.commands import (
     AddNote,
     Callback,
     Dispatch,
     Handle,
+    LinkDuplicate,
     PlanDeskSessions,
     PlanVisits,
     RecordCase,
@@ -157,6 +158,7 @@ def load(db: Session) -> list[tuple[str, str, str]]:
             for step in steps:
                 _advance(svc, case, step, staff, n, member, department)
     _households(db, svc, grids, staff)
+    _duplicate_call(svc, grids, staff)
     _reply_templates(svc, grids, staff)
     _public_notice_and_desk(svc, grids, staff)
     return logins
@@ -193,6 +195,17 @@ REPLY_TEMPLATES = [
     ("", "callback", "回访话术",
      "{name}您好，我是社区网格员，关于您反映的问题（编号{number}），想问一下处理结果您是否满意？"),
 ]
+
+
+def _duplicate_call(svc, grids: list[Grid], staff: dict) -> None:
+    """A resident calls twice about the same light: the leader links the second call to the first (重复件)."""
+    grid, n = grids[0], grids[0].code[1:]
+    calls = [open_case(svc, staff[f"member{n}a"], RecordCase(
+        resident_name="宋桂芳", resident_phone="13988886666", building_id=grid.buildings[0].id,
+        category="property_repair", description=text, channel="phone", address_detail="2单元302室"))
+        for text in ("2单元楼道灯坏了，晚上看不见台阶。", "又打电话来问：2单元楼道灯还是不亮。")]
+    duplicates.link_duplicate(svc, staff[f"leader{n}"], calls[1].id,
+                              LinkDuplicate(version=calls[1].version, main_number=calls[0].number))
 
 
 def _reply_templates(svc, grids: list[Grid], staff: dict) -> None:

@@ -273,3 +273,17 @@ def test_the_api_links_and_unlinks_and_shows_both_ends(app, login, db):
     again = client.post(f"/api/v1/cases/{duplicate.id}/unlink", json={"version": unlinked.get_json()["version"]},
                         headers=leader)
     assert again.status_code == 422
+
+
+def test_the_demo_shows_a_resident_who_called_twice_linked_as_a_duplicate(tmp_path):
+    from tests.conftest import configured_app
+    from tracker.db import get_session
+    with configured_app(f"sqlite:///{tmp_path / 'demo.sqlite3'}") as app:
+        result = app.test_cli_runner().invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            session = get_session()
+            link = session.scalars(select(DuplicateLink)).one()
+            assert link.case.resident_phone == link.main_case.resident_phone == "+8613988886666"
+            assert link.main_case.waiting_duplicates == 1 and link.released_at is None
+            assert verify_chain(session, link.case_id).ok and verify_chain(session, link.main_case_id).ok
