@@ -295,7 +295,7 @@ def _refuse_nul() -> None:
         abort(400, description="A field contains a NUL character (\\x00); remove it and send again.")
 
 
-def _before_request() -> None:
+def _before_request():
     """Start the in-process scheduler on the first request, and follow the demo clock."""
     _end_old_sessions()
     _refuse_nul()
@@ -305,3 +305,5 @@ def _before_request() -> None:
     if config["scheduler"].get("in_web", True) and not current_app.testing:
         from . import jobs
         jobs.start_in_web(current_app._get_current_object())  # type: ignore[attr-defined]
+    # After an administrator's reset, every page leads to choosing a new password (once old sessions are ended).
+    return auth.forced_password_change()

@@ -121,9 +121,9 @@ class PasswordForm(FlaskForm):
 _OPEN_WHILE_FORCED = {"auth.password", "auth.logout", "auth.set_language", "auth.login", "static"}
 
 
-@bp.before_app_request
-def _force_password_change():
-    """After an administrator reset the password, every page leads to choosing a new one first."""
+def forced_password_change():
+    """After an administrator reset the password, every page leads to choosing a new one first (web.py calls
+    this after it ended sessions past their age: loading the person earlier would keep such a session)."""
     if request.blueprint in ("api", "open311") or request.endpoint in _OPEN_WHILE_FORCED or "_user_id" not in session:
         return None
     if current_user.is_authenticated and current_user.must_change_password:
