@@ -54,6 +54,8 @@ svg.gl-diagram .flow text, svg.gl-diagram .label {{ font-size: 11px; paint-order
 STYLE_CSP_SOURCE = "'sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode() + "'"
 
 Box = tuple[float, float, float, float]  # x, y, width, height
+Area = tuple[float, float, float, float]  # x0, y0, x1, y1
+Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,14 @@ def render_svg(source: str, process_id: str, *, visited: Collection[str] = (),
              _marker(f"{arrow}-arrow", "#757575"), _marker(f"{arrow}-taken", "#2e7d32"), "</defs>"]
     parts += [_band(band, labels.get(band.id, band.name)) for band in layout.bands]
     state = functools.partial(_state, visited=visited, current=current, overdue=overdue)
+    spots = _place_labels(layout, labels)
     # An open sub-process goes under the flows and elements inside it.
     parts += [_node(node, labels.get(node.id, node.name), state(node.id)) for node in layout.nodes if node.expanded]
     for flow in layout.flows:
         is_taken = (flow.source, flow.target) in taken
-        parts.append(_flow(flow, labels.get(flow.id, flow.name), is_taken,
-                           f"{arrow}-taken" if is_taken else f"{arrow}-arrow"))
-    parts += [_node(node, labels.get(node.id, node.name), state(node.id)) for node in layout.nodes if not node.expanded]
+        parts.append(_flow(flow, is_taken, f"{arrow}-taken" if is_taken else f"{arrow}-arrow", spots.get(flow.id)))
+    parts += [_node(node, labels.get(node.id, node.name), state(node.id), spots.get(node.id))
+              for node in layout.nodes if not node.expanded]
     parts.append(_legend(x, bottom + MARGIN, legend))
     parts.append("</svg>")
     return "\n".join(parts)
@@ -226,22 +229,140 @@ def _band(band: _Band, name: str) -> str:
             f'height="{_n(h)}"/>{text}</g>')
 
 
-def _flow(flow: _Flow, name: str, taken: bool, marker: str) -> str:
-    """Draw a sequence flow through its waypoints, with its name at its longest segment."""
+def _flow(flow: _Flow, taken: bool, marker: str, spot: _Spot | None) -> str:
+    """Draw a sequence flow through its waypoints, with its name where ``_place_labels`` put it."""
     points = " ".join(f"{_n(px)},{_n(py)}" for px, py in flow.points)
     parts = [f'<g class="flow{" taken" if taken else ""}" data-id="{_esc(flow.id)}">',
              f'<path d="M {points.replace(" ", " L ")}" marker-end="url(#{marker})"/>']
-    if name:
-        (x1, y1), (x2, y2) = max(zip(flow.points, flow.points[1:]),
-                                 key=lambda s: abs(s[1][0] - s[0][0]) + abs(s[1][1] - s[0][1]))
-        if abs(x2 - x1) >= abs(y2 - y1):
-            parts.append(_text(_wrap(name, max(abs(x2 - x1), 80), 2), (x1 + x2) / 2, y1 - 6, "end"))
-        else:
-            parts.append(_text(_wrap(name, 90, 3), x1 + 5, (y1 + y2) / 2, "middle", anchor="start"))
+    if spot is not None:
+        parts.append(spot.text())
     return "".join(parts) + "</g>"
 
 
-def _node(node: _Node, name: str, state: str) -> str:
+# -- labels outside shapes: placed clear of lines, shapes and each other ---------------------------
+
+@dataclass(frozen=True)
+class _Spot:
+    """Where a label outside a shape goes: its lines, the point it hangs from and how it hangs there."""
+
+    lines: tuple[str, ...]
+    x: float
+    y: float
+    valign: str  # y is the top, middle or end of the lines (as ``_text`` takes it)
+    anchor: str  # x is the start, middle or end of the lines
+    cls: str = ""
+
+    def text(self) -> str:
+        """Return the SVG text element."""
+        return _text(list(self.lines), self.x, self.y, self.valign, anchor=self.anchor, cls=self.cls)
+
+    def area(self) -> Area:
+        """Return the area the drawn lines cover, with a pixel to spare."""
+        step, count = FONT_SIZE * 1.25, len(self.lines)
+        first = {"start": self.y + FONT_SIZE, "middle": self.y - (count - 1) * step / 2 + FONT_SIZE * 0.35,
+                 "end": self.y - (count - 1) * step}[self.valign]
+        width = max(_width(line) for line in self.lines)
+        left = {"start": self.x, "middle": self.x - width / 2, "end": self.x - width}[self.anchor]
+        bottom = first + (count - 1) * step + FONT_SIZE * 0.2
+        return left - 1, first - FONT_SIZE * 0.85 - 1, left + width + 1, bottom + 1
+
+
+def _place_labels(layout: _Layout, names: Mapping[str, str]) -> dict[str, _Spot]:
+    """Choose a spot for every event, gateway and flow name: the first of its candidate spots that crosses
+    no flow and covers no shape and no label already placed, else the one with the fewest such clashes."""
+    segments = [(a, b) for flow in layout.flows for a, b in zip(flow.points, flow.points[1:])]
+    for x, y, w, h in (node.box for node in layout.nodes if node.expanded):  # an open sub-process: its border
+        corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+        segments += list(zip(corners, corners[1:] + corners[:1]))
+    shapes = [(x, y, x + w, y + h) for node in layout.nodes if not node.expanded for x, y, w, h in [node.box]]
+    placed: dict[str, _Spot] = {}
+
+    def clashes(area: Area) -> int:
+        return (sum(_crosses(area, a, b) for a, b in segments) + sum(_overlaps(area, s) for s in shapes)
+                + sum(_overlaps(area, other.area()) for other in placed.values()))
+
+    owners = [(n.id, _node_spots(n, names.get(n.id, n.name))) for n in layout.nodes
+              if n.kind in ("event", "gateway") and not n.expanded]
+    owners += [(f.id, _flow_spots(f, names.get(f.id, f.name))) for f in layout.flows]
+    for owner, spots in owners:
+        best, fewest = None, None
+        for spot in spots:
+            count = clashes(spot.area())
+            if fewest is None or count < fewest:
+                best, fewest = spot, count
+            if count == 0:
+                break
+        if best is not None:
+            placed[owner] = best
+    return placed
+
+
+def _node_spots(node: _Node, name: str) -> list[_Spot]:
+    """Candidate spots of an event's or gateway's name, the usual one first."""
+    if not name:
+        return []
+    x, y, w, h = node.box
+    cx, cy = x + w / 2, y + h / 2
+    if node.kind == "gateway":
+        lines = tuple(_wrap(name, 100, 2))
+        return [_Spot(lines, px, py, valign, anchor, "label") for px, py, valign, anchor in (
+            (cx + 8, y - 4, "end", "start"), (cx - 8, y - 4, "end", "end"), (cx + 8, y + h + 4, "start", "start"),
+            (cx - 8, y + h + 4, "start", "end"), (x + w + 4, cy, "middle", "start"), (x - 4, cy, "middle", "end"))]
+    # Boundary events sit side by side on a task's edge: first try their labels as narrow as they are.
+    narrow = tuple(_wrap(name, FONT_SIZE * 4 + 2, 3) if node.tag == "boundaryEvent" else _wrap(name, 90, 2))
+    wide = tuple(_wrap(name, 90, 2))
+    below, above = (cx, y + h + 4, "start", "middle"), (cx, y - 4, "end", "middle")
+    sides = [(x + w + 4, cy, "middle", "start"), (x - 4, cy, "middle", "end"),
+             (x + w + 2, y + h + 2, "start", "start"), (x - 2, y + h + 2, "start", "end"),
+             (x + w + 2, y - 2, "end", "start"), (x - 2, y - 2, "end", "end")]
+    first = [above, below] if node.label_above else [below, above]
+    return ([_Spot(narrow, *spot, "label") for spot in first] + [_Spot(wide, *spot, "label") for spot in sides]
+            + [_Spot(wide, *spot, "label") for spot in first])
+
+
+def _flow_spots(flow: _Flow, name: str) -> list[_Spot]:
+    """Candidate spots of a flow's name along its segments, longest segment and middle first."""
+    if not name:
+        return []
+    spots = []
+    pieces = sorted(zip(flow.points, flow.points[1:]), key=lambda s: -(abs(s[1][0] - s[0][0]) + abs(s[1][1] - s[0][1])))
+    # Close by first; then narrower (between two lines that cross the flow), then further off (past a shape).
+    for narrow, offset in ((False, 6), (True, 6), (False, 24), (True, 24), (False, 40)):
+        for (x1, y1), (x2, y2) in pieces:
+            for t in (0.5, 0.3, 0.7, 0.15, 0.85):
+                px, py = x1 + (x2 - x1) * t, y1 + (y2 - y1) * t
+                if abs(x2 - x1) >= abs(y2 - y1):
+                    lines = tuple(_wrap(name, FONT_SIZE * 3 + 2 if narrow else max(abs(x2 - x1), 80), 3))
+                    spots += [_Spot(lines, px, py - offset, "end", "middle"),
+                              _Spot(lines, px, py + offset, "start", "middle")]
+                else:
+                    lines = tuple(_wrap(name, FONT_SIZE * 3 + 2 if narrow else 90, 3))
+                    spots += [_Spot(lines, px + offset - 1, py, "middle", "start"),
+                              _Spot(lines, px - offset + 1, py, "middle", "end")]
+    return spots
+
+
+def _crosses(area: Area, a: Point, b: Point) -> bool:
+    """Whether the straight line from ``a`` to ``b`` passes through ``area`` (Liang-Barsky clipping)."""
+    (x0, y0, x1, y1), (ax, ay), (bx, by) = area, a, b
+    low, high, dx, dy = 0.0, 1.0, bx - ax, by - ay
+    for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
+        if p == 0:
+            if q < 0:
+                return False
+        elif p < 0:
+            low = max(low, q / p)
+        else:
+            high = min(high, q / p)
+    return low <= high
+
+
+def _overlaps(first: Area, second: Area) -> bool:
+    """Whether two areas overlap."""
+    return first[0] < second[2] and second[0] < first[2] and first[1] < second[3] and second[1] < first[3]
+
+
+def _node(node: _Node, name: str, state: str, spot: _Spot | None = None) -> str:
     """Draw a task, gateway or event with its name and state."""
     x, y, w, h = node.box
     cx, cy = x + w / 2, y + h / 2
@@ -260,17 +381,14 @@ def _node(node: _Node, name: str, state: str) -> str:
         parts.append(f'<polygon class="shape" points="{_n(cx)},{_n(y)} {_n(x + w)},{_n(cy)} '
                      f'{_n(cx)},{_n(y + h)} {_n(x)},{_n(cy)}"/>')
         parts.append(_gateway_mark(node.mark, cx, cy, w / 5))
-        parts.append(_text(_wrap(name, 100, 2), cx + 8, y - 4, "end", anchor="start", cls="label"))
+        parts.append(spot.text() if spot is not None else "")
     else:
         r = min(w, h) / 2
         parts.append(f'<circle class="shape" cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r)}"/>')
         if node.tag not in ("startEvent", "endEvent"):
             parts.append(f'<circle class="mark" cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r - 3)}"/>')
         parts.append(_event_mark(node.mark, cx, cy, r, filled=node.tag in ("endEvent", "intermediateThrowEvent")))
-        ty, valign = (y - 4, "end") if node.label_above else (y + h + 4, "start")
-        # Boundary events sit side by side on a task's edge: keep their labels as narrow as they are.
-        wide, rows = (FONT_SIZE * 4 + 2, 3) if node.tag == "boundaryEvent" else (90, 2)
-        parts.append(_text(_wrap(name, wide, rows), cx, ty, valign, cls="label"))
+        parts.append(spot.text() if spot is not None else "")  # below or above first, clear of its flows
     return "".join(parts) + "</g>"
 
 

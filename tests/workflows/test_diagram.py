@@ -195,3 +195,89 @@ def test_routine_visit_renders_with_its_timer():
     assert {"boundaryEvent", "non-interrupting"} <= set(timer.get("class").split())
     assert len(timer.findall(f"{SVG}circle")) == 3  # double circle and the clock face
     assert root.get("aria-label") == "三定走访 Routine visit"  # the process name when no title is given
+
+
+# -- labels keep clear of lines, shapes and each other ---------------------------------------------
+
+def _label_boxes(root: ET.Element) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Return (owner data-id, box x0 y0 x1 y1) of every label drawn outside a shape: flow names and event
+    and gateway names, measured as the renderer measures text (CJK square, others about half as wide)."""
+    from workflows.diagram import FONT_SIZE, _width
+    boxes = []
+    for g in root.iter(f"{SVG}g"):
+        classes = set(g.get("class", "").split())
+        if not ({"flow", "event", "gateway"} & classes):
+            continue
+        for text in g.iter(f"{SVG}text"):
+            spans = list(text.iter(f"{SVG}tspan"))
+            width = max(_width(s.text or "") for s in spans)
+            x, ys = float(spans[0].get("x")), [float(s.get("y")) for s in spans]
+            left = {"start": x, "middle": x - width / 2, "end": x - width}[text.get("text-anchor")]
+            boxes.append((g.get("data-id"), (left, ys[0] - FONT_SIZE * 0.85, left + width, ys[-1] + FONT_SIZE * 0.2)))
+    return boxes
+
+
+def _segments(root: ET.Element) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
+    """Return (flow data-id, start, end) of every straight piece of every flow's path."""
+    found = []
+    for g in root.iter(f"{SVG}g"):
+        if "flow" in g.get("class", "").split():
+            numbers = [tuple(map(float, p.split(","))) for p in re.findall(r"-?[\d.]+,-?[\d.]+", g.find(f"{SVG}path").get("d"))]
+            found += [(g.get("data-id"), a, b) for a, b in zip(numbers, numbers[1:])]
+    return found
+
+
+def _shapes(root: ET.Element) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Return (data-id, box) of every task, event and gateway shape (not open sub-processes: they hold others)."""
+    found = []
+    for g in root.iter(f"{SVG}g"):
+        classes = set(g.get("class", "").split())
+        if "el" not in classes or "expanded" in classes:
+            continue
+        shape = g.find("*[@class='shape']")
+        if shape.tag == f"{SVG}rect":
+            x, y = float(shape.get("x")), float(shape.get("y"))
+            found.append((g.get("data-id"), (x, y, x + float(shape.get("width")), y + float(shape.get("height")))))
+        elif shape.tag == f"{SVG}circle":
+            cx, cy, r = (float(shape.get(k)) for k in ("cx", "cy", "r"))
+            found.append((g.get("data-id"), (cx - r, cy - r, cx + r, cy + r)))
+        else:
+            points = [tuple(map(float, p.split(","))) for p in shape.get("points").split()]
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            found.append((g.get("data-id"), (min(xs), min(ys), max(xs), max(ys))))
+    return found
+
+
+def _crosses(box, a, b) -> bool:
+    """Whether the straight line from a to b passes through the box (Liang-Barsky clipping)."""
+    (x0, y0, x1, y1), (ax, ay), (bx, by) = box, a, b
+    t0, t1, dx, dy = 0.0, 1.0, bx - ax, by - ay
+    for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
+        if p == 0:
+            if q < 0:
+                return False
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    return t0 <= t1
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("path", sorted(BPMN_DIR.glob("*.bpmn")), ids=lambda p: p.name)
+def test_labels_keep_clear_of_lines_shapes_and_each_other(path):
+    source = path.read_text(encoding="utf-8")
+    process_id = ET.fromstring(source.encode()).find(f"{BPMN}process").get("id")
+    root = _svg(render_svg(source, process_id))
+    labels, segments, shapes = _label_boxes(root), _segments(root), _shapes(root)
+    assert labels
+    problems = [f"{owner} label crosses flow {flow}" for owner, box in labels for flow, a, b in segments
+                if _crosses(box, a, b)]
+    problems += [f"{owner} label covers {shape}" for owner, box in labels for shape, other in shapes
+                 if _overlap(box, other)]
+    problems += [f"{first} and {second} labels overlap" for i, (first, a) in enumerate(labels)
+                 for second, b in labels[i + 1:] if _overlap(a, b)]
+    assert problems == []
