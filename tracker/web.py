@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from workflows import Engine
 from workflows.diagram import STYLE_CSP_SOURCE
@@ -295,7 +296,7 @@ def _refuse_nul() -> None:
         abort(400, description="A field contains a NUL character (\\x00); remove it and send again.")
 
 
-def _before_request():
+def _before_request() -> WerkzeugResponse | None:
     """Start the in-process scheduler on the first request, and follow the demo clock."""
     _end_old_sessions()
     _refuse_nul()

@@ -207,7 +207,7 @@ def refresh(app: Flask, session: Session) -> None:
     app.extensions["gridloop.category_defaults"] = {c.code: (c.department_id, c.deadline_class) for c in found}
     config["categories"] = {c.code: [c.name_zh, c.name_en] for c in found if c.active}
     # The dispatch form's proposals ([dispatch] in config.toml) follow the categories' defaults.
-    config["dispatch"] = {**dispatch,  # type: ignore[index]
+    config["dispatch"] = {**dispatch,
                           "deadline_classes": {c.code: c.deadline_class for c in found if c.deadline_class},
                           "departments": {c.code: codes[c.department_id] for c in found if c.department_id in codes}}
     app.extensions["gridloop.calendar"] = build_calendar(config, days)

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 from wtforms import PasswordField
 
 from ..db import get_session
@@ -121,7 +122,7 @@ class PasswordForm(FlaskForm):
 _OPEN_WHILE_FORCED = {"auth.password", "auth.logout", "auth.set_language", "auth.login", "static"}
 
 
-def forced_password_change():
+def forced_password_change() -> Response | None:
     """After an administrator reset the password, every page leads to choosing a new one first (web.py calls
     this after it ended sessions past their age: loading the person earlier would keep such a session)."""
     if request.blueprint in ("api", "open311") or request.endpoint in _OPEN_WHILE_FORCED or "_user_id" not in session:
