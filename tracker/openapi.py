@@ -248,8 +248,9 @@ def document(categories: list[str], channels: list[str]) -> dict:
         _query("date_to", {"type": "string", "format": "date"},
                "Recorded on or before this local day (the configured time zone), YYYY-MM-DD."),
         _query("q", {"type": "string", "maxLength": 100},
-               "Number (or part of it), resident name or description contains; or the resident's phone in any "
-               "written form (13912345678, 139 1234 5678, +86…, 010-12345678), or at least four of its digits."),
+               "Number (or part of it), resident name or description contains, or the handler's or recorder's "
+               "username or name; or the resident's phone in any written form (13912345678, 139 1234 5678, +86…, "
+               "010-12345678), or at least four of its digits."),
         _query("deadline", {"enum": ["overdue", "due_soon", "mine"]}),
         _query("department", ID, "Referred to this department."), _query("handler", ID, "Handled by this member."),
         _query("fig", {"enum": [*stats.FIGURES, *(f"{name}.original" for name in ("handling_due", "on_time",

@@ -140,3 +140,19 @@ def test_a_household_lists_its_cases_by_phone_or_by_its_room(login, db):
     page = member.get(f"/residents/household/{home.id}").get_data(as_text=True)
     assert by_phone.number in page and by_room.number in page and elsewhere.number not in page
     assert login("member_b").get(f"/residents/household/{home.id}").status_code == 403
+
+
+def test_the_case_list_finds_staff_by_username_or_name(login, db):
+    from tests.conftest import dispatch, open_task
+    member = login("member_a")
+    handled = _record(member, db, resident_phone="13912345678")
+    dispatch(login("leader_a"), db, handled.id, handler="member_a2")
+    assert open_task(db, handled.id).name == "handle_member"
+    other = _record(login("member_b"), db, resident_phone="13700000000", building_id=str(building_id(db, "GB")))
+    auditor = login("auditor")
+    for who in ("member_a2", "网格员乙"):  # the handler, by username or by name
+        page = auditor.get(f"/cases/?q={who}").get_data(as_text=True)
+        assert handled.number in page and other.number not in page, who
+    for who in ("member_b", "网格员丁"):  # the recorder
+        page = auditor.get(f"/cases/?q={who}").get_data(as_text=True)
+        assert other.number in page and handled.number not in page, who

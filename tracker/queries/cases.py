@@ -80,6 +80,9 @@ def filtered_cases(user: User, f: Mapping[str, str], window: DueWindow, zone: Zo
     if f["q"]:
         like = f"%{f['q']}%"
         text = Case.number.like(like) | Case.resident_name.like(like) | Case.description.like(like)
+        # Staff by username or name alike: the cases they handle or recorded.
+        people = select(User.id).where(User.username.like(like) | User.display_name.like(like))
+        text = text | Case.handler_id.in_(people) | Case.created_by_id.in_(people)
         # A phone in any written form (139 1234 5678, +86…, 010-…) or a few of its digits: as stored (E.164).
         phone = text_phone_clause(f["q"])
         query = query.where(text | phone if phone is not None else text)
