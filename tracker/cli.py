@@ -110,8 +110,17 @@ def create_user_command(username, display_name, password, role, grid_code, depar
     if role:
         user.memberships.append(_membership(db, Role(role), grid_code, department_code, district))
     db.add(user)
+    db.flush()
+    _on_trail(db, "user.saved", user, {"username": (None, username), "display_name": (None, display_name),
+                                       "is_admin": (None, admin), "role": (None, role)})
     db.commit()
     click.echo(f"Created user {username}.")
+
+
+def _on_trail(db, action: str, user: User, changes: dict) -> None:
+    """Put an account change made from the shell on the admin trail (by "system")."""
+    from .services.admin import record
+    record(db, None, action, f"user:{user.id}", changes)
 
 
 @click.command("create-program-account")
@@ -313,10 +322,12 @@ def set_password_command(username: str, password: str) -> None:
     from .errors import DomainError
     from .services import accounts
     db = get_session()
+    user = _user_named(db, username)
     try:
-        revoked = accounts.set_password(db, _user_named(db, username), password)
+        revoked = accounts.set_password(db, user, password)
     except DomainError as exc:
         raise click.UsageError(str(exc)) from None
+    _on_trail(db, "user.password_set", user, {"api_tokens_revoked": (None, revoked)})
     db.commit()
     click.echo(f"Password of {username} changed; their sessions have ended and {revoked} API token(s) were revoked.")
 
@@ -343,7 +354,10 @@ def _set_active(username: str, active: bool) -> None:
     """Enable or disable a user and commit."""
     from .services import accounts
     db = get_session()
-    accounts.set_active(_user_named(db, username), active)
+    user = _user_named(db, username)
+    if user.active != active:
+        _on_trail(db, "user.enabled" if active else "user.disabled", user, {"active": (user.active, active)})
+    accounts.set_active(user, active)
     db.commit()
 
 

@@ -288,3 +288,21 @@ def test_the_dispatch_form_proposes_the_category_defaults_an_admin_set(db, login
     after = leader.get(f"/tasks/{task}").get_data(as_text=True)
     assert re.search(r'<option selected value="complex">', after)
     assert re.search(rf'<option selected value="{department}">[^<]*（该类别建议转办）', after)
+
+
+def test_a_new_category_may_not_take_a_code_in_use(db, admin_login):
+    admin = admin_login()
+    seed = admin.submit("/admin/categories", {"code": "legal", "name_zh": "冒名", "name_en": "Taken"})
+    assert seed.status_code == 422 and "已有此编码的类别" in seed.get_data(as_text=True)
+    assert db.scalar(text("SELECT count(*) FROM category")) == 0
+
+
+def test_account_changes_from_the_shell_are_on_the_admin_trail_too(app, db):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["set-password", "member_a", "--password", NEW_PASSWORD]).exit_code == 0
+    assert runner.invoke(args=["disable-user", "member_b"]).exit_code == 0
+    assert runner.invoke(args=["create-user", "clerk", "--name", "文员", "--password", NEW_PASSWORD]).exit_code == 0
+    events = db.scalars(select(AdminEvent).order_by(AdminEvent.seq)).all()
+    assert [(e.action, e.actor_name) for e in events] == [
+        ("user.password_set", "system"), ("user.disabled", "system"), ("user.saved", "system")]
+    assert runner.invoke(args=["verify-admin-trail"]).exit_code == 0

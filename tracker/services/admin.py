@@ -214,9 +214,13 @@ def refresh(app: Flask, session: Session) -> None:
     app.extensions["gridloop.reference_loaded"] = time.monotonic()
 
 
-def save_category(session: Session, actor: User, command: SaveCategory) -> Category:
-    """Create or change a category (a seed category gets its row on its first change)."""
+def save_category(session: Session, actor: User, command: SaveCategory, *, new: bool = False,
+                  seed: Mapping[str, Any] | None = None) -> Category:
+    """Create (``new``: refusing a code in use, in the database or config.toml's ``seed``) or change a category;
+    a seed category gets its row on its first change."""
     require_admin(actor)
+    if new and (command.code in (seed or {}) or session.get(Category, command.code) is not None):
+        raise InvalidInput(N_("A category with this code exists already: change it from the list."), field="code")
     if command.department_id is not None and session.get(Department, command.department_id) is None:
         raise InvalidInput(N_("Choose a department from the list."), field="department_id")
     row = session.get(Category, command.code)

@@ -461,7 +461,9 @@ def categories():
     """List categories (config.toml's seed and the database's); add or change one by its code."""
     db = get_session()
     form = _category_form()
-    if form.is_submitted() and _save(form, SaveCategory, lambda c: admin.save_category(db, current_user, c),
+    seed = current_app.extensions.get("gridloop.category_seed", current_app.config["GRIDLOOP"]["categories"])
+    if form.is_submitted() and _save(form, SaveCategory,
+                                     lambda c: admin.save_category(db, current_user, c, new=True, seed=seed),
                                      deadline_class=form.deadline_class.data or None):
         flash(_("Category saved."), "success")
         return redirect(url_for("admin.categories"))
@@ -560,8 +562,17 @@ def import_preview(kind: str):
     except onboarding.SheetRefused as exc:
         form.sheet.errors = [exc.localized()]
         return _import_page(kind, form, None), 422
+    _forget_old_uploads()
     (_uploads() / f"{sheet.digest}.sheet").write_bytes(data)
     return _import_page(kind, form, sheet), 200 if sheet.ok else 422
+
+
+def _forget_old_uploads(max_age_seconds: float = 86400) -> None:
+    """Delete previewed sheets nobody imported within a day."""
+    import time
+    for path in _uploads().glob("*.sheet"):
+        if time.time() - path.stat().st_mtime > max_age_seconds:
+            path.unlink(missing_ok=True)
 
 
 def _import_page(kind: str, form: ImportForm, sheet: onboarding.Plan | None, result=None):
