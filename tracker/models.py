@@ -360,6 +360,8 @@ class Case(Base):
         Index("ix_case_numbers", "created_at", "grid_id", "category", "channel", "department_id", "handler_id",
               "first_dispatched_at", "respond_by", "responded_at", "first_due_at", "handled_at", "handled_due_at",
               "due_at", "handling_minutes", "answered_on_spot", "first_outcome", "reopen_count", "status"),
+        # The numbers' "now": open cases per grid and member, due soon and overdue (an open status walks it).
+        Index("ix_case_open_now", "status", "grid_id", "handler_id", "due_at"),
         # Hotspots: the same building and category within a few days.
         Index("ix_case_building_category_created", "building_id", "category", "created_at"),
     )

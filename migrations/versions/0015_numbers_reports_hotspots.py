@@ -44,6 +44,7 @@ def upgrade() -> None:
             ("satisfied", "basic", "dissatisfied", "unreachable")))
     op.create_index("ix_case_numbers", "case", list(NUMBERS_INDEX))
     op.create_index("ix_case_building_category_created", "case", ["building_id", "category", "created_at"])
+    op.create_index("ix_case_open_now", "case", ["status", "grid_id", "handler_id", "due_at"])
     op.create_table(
         "report",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -155,6 +156,7 @@ def downgrade() -> None:
     op.drop_index("ix_hotspot_grid_id", table_name="hotspot")
     op.drop_table("hotspot")
     op.drop_table("report")
+    op.drop_index("ix_case_open_now", table_name="case")
     op.drop_index("ix_case_building_category_created", table_name="case")
     op.drop_index("ix_case_numbers", table_name="case")
     with op.batch_alter_table("case", schema=None) as batch_op:

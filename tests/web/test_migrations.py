@@ -231,7 +231,10 @@ def test_upgrade_to_0011_keeps_good_data_and_then_checks_it(app, db, login):
     downgrade(engine, "0010")
     before = {table: _rows(db, table) for table in ("case", "task", "household", "membership", "audit_event")}
     upgrade(engine)
-    assert {table: _rows(db, table) for table in before} == before
+    # Later revisions add columns (0015: the numbers' facts); the columns there before keep their values.
+    after = {table: [{k: row[k] for k in (before[table][0] if before[table] else row)} for row in _rows(db, table)]
+             for table in before}
+    assert after == before
     handled = login("member_a").submit(f"/tasks/{open_task(db, case.id).id}", {"handle_action": "done", "text": "修好了"})
     assert handled.status_code == 302 and open_task(db, case.id).form_key == "callback"
     with pytest.raises(IntegrityError):

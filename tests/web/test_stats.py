@@ -426,3 +426,17 @@ def test_the_api_gives_the_same_figures(app, db, scenario):
         assert {c["id"] for c in listed["items"]} == {scenario["C"], scenario["H"]}
         wrong = client.get("/api/v1/cases", query_string={"fig": "everything", "outcome": "happy"}, headers=street)
         assert {e["field"] for e in wrong.get_json()["errors"]} == {"fig", "outcome"}
+
+
+def test_migration_0015_replays_the_same_facts_from_the_chains(app, db, scenario):
+    from tracker.migrate import downgrade, upgrade
+    names = ("first_dispatched_at", "respond_by", "first_due_at", "responded_at", "handled_at", "handled_due_at",
+             "handling_minutes", "answered_on_spot", "first_outcome")
+    db.expire_all()
+    live = {c.id: tuple(getattr(c, n) for n in names) for c in db.scalars(select(Case))}
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0014")
+    upgrade(engine)
+    db.expire_all()
+    replayed = {c.id: tuple(getattr(c, n) for n in names) for c in db.scalars(select(Case))}
+    assert replayed == live

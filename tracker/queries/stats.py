@@ -25,6 +25,8 @@ from ..permissions import visible_cases
 #: Answers that reached the resident at a callback.
 REACHED = ("satisfied", "basic", "dissatisfied")
 PERIOD_KINDS = ("week", "month", "quarter", "custom")
+#: Statuses of a case still open (named, not "not archived": an IN list walks the status index).
+OPEN_STATUSES = tuple(status.value for status in CaseStatus if status != CaseStatus.ARCHIVED)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _conditions(now: dt.datetime, original: bool) -> dict[str, ColumnElement[boo
         "basic": Case.first_outcome == "basic",
         "dissatisfied": Case.first_outcome == "dissatisfied",
         "reopened": and_(Case.first_outcome.in_(REACHED), Case.reopen_count > 0),
-        "open": Case.status != CaseStatus.ARCHIVED,
+        "open": Case.status.in_(OPEN_STATUSES),
     }
 
 
@@ -179,6 +181,12 @@ class Tally:
     def __getitem__(self, name: str) -> int:
         """Return one figure's count."""
         return self.counts.get(name, 0)
+
+    @classmethod
+    def combined(cls, parts: Sequence[Tally]) -> Tally:
+        """Return the tally of several disjoint groups together (e.g. every category: the whole)."""
+        counts = {name: sum(part[name] for part in parts) for name in COUNTED}
+        return cls(None, counts, sum(part.handling_minutes for part in parts))
 
     @staticmethod
     def _share(part: float, whole: int) -> float | None:
@@ -345,8 +353,7 @@ def today_counts(session: Session, user: User | None, scope: Scope, window: DueW
     columns = [func.count().label("open"),
                func.coalesce(func.sum(when((running & window.due_soon(Case.due_at), 1), else_=0)), 0),
                func.coalesce(func.sum(when((running & window.overdue(Case.due_at), 1), else_=0)), 0)]
-    query = scope.where(_readable(user, select(*columns))).where(Case.status != CaseStatus.ARCHIVED,
-                                                                     not_duplicate())
+    query = scope.where(_readable(user, select(*columns))).where(Case.status.in_(OPEN_STATUSES), not_duplicate())
     if by is not None:
         query = query.add_columns(DIMENSIONS[by]).group_by(DIMENSIONS[by])
     result: dict[Any, dict[str, int]] = {}

@@ -88,6 +88,7 @@ def workbook(figures: Mapping[str, Any], text: Mapping[str, str]) -> bytes:
     """Return the report as an XLSX workbook; ``text`` holds the headings in the reader's language."""
     book = Workbook()
     sheet = book.active
+    assert sheet is not None
     sheet.title = text["rates"][:31]
     sheet.append([text["title"]])
     sheet.append([text["period"], figures["period"]["first"], figures["period"]["last"]])

@@ -106,7 +106,9 @@ def overview(user: User, scope: stats.Scope, period: stats.Period) -> dict[str, 
     """Return what every dashboard shows for ``scope``: now, the period against the previous, weeks, mixes."""
     db, zone, window, definitions = get_session(), local_zone(), due_window(), defs()
     now = window.now
-    current = stats.total(db, user, scope, period, zone, now, definitions)
+    # The categories split every case once: their sum is the whole (one aggregate query fewer).
+    categories = stats.tallies(db, user, scope, period, zone, now, definitions, by="category")
+    current = stats.Tally.combined(categories)
     previous = stats.total(db, user, scope, period.previous(), zone, now, definitions)
     return {
         "period": period, "previous": period.previous(), "defs": definitions, "rates": RATES,
@@ -114,8 +116,7 @@ def overview(user: User, scope: stats.Scope, period: stats.Period) -> dict[str, 
         "current": current, "before": previous,
         "current_rates": current.rates(definitions), "before_rates": previous.rates(definitions),
         "weeks": stats.weekly(db, user, scope, today(), zone, now, definitions),
-        "categories": sorted(stats.tallies(db, user, scope, period, zone, now, definitions, by="category"),
-                             key=lambda t: -t["recorded"]),
+        "categories": sorted(categories, key=lambda t: -t["recorded"]),
         "channels": sorted(stats.tallies(db, user, scope, period, zone, now, definitions, by="channel"),
                            key=lambda t: -t["recorded"]),
         "links": Links(period, scope.args(), definitions), "count_of": count_of,
