@@ -325,3 +325,38 @@ def test_a_bad_dispatch_proposal_stops_the_start_naming_the_key():
         load_config(overrides={"dispatch": {"deadline_classes": {"legal": "someday"}}})
     with pytest.raises(ConfigError, match=r"dispatch\.departments\.legal must be a department code"):
         load_config(overrides={"dispatch": {"departments": {"legal": 7}}})
+
+
+def test_a_case_on_the_previous_process_version_is_neither_reworked_nor_recalled(app, login, db, tmp_path,
+                                                                                 monkeypatch):
+    """That version knows neither path: the leader is told so, and nothing changes (it is never archived)."""
+    from tests.web.test_versions import PREVIOUS
+    from tracker import create_app, web
+    bpmn = tmp_path / "bpmn"
+    bpmn.mkdir()
+    (bpmn / "case_closed_loop.bpmn").write_text(PREVIOUS.read_text(encoding="utf-8"), encoding="utf-8")
+    with monkeypatch.context() as previous_release:
+        previous_release.setattr(web, "check_statuses", lambda engine, definitions, process_id: (definitions, []))
+        old_app = create_app({"app": {"database_url": app.config["DATABASE_URL"], "bpmn_dir": str(bpmn),
+                                      "session_lifetime_hours": 24, "session_max_days": 4}})
+    old = Browser(old_app.test_client())
+    assert old.submit("/login", {"username": "member_a", "password": PASSWORD}).status_code == 302
+    assert old.submit("/cases/new", intake(db)).status_code == 302
+    assert old.submit("/cases/new", intake(db)).status_code == 302
+    old_app.extensions["gridloop.db"].dispose()
+    reviewed, referred = latest_case(db).id - 1, latest_case(db).id
+    leader = login("leader_a")
+    dispatch(leader, db, reviewed, handler="member_a2")
+    login("member_a2").submit(f"/tasks/{open_task(db, reviewed).id}", {"handle_action": "done", "text": "已修好"})
+    login("member_a").submit(f"/tasks/{open_task(db, reviewed).id}", {"satisfaction": "satisfied"})
+    review = open_task(db, reviewed)
+    response = leader.submit(f"/tasks/{review.id}", {"archive_decision": "rework", "comment": "补充照片"})
+    assert response.status_code == 422 and "旧版流程" in response.get_data(as_text=True)
+    assert open_task(db, reviewed).id == review.id and db.get(Case, reviewed).status == CaseStatus.ARCHIVE_REVIEW
+    assert _notices(db, "rework") == []
+    _refer(leader, db, referred)
+    handle = open_task(db, referred)
+    response = leader.submit(f"/tasks/{handle.id}/recall", {"reason": "应由城管处理"}, page=f"/tasks/{handle.id}")
+    assert response.status_code == 422 and "旧版流程" in response.get_data(as_text=True)
+    assert open_task(db, referred).id == handle.id and _notices(db, "recalled") == []
+    assert verify_chain(db, reviewed).ok and verify_chain(db, referred).ok
