@@ -306,3 +306,18 @@ def test_account_changes_from_the_shell_are_on_the_admin_trail_too(app, db):
     assert [(e.action, e.actor_name) for e in events] == [
         ("user.password_set", "system"), ("user.disabled", "system"), ("user.saved", "system")]
     assert runner.invoke(args=["verify-admin-trail"]).exit_code == 0
+
+
+def test_another_process_sees_a_new_category_within_its_refresh_time(app, db, login, admin_login, monkeypatch):
+    from tests.conftest import configured_app
+    from tracker.services import admin as admin_service
+    with configured_app(app.config["DATABASE_URL"], scheduler={"in_web": False}) as other:
+        other.testing = False  # as a second worker: it reads again when its copy is old
+        other_member = Browser(other.test_client())
+        other_member.submit("/login", {"username": "member_a", "password": PASSWORD})
+        assert "供暖" not in other_member.get("/cases/new").get_data(as_text=True)
+        admin_login().submit("/admin/categories", {"code": "heating", "name_zh": "供暖", "name_en": "Heating",
+                                                   "active": "y"})
+        assert "供暖" not in other_member.get("/cases/new").get_data(as_text=True)  # its copy is still fresh
+        monkeypatch.setattr(admin_service, "REFRESH_SECONDS", 0.0)
+        assert "供暖" in other_member.get("/cases/new").get_data(as_text=True)
