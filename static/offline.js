@@ -125,7 +125,7 @@
   function sendAll() {
     if (sending || !navigator.onLine) { return Promise.resolve(); }
     sending = true;
-    return outbox.all().then(function (records) {
+    return outbox.all().then(adopt).then(function (records) {
       var mine = records.filter(function (r) { return r.user === user && r.state === "waiting"; });
       if (!mine.length) { return null; }
       render(true);
@@ -159,8 +159,15 @@
     b.addEventListener("click", action);
     return b;
   }
+  function adopt(records) {
+    // Records the service worker kept from a failed send belong to the person whose page this is.
+    return Promise.all(records.filter(function (r) { return !r.user; }).map(function (r) {
+      r.user = user;
+      return outbox.put(r);
+    })).then(function () { return records; });
+  }
   function render(busy) {
-    outbox.all().then(function (records) {
+    outbox.all().then(adopt).then(function (records) {
       var box = document.getElementById("outbox");
       if (!box) {
         box = document.createElement("section");

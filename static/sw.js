@@ -6,7 +6,7 @@
 // pages hold residents' data and are always fetched (no-store), offline they show a short notice.
 "use strict";
 
-var VERSION = "gridloop-v1";
+var VERSION = "gridloop-v1";  // raise it to drop every cache of an older worker
 var ASSETS = "assets-" + VERSION;
 var PAGES = "pages-" + VERSION;
 var PRECACHE = [
@@ -50,11 +50,55 @@ function offlineNotice() {
     {status: 503, headers: {"Content-Type": "text/html; charset=utf-8"}});
 }
 
+// A record sent while the phone believed it had a network, and the network failed: kept in the same
+// outbox as static/offline.js keeps records (IndexedDB "gridloop", store "outbox"), under the form's own
+// one-time key, so if the server did get it after all, sending it again changes nothing.
+function keep(path, data) {
+  var fields = [];
+  data.forEach(function (value, name) {
+    if (name === "csrf_token" || name === "intake_key" || name === "record_key") { return; }
+    if (typeof value !== "string" && !value.size) { return; }  // no photo chosen
+    fields.push([name, value]);
+  });
+  var kind = path === "/cases/new" ? "case" : "visit";
+  var name = data.get("resident_name") || "";
+  var record = {
+    key: data.get("intake_key") || data.get("record_key") || self.crypto.randomUUID(),
+    kind: kind, url: path, fields: fields, user: null,  // the page that shows it next gives it its person
+    summary: kind === "case" ? (name ? name + " · " : "") + String(data.get("description") || "").slice(0, 40)
+      : String(data.get("note") || "").slice(0, 40),
+    created: new Date().toISOString(), state: "waiting", message: ""
+  };
+  return new Promise(function (resolve, reject) {
+    var open = indexedDB.open("gridloop", 1);
+    open.onupgradeneeded = function () { open.result.createObjectStore("outbox", {keyPath: "key"}); };
+    open.onerror = function () { reject(open.error); };
+    open.onsuccess = function () {
+      var tx = open.result.transaction("outbox", "readwrite");
+      tx.objectStore("outbox").put(record);
+      tx.oncomplete = function () { open.result.close(); resolve(); };
+      tx.onerror = function () { open.result.close(); reject(tx.error); };
+    };
+  });
+}
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
-  if (url.origin !== self.location.origin || request.method !== "GET") {
-    return;  // other sites and every write go straight to the network
+  if (url.origin !== self.location.origin) {
+    return;  // other sites: never touched
+  }
+  if (request.method === "POST" && request.mode === "navigate" && OFFLINE_PAGE.test(url.pathname)) {
+    var copy = request.clone();
+    event.respondWith(fetch(request).catch(function () {
+      return copy.formData().then(function (data) { return keep(url.pathname, data); }).then(function () {
+        return Response.redirect(url.pathname, 303);  // the cached form again, with the record waiting
+      });
+    }));
+    return;
+  }
+  if (request.method !== "GET") {
+    return;  // every other write goes straight to the network
   }
   if (url.pathname.indexOf("/static/") === 0 || url.pathname === "/manifest.webmanifest") {
     // Local assets: the network when there is one (a new deployment's files), else the cache.

@@ -109,3 +109,33 @@ def test_a_case_and_a_visit_recorded_offline_arrive_once_and_a_conflict_is_kept(
     expect(page.locator("#outbox li.conflict")).to_have_count(1)
     assert db.scalar(select(func.count()).select_from(Case)) == 1
     context.close()
+
+
+def test_a_record_whose_send_fails_on_a_bad_network_is_kept_and_sent_once_later(app, server, browser, login, db):
+    """The phone thinks it is online (a basement with one bar), the form goes out and the network fails: the
+    worker keeps the record under the form's own one-time key, and it arrives once when the network is back."""
+    context, page = _phone(browser, server)
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'onLine', {get: () => true})")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.reload()
+    page.goto(f"{server}/cases/new")  # controlled by the worker, cached as it passes
+    page.fill("input[name=resident_name]", "钱阿姨")
+    page.fill("input[name=resident_phone]", "13912345678")
+    page.select_option("select[name=building_id]", str(building_id(db)))
+    page.select_option("select[name=category]", "property_repair")
+    page.select_option("select[name=channel]", "phone")
+    page.fill("textarea[name=description]", "信号差时登记")
+    form_key = page.locator("input[name=intake_key]").input_value()
+    context.set_offline(True)
+    page.click("button.primary")
+    expect(page.locator("#outbox li")).to_have_count(1)
+    assert page.locator("#outbox li").get_attribute("data-key") == form_key
+    assert db.scalar(select(func.count()).select_from(Case)) == 0
+
+    context.set_offline(False)
+    page.reload()  # any page load with a network sends what waits
+    expect(page.locator("#outbox li")).to_have_count(0, timeout=20_000)
+    expect(page.locator("#outbox .sent")).to_contain_text("钱阿姨")
+    db.expire_all()
+    assert db.scalars(select(Case.description)).all() == ["信号差时登记"]
+    context.close()
