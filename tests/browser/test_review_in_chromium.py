@@ -39,6 +39,24 @@ def test_templates_rework_and_recall(server, browser, login, db):
     expect(leader.locator(".flash")).to_contain_text("维修完成")
     _no_sideways_scroll(leader)
 
+    # At the desk: an on-the-spot reply for certificates, offered while that category is chosen.
+    leader.select_option("select[name=category]", "certificates")
+    leader.check("input[name=use][value=reply]")
+    leader.fill("input[name=title]", "居住证明")
+    leader.fill("textarea[name=text]", "{name}您好，请携带身份证到服务台办理居住证明。")
+    leader.get_by_role("button", name="保存").click()
+    expect(leader.locator(".flash")).to_contain_text("居住证明")
+    desk = login_as(browser, server, "member_a")
+    desk.goto(f"{server}/cases/new")
+    button = desk.locator(".reply-templates button", has_text="居住证明")
+    desk.select_option("select[name=category]", "property_repair")
+    expect(button).to_be_hidden()
+    desk.select_option("select[name=category]", "certificates")
+    desk.fill("input[name=resident_name]", "李大爷")
+    button.click()
+    expect(desk.locator("textarea[name=reply]")).to_have_value("李大爷您好，请携带身份证到服务台办理居住证明。")
+    _no_sideways_scroll(desk)
+
     # A case recorded and dispatched; the handler inserts the template with one click.
     recorder, leader_client = login("member_a"), login("leader_a")
     recorder.submit("/cases/new", intake(db))
