@@ -258,6 +258,7 @@ def test_the_admin_trail_verifies_and_names_the_first_broken_event(app, db, admi
         admin.submit("/admin/departments", {"code": code, "name": f"部门{code}"})
     page = admin.get("/admin/trail").get_data(as_text=True)
     assert 'id="trail-state"' in page and "3" in page
+    assert "部门已保存" in page and "部门d2" in page and "department.saved" not in page  # labels, never codes
     runner = app.test_cli_runner()
     result = runner.invoke(args=["verify-admin-trail"])
     assert result.exit_code == 0 and "3 events" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,30 @@ ROLES = {"grid_member": _l("Grid member"), "grid_leader": _l("Grid leader"),
          "department_handler": _l("Department handler"), "auditor": _l("Auditor"),
          "street_office": _l("Street office")}
 KIND_NAMES = {"people": _l("People"), "buildings": _l("Buildings"), "households": _l("Households")}
+#: What the admin trail's events and the objects they changed are called.
+TRAIL_ACTIONS = {
+    "user.saved": _l("Person saved"), "user.password_reset": _l("Password reset"),
+    "user.password_set": _l("Password set from the command line"), "user.role_granted": _l("Role given"),
+    "user.role_revoked": _l("Role taken away"), "user.enabled": _l("Account enabled"),
+    "user.disabled": _l("Account disabled"), "community.saved": _l("Community saved"), "grid.saved": _l("Grid saved"),
+    "building.saved": _l("Building saved"), "department.saved": _l("Department saved"),
+    "category.saved": _l("Category saved"), "calendar.day_saved": _l("Calendar day marked"),
+    "calendar.day_removed": _l("Calendar day unmarked"), "import.people": _l("People imported"),
+    "import.buildings": _l("Buildings imported"), "import.households": _l("Households imported"),
+}
+TRAIL_TARGETS = {"user": _l("Person"), "community": _l("Community"), "grid": _l("Grid"), "building": _l("Building"),
+                 "department": _l("Department"), "category": _l("Category"), "day": _l("Day"), "sheet": _l("Sheet")}
+TRAIL_FIELDS = {
+    "username": _l("Username"), "display_name": _l("Name"), "phone": _l("Phone"), "duty_phone": _l("Duty phone"),
+    "public_phone": _l("Show the phone on the public grid notice"), "is_admin": _l("Administrator"),
+    "active": _l("Enabled"), "must_change_password": _l("Must change password"), "role": _l("Role"),
+    "grid_id": _l("Grid"), "department_id": _l("Department"), "community_id": _l("Community"), "name": _l("Name"),
+    "code": _l("Code"), "address": _l("Address"), "latitude": _l("Latitude"), "longitude": _l("Longitude"),
+    "open_cases_moved": _l("Open cases moved"), "name_zh": _l("Chinese name"), "name_en": _l("English name"),
+    "deadline_class": _l("Default time limit"), "working": _l("Extra working day"), "note": _l("Note"),
+    "tasks_released": _l("Tasks back to their pools"), "api_tokens_revoked": _l("API tokens revoked"),
+    "created": _l("New"), "changed": _l("Changed"), "roles": _l("Roles given"), "sha256": _l("File SHA-256"),
+}
 
 
 @bp.before_app_request
@@ -209,7 +234,18 @@ def index():
 def trail():
     """The admin trail, newest first, and whether it verifies (naming the first broken event)."""
     db = get_session()
-    return render_template("admin/trail.html", events=admin.trail(db), report=admin.verify_trail(db))
+    events = [(event, json.loads(event.changes)) for event in admin.trail(db)]
+    return render_template("admin/trail.html", events=events, report=admin.verify_trail(db), actions=TRAIL_ACTIONS,
+                           targets=TRAIL_TARGETS, fields=TRAIL_FIELDS, roles=ROLES, show=_trail_value)
+
+
+def _trail_value(value: Any) -> str:
+    """Show a recorded value: yes and no, a role's name, nothing for none."""
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if value is None:
+        return "—"
+    return labels.label(ROLES, value) if value in ROLES else str(value)
 
 
 # -- people ---------------------------------------------------------------------------------------
