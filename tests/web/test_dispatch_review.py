@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, delete, select
@@ -258,7 +259,7 @@ def test_dissatisfied_callback_needs_a_note(login, db):
     assert latest_case(db).status == CaseStatus.HANDLING
 
 
-def test_extension_review_shows_the_handlers_reason(login, db):
+def test_extension_review_shows_the_handlers_reason_and_the_limit_if_approved(app, login, db):
     case = _new_case(login, db)
     leader = login("leader_a")
     dispatch(leader, db, case.id)
@@ -267,6 +268,11 @@ def test_extension_review_shows_the_handlers_reason(login, db):
                                                     "extension_days": "3"})
     page = leader.get(f"/tasks/{open_task(db, case.id).id}").get_data(as_text=True)
     assert "办理人理由" in page and "等配件到货" in page
+    due = latest_case(db).due_at
+    extended = app.extensions["gridloop.calendar"].add_working_days(due, 3)
+    shown = page.split('class="extended-due">')[1].split("<")[0]
+    assert "同意后的截止时间" in page and shown == extended.astimezone(ZoneInfo("Asia/Shanghai")).strftime(
+        "%Y-%m-%d %H:%M")
 
 
 @pytest.fixture

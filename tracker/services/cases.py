@@ -390,8 +390,8 @@ def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict
     """Send the case to a member of its grid or refer it to a department, with a deadline."""
     if command.dispatch_to == DispatchTo.MEMBER:
         # Who stands in for the handler comes with them: projecting the handling task asks next.
-        handler, _ = assign.member_and_taker(svc.session, command.handler_id or 0, case.grid_id,
-                                             assign.local_today(svc))
+        handler, taker = assign.member_and_taker(svc.session, command.handler_id or 0, case.grid_id,
+                                                 assign.local_today(svc))
         if handler is None or handler.is_program or not holds_role(handler, Role.GRID_MEMBER, grid_id=case.grid_id):
             raise InvalidInput(N_("Choose a grid member of this case's grid."), field="handler_id")
         case.handler_id, case.department_id = handler.id, None
@@ -403,6 +403,7 @@ def _dispatch(svc: Services, case: Case, actor: User, command: Dispatch) -> dict
         case.department_id, case.handler_id = department.id, None
         case.department, case.handler = department, None
     period = _new_period(svc, case, command.deadline_class)
+    notices.new_task(svc.session, case, actor, [taker] if command.dispatch_to == DispatchTo.MEMBER else None)
     case.dispatch_to = command.dispatch_to
     case.deadline_class = command.deadline_class
     case.extension_days = 0
@@ -488,6 +489,13 @@ def _review_archive(svc: Services, case: Case, actor: User, command: ReviewArchi
     if case.deadline_class:
         data.update(_new_period(svc, case, case.deadline_class))
     return data
+
+
+def extended_due(svc: Services, case: Case) -> dt.datetime | None:
+    """Return the limit the case would have if its requested extension is approved (None: nothing asked)."""
+    if case.due_at is None or not case.extension_days:
+        return None
+    return svc.calendar.add_working_days(case.due_at, case.extension_days)
 
 
 def propose_deadline_class(config: Mapping[str, Any], case: Case) -> DeadlineClass:

@@ -15,7 +15,7 @@ from ..forms import ClaimForm, ReassignForm, RecallForm, TaskForm, choices, task
 from ..models import Role, Task, TaskStatus
 from ..permissions import Permission, can
 from ..services import assign
-from ..services.cases import propose_deadline_class, suggested_department_code
+from ..services.cases import extended_due, propose_deadline_class, suggested_department_code
 from ..services.locks import find_locked_task
 from . import services
 
@@ -87,7 +87,9 @@ def render(task: Task, form: TaskForm, status: int = 200, reassign: ReassignForm
                            claim_form=ClaimForm(version=str(task.case.version)), reassign_form=reassign,
                            may_release=may_release, notes=queries.case_notes(get_session(), task.case_id),
                            replies=reply_templates(task), reply_field=REPLY_FIELDS.get(task.form_key, ("", ""))[1],
-                           recall_form=recall_form or recall_form_for(task)), status
+                           recall_form=recall_form or recall_form_for(task),
+                           extended_due=extended_due(services(), task.case)
+                           if task.form_key == "review_extension" else None), status
 
 
 def recall_form_for(task: Task) -> RecallForm | None:
