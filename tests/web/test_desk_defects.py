@@ -423,3 +423,26 @@ def test_the_favicon_is_served_locally(app):
     response = app.test_client().get("/favicon.ico")
     assert response.status_code == 200 and response.mimetype == "image/vnd.microsoft.icon"
     assert response.get_data()[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+
+
+def test_migration_0020_marks_the_accounts_that_only_hold_open311_tokens(request, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from tests.web.test_migrations import _fresh_url
+    from tracker.migrate import upgrade
+    engine = create_engine(_fresh_url(request, tmp_path))
+    upgrade(engine, "0019")
+    with engine.begin() as connection:
+        for n, name in enumerate(("bridge", "person", "both"), 1):
+            connection.execute(text("INSERT INTO user_account (id, username, display_name, phone, password_hash, "
+                                    "is_admin, active) VALUES (:id, :name, :name, '', 'x', false, true)"),
+                               {"id": n, "name": name})
+        for n, (user, scope) in enumerate(((1, "open311"), (1, "open311"), (3, "open311"), (3, "full")), 1):
+            connection.execute(text("INSERT INTO api_token (id, user_id, name, token_hash, prefix, created_at, scope) "
+                                    "VALUES (:id, :user, 't', :hash, 'glt_', CURRENT_TIMESTAMP, :scope)"),
+                               {"id": n, "user": user, "hash": f"h{n}", "scope": scope})
+    upgrade(engine, "0020")
+    with engine.connect() as connection:
+        marked = dict(connection.execute(text("SELECT username, is_program FROM user_account")).all())
+    engine.dispose()
+    assert {name: bool(flag) for name, flag in marked.items()} == {"bridge": True, "person": False, "both": False}
