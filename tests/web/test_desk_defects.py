@@ -446,3 +446,12 @@ def test_migration_0020_marks_the_accounts_that_only_hold_open311_tokens(request
         marked = dict(connection.execute(text("SELECT username, is_program FROM user_account")).all())
     engine.dispose()
     assert {name: bool(flag) for name, flag in marked.items()} == {"bridge": True, "person": False, "both": False}
+
+
+def test_every_action_the_services_record_has_a_label():
+    from tracker.codes import FormKey
+    recorded = {m.group(2) for path in (Path(__file__).resolve().parents[2] / "tracker").rglob("*.py")
+                for m in re.finditer(r'record_event\(([^()]|\([^()]*\))*?"([a-z_]+\.[a-z_]+)"', path.read_text())}
+    recorded |= {f"task.{key.value}" for key in FormKey if key != FormKey.VISIT}  # task.{form_key}: visits have no chain
+    assert len(recorded) > 15
+    assert sorted(recorded - set(labels.ACTIONS)) == []
