@@ -186,6 +186,9 @@ def test_a_program_account_is_offered_nowhere_a_person_is(app, login, db):
     for page in pages:
         html = leader.get(page).get_data(as_text=True)
         assert "网格员甲" in html and "热线程序账号" not in html and f'value="{program}"' not in html, page
+    community = db.scalar(select(Grid.community_id).where(Grid.id == grid))
+    notice = app.test_client().get(f"/public/communities/{community}").get_data(as_text=True)
+    assert "网格员甲" in notice and "热线程序账号" not in notice  # the published grid staff are people
 
     # Refused by the commands, whichever door: dispatching, reassigning, cover, handover, visit plans.
     refused = dispatch(leader, db, case.id, handler="hotline")

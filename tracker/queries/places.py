@@ -104,9 +104,10 @@ def community_grids(session: Session, community_id: int) -> Sequence[Grid]:
 
 
 def grid_staff(session: Session, grid_ids_: Iterable[int]) -> dict[int, list[tuple[Role, User]]]:
-    """Return each grid's active leaders and members: grid id -> [(role, user)], leaders first, then by name."""
+    """Return each grid's active leaders and members (people: no program account): grid id -> [(role, user)],
+    leaders first, then by name."""
     rows = session.execute(select(Membership.grid_id, Membership.role, User).join(User, Membership.user_id == User.id)
-                           .where(Membership.grid_id.in_(list(grid_ids_)), User.active,
+                           .where(Membership.grid_id.in_(list(grid_ids_)), User.active, User.is_program.is_(False),
                                   Membership.role.in_((Role.GRID_LEADER, Role.GRID_MEMBER)))
                            .order_by(Membership.grid_id, Membership.role, User.display_name)).all()
     staff: dict[int, list[tuple[Role, User]]] = {}
