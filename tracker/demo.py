@@ -202,7 +202,7 @@ def _duplicate_call(svc, grids: list[Grid], staff: dict) -> None:
     grid, n = grids[0], grids[0].code[1:]
     calls = [open_case(svc, staff[f"member{n}a"], RecordCase(
         resident_name="宋桂芳", resident_phone="13988886666", building_id=grid.buildings[0].id,
-        category="property_repair", description=text, channel="phone", address_detail="2单元302室"))
+        category="property_repair", description=text, channel="phone", address_detail="2单元302室", reply=""))
         for text in ("2单元楼道灯坏了，晚上看不见台阶。", "又打电话来问：2单元楼道灯还是不亮。")]
     duplicates.link_duplicate(svc, staff[f"leader{n}"], calls[1].id,
                               LinkDuplicate(version=calls[1].version, main_number=calls[0].number))
