@@ -103,7 +103,7 @@ def _load_cases(url: str, total: int, blob: int, seed: int, chunk: int = 20_000)
         buildings = [tuple(r) for r in conn.execute(select(Building.id, Building.grid_id))]
         departments = list(conn.scalars(select(Department.id)))
         users = list(conn.scalars(select(User.id)))
-        definition = conn.scalar(select(ProcessDefinition.id))
+        definition = conn.scalar(select(ProcessDefinition.id)) or 0
         first_grid = min(g for _, g in buildings)
         members = list(conn.scalars(select(Membership.user_id).where(Membership.role == Role.GRID_MEMBER)))
     rng = random.Random(seed)
@@ -184,7 +184,7 @@ def _insert(engine, rows: list[dict]) -> None:
     """Insert one chunk: COPY on PostgreSQL, executemany on SQLite."""
     if engine.dialect.name != "postgresql":
         with engine.begin() as conn:
-            conn.execute(insert(Case.__table__), rows)
+            conn.execute(insert(Case), rows)
         return
     columns = list(rows[0])
     raw = engine.raw_connection()
@@ -202,7 +202,9 @@ def _insert(engine, rows: list[dict]) -> None:
 def _login(client, username: str) -> None:
     """Log a user in on a test client."""
     page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
+    assert found, "no CSRF token on the login page"
+    token = found.group(1)
     answer = client.post("/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
     assert answer.status_code == 302, answer.status_code
 
@@ -220,7 +222,9 @@ def measure(url: str, repeats: int) -> dict[str, float]:
         with app.app_context():
             from tracker.services import tokens
             db = get_session()
-            secret = tokens.create(db, db.scalar(select(User).where(User.username == "street")), "bench")[1]
+            street_user = db.scalar(select(User).where(User.username == "street"))
+            assert street_user is not None
+            secret = tokens.create(db, street_user, "bench")[1]
             db.commit()
         first_grid = _scalar(url, "SELECT min(id) FROM grid")
         pages = {"street office dashboard (400 grids, this month)": (street, "/numbers/area?period=month", {}),
