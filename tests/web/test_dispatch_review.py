@@ -221,6 +221,8 @@ def test_leader_recalls_a_referred_case_back_to_dispatch(login, db):
     dispatch_page = leader.get(f"/tasks/{open_task(db, case.id).id}").get_data(as_text=True)
     assert "应由城管处理" in dispatch_page and "撤回" in dispatch_page
     assert "从职能部门撤回" in leader.get(f"/cases/{case.id}").get_data(as_text=True)
+    diagram = leader.get(f"/cases/{case.id}/diagram").get_data(as_text=True)
+    assert '<g class="flow taken" data-id="f_recalled_back">' in diagram  # the path taken, drawn
     board = leader.get("/board", follow_redirects=True).get_data(as_text=True)
     row = board.split('class="k-recall"')[1].split("</tr>")[0]
     assert "撤回：需重新派单" in row and case.number in row
