@@ -17,7 +17,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from ..chain import GENESIS, Report, check, event_hash, jsonable, utc_text
@@ -196,13 +195,9 @@ def refresh(app: Flask, session: Session) -> None:
     config = app.config["GRIDLOOP"]
     seed = app.extensions.setdefault("gridloop.category_seed", dict(config.get("categories", {})))
     dispatch = app.extensions.setdefault("gridloop.dispatch_seed", dict(config.get("dispatch", {})))
-    try:
-        found = categories(session, seed, dispatch)
-        codes = dict(session.execute(select(Department.id, Department.code)).all())
-        days = calendar_days(session)
-    except SQLAlchemyError:  # a database not yet migrated: keep config.toml's
-        session.rollback()
-        return
+    found = categories(session, seed, dispatch)
+    codes = dict(session.execute(select(Department.id, Department.code)).all())
+    days = calendar_days(session)
     app.extensions["gridloop.category_labels"] = {c.code: [c.name_zh, c.name_en] for c in found}
     app.extensions["gridloop.category_defaults"] = {c.code: (c.department_id, c.deadline_class) for c in found}
     config["categories"] = {c.code: [c.name_zh, c.name_en] for c in found if c.active}

@@ -14,6 +14,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
 
 from .. import labels
@@ -70,7 +71,10 @@ TRAIL_FIELDS = {
 def _refresh_reference() -> None:
     """Bring categories and calendar days up to the database's (another process may have changed them)."""
     if request.endpoint != "static":
-        admin.refresh(current_app, get_session())
+        try:
+            admin.refresh(current_app, get_session())
+        except SQLAlchemyError:  # a database not yet migrated (or gone): keep config.toml's, the page says the rest
+            get_session().rollback()
 
 
 @bp.before_request
