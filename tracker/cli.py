@@ -241,6 +241,7 @@ def scheduler_command(once: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tracker").setLevel(logging.INFO)  # not SpiffWorkflow's per-task chatter
+    _follow_reference_data(app, keep=not once)
     if once:
         from sqlalchemy.exc import OperationalError
         try:
@@ -260,6 +261,32 @@ def scheduler_command(once: bool) -> None:
         return
     click.echo("Scheduler running (Ctrl-C to stop).")
     jobs.run_blocking(app)
+
+
+def _follow_reference_data(app: Flask, keep: bool) -> None:
+    """Read the categories and calendar days administrators keep in the database now, and (``keep``) every
+    few seconds in a background thread: this process serves no requests, which would refresh them."""
+    import threading
+    import time
+
+    from .services import admin
+
+    def refresh() -> None:
+        with app.app_context():
+            admin.invalidate(app)
+            admin.refresh(app, get_session())
+
+    def loop() -> None:
+        while True:
+            time.sleep(admin.REFRESH_SECONDS)
+            try:
+                refresh()
+            except Exception:  # the database away for a moment: the next round tries again
+                app.logger.warning("could not read categories and calendar days", exc_info=True)
+
+    refresh()
+    if keep:
+        threading.Thread(target=loop, name="gridloop-reference", daemon=True).start()
 
 
 @click.command("create-token")

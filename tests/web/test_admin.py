@@ -322,3 +322,14 @@ def test_another_process_sees_a_new_category_within_its_refresh_time(app, db, lo
         assert "供暖" not in other_member.get("/cases/new").get_data(as_text=True)  # its copy is still fresh
         monkeypatch.setattr(admin_service, "REFRESH_SECONDS", 0.0)
         assert "供暖" in other_member.get("/cases/new").get_data(as_text=True)
+
+
+def test_a_scheduler_process_reads_the_calendar_days_too(app, db):
+    from tracker.models import CalendarDay
+    day = dt.date(2031, 3, 5)
+    db.add(CalendarDay(day=day, working=False, note="停电"))
+    db.flush()
+    assert app.extensions["gridloop.calendar"].is_working_day(day)  # this process served no request yet
+    result = app.test_cli_runner().invoke(args=["scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    assert not app.extensions["gridloop.calendar"].is_working_day(day)
