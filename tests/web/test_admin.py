@@ -333,3 +333,19 @@ def test_a_scheduler_process_reads_the_calendar_days_too(app, db):
     result = app.test_cli_runner().invoke(args=["scheduler", "--once"])
     assert result.exit_code == 0, result.output
     assert not app.extensions["gridloop.calendar"].is_working_day(day)
+
+
+def test_every_admin_page_renders_and_unknown_objects_are_404(db, admin_login):
+    admin = admin_login()
+    ids = {name: db.scalar(text(f"SELECT min(id) FROM {table}")) for name, table in (
+        ("grid", "grid"), ("community", "community"), ("building", "building"), ("department", "department"),
+        ("user", "user_account"))}
+    pages = ["/admin/", "/admin/people", "/admin/places", "/admin/buildings", "/admin/departments",
+             "/admin/categories", "/admin/calendar", "/admin/import", "/admin/trail",
+             f"/admin/grids/{ids['grid']}", f"/admin/communities/{ids['community']}",
+             f"/admin/buildings/{ids['building']}", f"/admin/departments/{ids['department']}",
+             f"/admin/people/{ids['user']}", "/admin/categories/legal", "/password"]
+    for page in pages:
+        assert admin.get(page).status_code == 200, page
+    for page in ("/admin/grids/999999", "/admin/people/999999", "/admin/categories/nope", "/admin/buildings/999999"):
+        assert admin.get(page).status_code == 404, page

@@ -130,12 +130,13 @@ def test_people_import_names_duplicate_phones_unknown_roles_and_scopes(admin, db
             ["zhao6", "赵六", "", "主任", "", "", "", "", "", ""],                       # unknown role
             ["sun7", "孙七", "", "职能部门", "", "", "nowhere", "", "", ""],             # unknown department
             ["zhou8", "周八", "12345", "", "", "", "", "也许", "", ""],                  # bad phone, bad yes/no
-            ["wu9", "吴九", "", "网格员", "", "GZ", "", "", "", ""]]                     # unknown grid
+            ["wu9", "吴九", "", "网格员", "", "GZ", "", "", "", ""],                     # unknown grid
+            ["zheng10", "郑十", "", "", "", "", "", "", "", "aaaaaaaaaaaa"]]              # one character repeated
     response = upload(admin, "people", xlsx(rows))
     found = problems(response.get_data(as_text=True))
     assert {(row, column) for row, column, _p in found} == {
         ("3", "电话"), ("4", "电话"), ("5", "角色"), ("6", "部门编码"), ("7", "公示电话"), ("7", "电话"),
-        ("8", "网格编码")}
+        ("8", "网格编码"), ("9", "初始密码")}
     assert db.scalar(select(User).where(User.username == "zhang3")) is None
 
 

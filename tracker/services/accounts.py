@@ -28,13 +28,18 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 MIN_PASSWORD_LENGTH = 10
 
 
-def set_password(session: Session, user: User, password: str) -> int:
-    """Give the user a new password (stored hashed); their sessions end at the flush and their API tokens
-    are revoked (whoever knew the old password could have made one). Return how many were revoked."""
-    if len(password) < MIN_PASSWORD_LENGTH or password.strip().lower() == user.username.lower() \
+def check_password(username: str, password: str) -> None:
+    """Refuse a password that is short, the username, or one character repeated (the one rule, every door)."""
+    if len(password) < MIN_PASSWORD_LENGTH or password.strip().lower() == username.lower() \
             or len(set(password)) < 4:
         raise InvalidInput(N_("Choose a password of at least %(n)d characters, not your username and not one "
                               "character repeated."), field="password", n=MIN_PASSWORD_LENGTH)
+
+
+def set_password(session: Session, user: User, password: str) -> int:
+    """Give the user a new password (stored hashed); their sessions end at the flush and their API tokens
+    are revoked (whoever knew the old password could have made one). Return how many were revoked."""
+    check_password(user.username, password)
     user.password_hash = generate_password_hash(password)
     revoked = session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                               .values(revoked_at=utcnow()))
@@ -81,4 +86,5 @@ def _end_sessions_on_account_changes(session: Session, _context, _instances) -> 
                 end_sessions(obj.user)
 
 
-__all__ = ["MIN_PASSWORD_LENGTH", "authenticate", "end_sessions", "set_active", "set_password", "user_for_session"]
+__all__ = ["MIN_PASSWORD_LENGTH", "authenticate", "check_password", "end_sessions", "set_active", "set_password",
+           "user_for_session"]

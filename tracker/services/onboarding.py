@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..codes import CareGroup
 from ..errors import N_, DomainError
 from ..models import Building, Community, Department, Grid, Household, Role, User
-from . import admin
+from . import accounts, admin
 from .commands import GrantRole, InvalidCommand, RegisterHousehold, SaveBuilding, SavePerson, build
 
 #: The largest file accepted (a sheet of 10,000 households is about 0.5 MB as XLSX, 1 MB as CSV).
@@ -371,10 +371,12 @@ def _plan_people(session: Session, records: list[dict[str, str]], result: Plan) 
                 continue
             seen_phones[command.phone] = line
         password = record.get("password", "")
-        if password and len(password) < 10:
-            problems.append(Problem(line, header_of("people", "password"), N_(
-                "A password has at least 10 characters; or leave it empty for a temporary one.")))
-            continue
+        if password and command.username not in users:
+            try:
+                accounts.check_password(command.username, password)
+            except DomainError as exc:
+                problems.append(Problem(line, header_of("people", "password"), exc.template, exc.params))
+                continue
         user = users.get(command.username)
         grants = [grant] if isinstance(grant, GrantRole) else []
         if user is None:

@@ -640,7 +640,12 @@ def import_confirm(kind: str):
     sheet = onboarding.plan(db, kind, data)
     if not sheet.ok:
         return _import_page(kind, ImportForm(formdata=None), sheet), 422
-    result = onboarding.apply(db, current_user, sheet)
+    try:
+        result = onboarding.apply(db, current_user, sheet)
+    except DomainError as exc:  # something changed since the check above, in this very transaction: nothing kept
+        db.rollback()
+        flash(exc.localized(), "error")
+        return redirect(url_for("admin.imports"))
     path.unlink(missing_ok=True)
     return _import_page(kind, ImportForm(formdata=None), None, result=result)
 
