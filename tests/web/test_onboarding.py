@@ -61,7 +61,7 @@ def problems(html: str) -> list[tuple[str, str, str]]:
     table = re.search(r'<table class="list" id="problems">(.*?)</table>', html, re.S)
     if table is None:
         return []
-    return re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", table.group(1))
+    return re.findall(r"<tr><td[^>]*>(\d+)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td></tr>", table.group(1))
 
 
 BUILDING_HEADER = ["社区", "网格编码", "楼院名称", "地址", "纬度", "经度"]
