@@ -287,3 +287,22 @@ def test_the_demo_shows_a_resident_who_called_twice_linked_as_a_duplicate(tmp_pa
             assert link.case.resident_phone == link.main_case.resident_phone == "+8613988886666"
             assert link.main_case.waiting_duplicates == 1 and link.released_at is None
             assert verify_chain(session, link.case_id).ok and verify_chain(session, link.main_case_id).ok
+
+
+def test_a_duplicate_still_waiting_for_recording_follows_too(app, login, db):
+    """A case left for the grid's record-and-reply step (a program's filing) is answered with the main result."""
+    from tests.web.test_api import make_token, new_case
+    member, main, _ = _two_cases(login, db)
+    filed = app.test_client().post("/api/v1/cases", json={**new_case(db, channel="phone"), "answered_on_spot": None},
+                                   headers={"Authorization": f"Bearer {make_token(app, 'member_a2')[1]}"})
+    assert filed.status_code == 201 and filed.get_json()["status"] == "recording"
+    waiting = db.get(Case, filed.get_json()["id"])
+    leader = login("leader_a")
+    assert _link(leader, db, waiting, main.number).status_code == 302
+    dispatch(leader, db, main.id)
+    member.submit(f"/tasks/{open_task(db, main.id).id}", {"handle_action": "done", "text": "已修好"})
+    db.expire_all()
+    follower = db.get(Case, waiting.id)
+    assert follower.status == "callback" and follower.reply == "已修好"
+    assert open_task(db, waiting.id).name == "callback"
+    assert verify_chain(db, waiting.id).ok

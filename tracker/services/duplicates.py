@@ -240,6 +240,10 @@ def release(svc: Services, main: Case, followers: Iterable[Case]) -> None:
                 break
             snapshot = svc.engine.complete_task(as_definition(case.definition), snapshot.state, step.id,
                                                 _STEP_DATA[step.form_key](svc, case))
+        if not any(r.form_key == "callback" for r in snapshot.ready):
+            # A process version whose steps lead elsewhere: the duplicate keeps waiting, unchanged, and a
+            # leader unlinks it to handle it on its own (the main case's handling is not held up).
+            continue
         case.reply, case.result = answer, main.result
         cases._apply(svc, case, None, snapshot, completed_task=None)
         link = found.duplicate_link(svc.session, case.id)
