@@ -274,7 +274,7 @@ def _advance(svc, case: Case, step: str, staff: dict, n: str, member: User, depa
     if step in ("member", "department"):
         complete_task(svc, leader, task.id, case.version, Dispatch(
             dispatch_to=step, handler_id=handler.id, department_id=department.id, deadline_class="general",
-            note="请先电话联系居民，上门核实后处理。"))
+            dispatch_note="请先电话联系居民，上门核实后处理。"))
     elif step in ("done", "extend", "return"):
         actor = handler if task.role == Role.GRID_MEMBER else staff[f"dept_{department.code}"]
         complete_task(svc, actor, task.id, case.version, Handle(

@@ -99,7 +99,7 @@ def test_templates_rework_and_recall(server, browser, login, db):
     referral = latest_case(db)
     leader_client.submit(f"/tasks/{open_task(db, referral.id).id}", {
         "dispatch_to": "department", "handler_id": "0", "department_id": str(db.scalar(select(Department.id))),
-        "deadline_class": "general", "note": "请物业中心处理"})
+        "deadline_class": "general", "dispatch_note": "请物业中心处理"})
     handle = open_task(db, referral.id)
     leader.goto(f"{server}/tasks/{handle.id}")
     expect(leader.locator("#recall")).to_be_visible()

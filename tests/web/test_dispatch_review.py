@@ -46,7 +46,7 @@ def _refer(leader, db, case_id: int, note: str = ""):
     department = db.scalar(select(Department.id))
     return leader.submit(f"/tasks/{open_task(db, case_id).id}", {
         "dispatch_to": "department", "handler_id": "0", "department_id": str(department),
-        "deadline_class": "general", "note": note})
+        "deadline_class": "general", "dispatch_note": note})
 
 
 def _to_review(login, db, handler: str = "member_a2") -> Case:
@@ -70,12 +70,12 @@ def test_dispatch_note_reaches_the_handlers_task_page_and_the_chain(login, db):
     leader = login("leader_a")
     response = leader.submit(f"/tasks/{open_task(db, case.id).id}", {
         "dispatch_to": "member", "handler_id": str(user_id(db, "member_a2")), "department_id": "0",
-        "deadline_class": "general", "note": "先电话联系张阿姨，傍晚上门"})
+        "deadline_class": "general", "dispatch_note": "先电话联系张阿姨，傍晚上门"})
     assert response.status_code == 302
     page = login("member_a2").get(f"/tasks/{open_task(db, case.id).id}").get_data(as_text=True)
     assert "先电话联系张阿姨，傍晚上门" in page and "派单意见" in page
     dispatched = [e for e in _events(db, case.id) if e.action == "task.dispatch"][-1]
-    assert json.loads(dispatched.changes)["form.note"] == [None, "先电话联系张阿姨，傍晚上门"]
+    assert json.loads(dispatched.changes)["form.dispatch_note"] == [None, "先电话联系张阿姨，傍晚上门"]
     assert verify_chain(db, case.id).ok
 
 
@@ -136,7 +136,7 @@ def test_returned_case_shows_why_and_its_history_and_hides_the_old_limit(login, 
 
 def test_dispatch_note_is_in_the_api_schema_and_accepted(app, login, db):
     from tracker.openapi import task_data
-    assert "note" in task_data({})["dispatch"]["properties"]
+    assert "dispatch_note" in task_data({})["dispatch"]["properties"]
 
 
 # -- archive review: rework ------------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     task = leader.get("/cases/{case_id}", case_id=referral["id"])["tasks"][0]
     referral = leader.post("/tasks/{task_id}/complete", {"version": referral["version"], "data": {
         "dispatch_to": "department", "department_id": department, "deadline_class": "general",
-        "note": "请物业中心处理"}}, task_id=task["id"])
+        "dispatch_note": "请物业中心处理"}}, task_id=task["id"])
     handle = referral["tasks"][0]["id"]
     leader.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": ""}, 422, task_id=handle)
     dept.post("/tasks/{task_id}/recall", {"version": referral["version"], "reason": "x"}, 403, task_id=handle)

@@ -198,7 +198,7 @@ def case_notes(session: Session, case_id: int) -> CaseNotes:
         changes = json.loads(text)
         new = functools.partial(_new_value, changes)
         if action == "task.dispatch":
-            dispatch, rework = Note(seq, at, by, "dispatch", new("form.note") or ""), None
+            dispatch, rework = Note(seq, at, by, "dispatch", new("form.dispatch_note") or ""), None
         elif action == "case.recalled":
             returns.append(Note(seq, at, by, "recall", new("reason") or ""))
         elif action == "task.handle" and new("form.handle_action") == "return":

@@ -228,7 +228,7 @@ class Dispatch(TaskCommand):
     department_id: Annotated[Id | None, titled(N_("Department"))] = Field(None, validate_default=True)
     deadline_class: Annotated[DeadlineClass, titled(N_("Time limit"))]
     # The dispatch note (派单意见): what the leader tells the handler; shown on the handling task.
-    note: Annotated[_text(2000), titled(N_("Dispatch note for the handler"))] = ""
+    dispatch_note: Annotated[_text(2000), titled(N_("Dispatch note for the handler"))] = ""
 
     messages: ClassVar[Mapping[str, str]] = {"deadline_class": N_("Choose a time limit from the list.")}
 
