@@ -273,8 +273,7 @@ def _follow_reference_data(app: Flask, keep: bool) -> None:
 
     def refresh() -> None:
         with app.app_context():
-            admin.invalidate(app)
-            admin.refresh(app, get_session())
+            admin.refresh(app, get_session(), force=True)
 
     def loop() -> None:
         while True:

@@ -60,9 +60,6 @@ from .commands import (
 TRAIL_HEAD = "admin_trail_head"
 #: The trail's id in ``tracker.chain``'s hash (a case's id is never 0).
 TRAIL_ID = 0
-#: How long a process keeps categories and calendar days before reading them again (other processes'
-#: changes reach it within this time; its own at once).
-REFRESH_SECONDS = 5.0
 
 
 def require_admin(actor: User | None) -> None:
@@ -182,15 +179,18 @@ def invalidate(app: Flask) -> None:
     app.extensions["gridloop.reference_loaded"] = 0.0
 
 
-def refresh(app: Flask, session: Session) -> None:
-    """Bring the process's categories and calendar up to the database's, when stale.
+#: How often a process reads categories and calendar days again: other processes' changes reach it within this.
+REFRESH_SECONDS = 5.0
+
+
+def refresh(app: Flask, session: Session, *, force: bool = False) -> None:
+    """Read the categories and calendar days if this process never did or changed them (``invalidate``), or
+    when ``force``d (every REFRESH_SECONDS, off the requests: views.admin keeps a thread doing it).
 
     ``config["categories"]`` (code -> [Chinese, English]) is replaced by the offered categories, so every
     reader of it sees them; ``gridloop.category_labels`` names every category, offered or not.
     """
-    loaded = app.extensions.get("gridloop.reference_loaded")
-    # In tests one process does everything and invalidates what it changes; the suite counts statements.
-    if loaded and (app.testing or time.monotonic() - loaded < REFRESH_SECONDS):
+    if app.extensions.get("gridloop.reference_loaded") and not force:
         return
     config = app.config["GRIDLOOP"]
     seed = app.extensions.setdefault("gridloop.category_seed", dict(config.get("categories", {})))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -18,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
 
 from .. import labels
-from ..db import get_session
+from ..db import get_session, write_intent
 from ..errors import DomainError
 from ..forms import IsoDateField, add_service_error, build_command, choices, id_value, rules_from
 from ..models import Building, Community, Department, Grid, User
@@ -69,12 +72,48 @@ TRAIL_FIELDS = {
 
 @bp.before_app_request
 def _refresh_reference() -> None:
-    """Bring categories and calendar days up to the database's (another process may have changed them)."""
-    if request.endpoint != "static":
+    """Read categories and calendar days on the first request and after a change made here; other processes'
+    changes are read by a background thread, so no request pays for them."""
+    if request.endpoint == "static":
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        admin.refresh(app, get_session())
+    except SQLAlchemyError:  # a database not yet migrated (or gone): keep config.toml's, the page says the rest
+        get_session().rollback()
+    if not app.testing:  # tests run one process and change what they read
+        _keep_fresh(app)
+
+
+_started: set[tuple[int, int]] = set()
+_starting = threading.Lock()
+
+
+def _keep_fresh(app: Flask) -> None:
+    """Start this process's refresh thread once (a forked worker starts its own)."""
+    key = (os.getpid(), id(app))
+    with _starting:
+        if key in _started:
+            return
+        _started.add(key)
+    threading.Thread(target=_refresh_loop, args=(app,), name="gridloop-reference", daemon=True).start()
+
+
+def refresh_round(app: Flask) -> None:
+    """Read categories and calendar days again, as the refresh thread does every few seconds."""
+    write_intent.set(False)  # a read: on SQLite it must not take the write lock
+    with app.app_context():
+        admin.refresh(app, get_session(), force=True)
+
+
+def _refresh_loop(app: Flask) -> None:
+    """Refresh every REFRESH_SECONDS; a database away for a moment is tried again the next round."""
+    while True:
+        time.sleep(admin.REFRESH_SECONDS)
         try:
-            admin.refresh(current_app, get_session())
-        except SQLAlchemyError:  # a database not yet migrated (or gone): keep config.toml's, the page says the rest
-            get_session().rollback()
+            refresh_round(app)
+        except Exception:
+            app.logger.warning("could not read categories and calendar days", exc_info=True)
 
 
 @bp.before_request
