@@ -255,7 +255,22 @@ def present_logins(db: Session) -> list[tuple[str, str, str]]:
     """Return the logins of a demo loaded before (passwords are the demo's unless someone changed them)."""
     from sqlalchemy import select
     users = db.scalars(select(User).where(User.active.is_(True)).order_by(User.id)).all()
-    return [(u.username, "(token only)" if u.is_program else PASSWORD, u.display_name) for u in users]
+    return [(u.username, "(token only)" if u.is_program else PASSWORD, f"{u.display_name} — {_roles(u)}")
+            for u in users]
+
+
+#: How the printed logins name each role.
+ROLE_NAMES = {Role.GRID_LEADER: "网格长 grid leader", Role.GRID_MEMBER: "网格员 grid member",
+              Role.DEPARTMENT_HANDLER: "职能部门 handler", Role.AUDITOR: "督查 auditor",
+              Role.STREET_OFFICE: "街道办 street office"}
+
+
+def _roles(user: User) -> str:
+    """Say what a user is, as the printed logins do."""
+    if user.is_program:
+        return "account for programs (token below)"
+    names = sorted({ROLE_NAMES[m.role] for m in user.memberships})
+    return ", ".join(names + (["系统管理员 administrator"] if user.is_admin else [])) or "-"
 
 
 def _department_for(category: str, departments: list[Department]) -> Department:
