@@ -63,6 +63,14 @@ def duplicates_of(session: Session, main_case_id: int) -> Sequence[DuplicateLink
                            .order_by(DuplicateLink.linked_at, DuplicateLink.case_id)).all()
 
 
+def links_touching(session: Session, case_id: int) -> tuple[DuplicateLink | None, list[DuplicateLink]]:
+    """Return, in one query, the link making a case a duplicate (or None) and the links of its duplicates."""
+    rows = session.scalars(select(DuplicateLink).where(or_(DuplicateLink.case_id == case_id,
+                                                           DuplicateLink.main_case_id == case_id))
+                           .order_by(DuplicateLink.linked_at, DuplicateLink.case_id)).all()
+    return (next((r for r in rows if r.case_id == case_id), None), [r for r in rows if r.main_case_id == case_id])
+
+
 def case_by_number(session: Session, user: User, number: str) -> Case | None:
     """Return the case with this number (or id) that ``user`` may read, or None."""
     number = number.strip()
@@ -78,4 +86,4 @@ def intake_key(session: Session, user_id: int, key: str) -> IntakeKey | None:
 
 
 __all__ = ["RESIDENT_LIMIT", "case_by_number", "duplicate_candidates", "duplicate_link", "duplicates_of",
-           "household_cases", "intake_key", "open_or_recent", "resident_cases"]
+           "household_cases", "intake_key", "links_touching", "open_or_recent", "resident_cases"]

@@ -261,11 +261,11 @@ def _case_detail(case: Case) -> dict:
 
 def _duplicates(case: Case) -> dict:
     """The main case a duplicate follows, and the duplicates following a main case (重复件)."""
-    link = residents.duplicate_link(get_session(), case.id)
+    link, followers = residents.links_touching(get_session(), case.id)
     return {"duplicate_of": {"id": link.main_case_id, "number": link.main_case.number,
                              "released": link.released_at is not None} if link else None,
             "duplicates": [{"id": row.case_id, "number": row.case.number, "released": row.released_at is not None}
-                           for row in residents.duplicates_of(get_session(), case.id)]}
+                           for row in followers]}
 
 
 def _fits(key: int | str) -> bool:

@@ -42,9 +42,7 @@ class UnlinkForm(FlaskForm):
 
 def duplicate_panel(case: Case) -> dict:
     """What the case page shows of duplicates: the main case followed, the cases following, the forms."""
-    db = get_session()
-    link_row = found.duplicate_link(db, case.id)
-    followers = found.duplicates_of(db, case.id)
+    link_row, followers = found.links_touching(get_session(), case.id)
     leads = current_user.is_admin or case.grid_id in grid_ids(current_user, Role.GRID_LEADER)
     linkable = (leads and link_row is None and not followers and case.status in duplicates.LINKABLE
                 and any(t.status == "open" for t in case.tasks))
