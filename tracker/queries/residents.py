@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..models import Case, CaseStatus, DuplicateLink, Household, IntakeKey, User
 from ..permissions import visible_cases
@@ -67,7 +67,8 @@ def links_touching(session: Session, case_id: int) -> tuple[DuplicateLink | None
     """Return, in one query, the link making a case a duplicate (or None) and the links of its duplicates."""
     rows = session.scalars(select(DuplicateLink).where(or_(DuplicateLink.case_id == case_id,
                                                            DuplicateLink.main_case_id == case_id))
-                           .order_by(DuplicateLink.linked_at, DuplicateLink.case_id)).all()
+                           .options(joinedload(DuplicateLink.case), joinedload(DuplicateLink.main_case))
+                           .order_by(DuplicateLink.linked_at, DuplicateLink.case_id)).unique().all()
     return (next((r for r in rows if r.case_id == case_id), None), [r for r in rows if r.main_case_id == case_id])
 
 
