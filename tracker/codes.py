@@ -160,6 +160,9 @@ class NotificationKind(StrEnum):
     REWORK = "rework"
     # A leader recalled a case referred to a department (撤回).
     RECALLED = "recalled"
+    # A case was dispatched to the person (派单): sent only to those who get messages by e-mail or webhook
+    # (the inbox shows new work in the app).
+    NEW_TASK = "new_task"
 
 
 class AttachmentKind(StrEnum):

@@ -6,7 +6,8 @@ Create Date: 2027-02-01 10:00:00
 
 New coded values: channels ``qr_code`` (扫码, the public form a grid poster opens) and ``proactive``
 (主动发现, opened from a hotspot); the intake door ``public``; notification kinds ``hotspot``,
-``mediation_follow_up``, ``rework`` and ``recalled``. Each column's CHECK constraint is replaced by one
+``mediation_follow_up``, ``rework``, ``recalled`` and ``new_task`` (a case dispatched to someone, for
+e-mail and webhook messages). Each column's CHECK constraint is replaced by one
 naming the longer list (no data changes: every old value stays allowed).
 """
 
@@ -32,7 +33,7 @@ CHANGES: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         "kind": (("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed", "assigned",
                   "handed_over"),
                  ("sign_for", "reminder", "supervision", "escalation", "supervision_note", "visit_missed", "assigned",
-                  "handed_over", "hotspot", "mediation_follow_up", "rework", "recalled")),
+                  "handed_over", "hotspot", "mediation_follow_up", "rework", "recalled", "new_task")),
     },
 }
 

@@ -27,7 +27,7 @@ def test_every_code_has_a_label_and_every_label_a_code(enum, table):
 
 
 def test_every_notification_kind_has_its_message():
-    template = (ROOT / "templates" / "notifications" / "index.html").read_text(encoding="utf-8")
+    template = (ROOT / "templates" / "notifications" / "_message.html").read_text(encoding="utf-8")
     shown = set(re.findall(r"n\.kind == '([a-z_]+)'", template))
     assert shown == {k.value for k in codes.NotificationKind}
 

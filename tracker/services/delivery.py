@@ -63,6 +63,20 @@ def init_app(app) -> None:
     app.extensions["gridloop.sessionmaker"].configure(info={CHANNELS_KEY: channels})
 
 
+def channels_on(session: Session) -> bool:
+    """Whether any channel is set up for this session's app."""
+    return bool(session.info.get(CHANNELS_KEY))
+
+
+def wanting(session: Session, user_ids: Iterable[int]) -> list[int]:
+    """Return those of ``user_ids`` who get messages by a channel that is set up."""
+    channels = session.info.get(CHANNELS_KEY) or ()
+    prefs = _preferences(session, set(user_ids))
+    return sorted(user_id for user_id, pref in prefs.items() if pref is not None and (
+        (pref[1] and pref[0] and DeliveryChannel.EMAIL in channels)
+        or (pref[2] and DeliveryChannel.WEBHOOK in channels)))
+
+
 def enqueue(session: Session, notifications: Iterable[Notification]) -> int:
     """Queue the notifications for each channel their person chose; return how many messages were queued."""
     channels = session.info.get(CHANNELS_KEY)

@@ -34,6 +34,19 @@ def notify(session: Session, user_ids: Iterable[int], kind: str, *, case: Case |
     return len(ids)
 
 
+def new_task(session: Session, case: Case, by: User, user_ids: list[int] | None) -> int:
+    """Tell whoever a case was just dispatched to (``None``: its department's handlers) by e-mail or webhook.
+
+    The inbox already shows new work in the app, so this notice is written only for people who get
+    messages outside it: with no channel set up, dispatching reads and writes nothing more.
+    """
+    if not delivery.channels_on(session):
+        return 0
+    wanting = delivery.wanting(session, handlers_of(session, case) if user_ids is None else user_ids)
+    return notify(session, wanting, "new_task", case=case, number=case.number, by=by.display_name,
+                  due_at=case.due_at) if wanting else 0
+
+
 def leaders_of(session: Session, grid_id: int) -> list[int]:
     """Return the ids of the grid's leaders."""
     return _holders(session, ("leaders", grid_id), Membership.role == Role.GRID_LEADER, Membership.grid_id == grid_id)
