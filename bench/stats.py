@@ -39,7 +39,6 @@ from tracker.models import (
     Membership,
     ProcessDefinition,
     ReportPeriod,
-    ReportScope,
     Role,
     User,
 )
@@ -249,23 +248,19 @@ def measure(url: str, repeats: int) -> dict[str, float]:
 
 
 def _reports(app) -> float:
-    """Produce last month's report of every grid, department and community; return the seconds."""
-    from tracker import clock, labels
+    """Produce last month's report of every grid, department and community (as the scheduler does on the
+    first working day); return the seconds."""
+    from tracker import clock
     from tracker.queries import stats
     from tracker.services import reports
-    with app.test_request_context("/"):
+    with app.app_context():
         db = get_session()
         zone = app.extensions["gridloop.calendar"].zone
         now = clock.now()
         day = now.astimezone(zone).date().replace(day=1) - dt.timedelta(days=1)
-        text_ = labels.report_text()
         defs = stats.Definitions.from_config(app.config["GRIDLOOP"])
         started = time.perf_counter()
-        count = 0
-        for scope in ReportScope:
-            for scope_id in stats.scope_ids(db, scope.value):
-                reports.produce(db, ReportPeriod.MONTH, scope, scope_id, day, zone, now, defs, text_)
-                count += 1
+        count = reports.produce_all(db, ReportPeriod.MONTH, day, zone, now, defs)
         db.commit()
         seconds = time.perf_counter() - started
         print(f"    ({count} monthly reports)")

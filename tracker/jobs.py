@@ -154,9 +154,6 @@ def _message_renderer(app: Flask):
 
 def produce_reports(app: Flask, day: dt.date | None = None) -> int:
     """Produce the weekly and monthly reports due on ``day`` (default: today, local); return how many."""
-    from flask_babel import force_locale
-
-    from . import labels
     from .queries.stats import Definitions
     from .services import reports
     with app.app_context():
@@ -165,9 +162,7 @@ def produce_reports(app: Flask, day: dt.date | None = None) -> int:
             svc = for_app(app, session)
             now = clock.now()
             day = day or now.astimezone(svc.calendar.zone).date()
-            with force_locale(app.config["BABEL_DEFAULT_LOCALE"]):  # no request: the default language
-                text = labels.report_text()
-            made = reports.produce_due(session, svc.calendar, day, now, Definitions.from_config(svc.config), text)
+            made = reports.produce_due(session, svc.calendar, day, now, Definitions.from_config(svc.config))
             session.commit()
     if made:
         log.info("%d reports produced for %s", made, day)

@@ -953,8 +953,8 @@ class Report(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # The figures as computed when produced (JSON): the printable page shows them, as the workbook does.
     figures: Mapped[str] = mapped_column(Text, deferred=True)
-    # The XLSX workbook as produced.
-    xlsx: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # The XLSX workbook; None: built from ``figures`` when downloaded (the scheduler keeps the figures only).
+    xlsx: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (UniqueConstraint("period", "scope", "scope_id", "starts_on", name="uq_report_period_scope"),)
 

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), sa.ForeignKey("user_account.id"), nullable=True),
         sa.Column("figures", sa.Text(), nullable=False),
-        sa.Column("xlsx", sa.LargeBinary(), nullable=False),
+        sa.Column("xlsx", sa.LargeBinary(), nullable=True),
         sa.CheckConstraint("period IN ('week', 'month')", name="ck_report_period"),
         sa.CheckConstraint("scope IN ('grid', 'department', 'community')", name="ck_report_scope"),
         sa.UniqueConstraint("period", "scope", "scope_id", "starts_on", name="uq_report_period_scope"),

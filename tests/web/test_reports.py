@@ -86,3 +86,29 @@ def test_first_working_day_skips_holidays():
     assert first_working_day(calendar, ReportPeriod.WEEK, dt.date(2026, 10, 8))
     assert not first_working_day(calendar, ReportPeriod.WEEK, dt.date(2026, 10, 9))
     assert first_working_day(calendar, ReportPeriod.WEEK, dt.date(2026, 11, 2))
+
+
+def test_every_grids_report_at_once_equals_each_computed_alone(app, db, login):
+    from tests.web.test_stats import SH
+    from tracker.db import get_session
+    from tracker.models import ReportScope
+    from tracker.queries import stats
+    from tracker.services import reports
+    build_scenario(app, db)
+    with app.app_context():
+        session = get_session()
+        at_once = reports.compute_grids(session, ReportPeriod.MONTH, dt.date(2026, 10, 15), SH, NOW,
+                                        stats.Definitions())
+        for grid_id, figures in at_once.items():
+            alone = reports.compute(session, ReportPeriod.MONTH, ReportScope.GRID, grid_id, dt.date(2026, 10, 15), SH,
+                                    NOW, stats.Definitions())
+            assert figures == alone
+    assert at_once[user_grid(app, "GA")]["total"]["counts"]["recorded"] == 4
+    # A report the scheduler kept has its figures only; its workbook is built when downloaded.
+    with time_machine.travel(local(2026, 11, 2, 7, 5), tick=False):
+        jobs.produce_reports(app)
+        report = db.scalar(select(Report).where(Report.scope == "grid", Report.scope_id == user_grid(app, "GA"),
+                                                Report.period == "month"))
+        download = login("leader_a").get(f"/numbers/reports/{report.id}.xlsx")
+    book = load_workbook(io.BytesIO(download.data))
+    assert book[book.sheetnames[0]].cell(5, 2).value == json.loads(report.figures)["total"]["rates"]["response_rate"]

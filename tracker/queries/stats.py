@@ -329,17 +329,22 @@ def _base(user: User | None, scope: Scope, start: dt.datetime, end: dt.datetime)
 
 def tallies(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo, now: dt.datetime,
             defs: Definitions, by: str | None = None) -> list[Tally]:
-    """Return the tallies of the cases recorded in ``period``, one per ``by`` group (None: one in all)."""
+    """Return the tallies of the cases recorded in ``period``, one per ``by`` group (None: one in all).
+
+    ``by`` names a dimension, or two joined by "+" ("grid+handler": keys are (grid, handler) pairs).
+    """
     start, end = period.bounds(zone)
     columns = _aggregates(defs)
     query = _base(user, scope, start, end).with_only_columns(*columns)
-    if by is not None:
-        key = DIMENSIONS[by]
-        query = query.add_columns(key).group_by(key)
+    keys = [DIMENSIONS[name] for name in by.split("+")] if by else []
+    if keys:
+        query = query.add_columns(*keys).group_by(*keys)
     result = []
+    width = len(COUNTED) + 1
     for row in session.execute(query, {"stats_now": now}):
         counts = {name: int(row[i] or 0) for i, name in enumerate(COUNTED)}
-        result.append(Tally(row[len(COUNTED) + 1] if by else None, counts, int(row[len(COUNTED)] or 0)))
+        key = (row[width] if len(keys) == 1 else tuple(row[width:])) if keys else None
+        result.append(Tally(key, counts, int(row[len(COUNTED)] or 0)))
     return result or ([] if by else [Tally()])
 
 

@@ -48,8 +48,8 @@ def scope_of(kind: ReportScope, scope_id: int) -> stats.Scope:
 
 def _row(tally: stats.Tally, defs: stats.Definitions) -> dict[str, Any]:
     """Return a tally as plain JSON: its counts and rates."""
-    return {"key": tally.key, "counts": dict(tally.counts), "minutes": tally.handling_minutes,
-            "rates": tally.rates(defs)}
+    return {"key": tally.key, "counts": {name: tally[name] for name in stats.COUNTED},
+            "minutes": tally.handling_minutes, "rates": tally.rates(defs)}
 
 
 def compute(session: Session, kind: ReportPeriod, scope: ReportScope, scope_id: int, day: dt.date, zone: ZoneInfo,
@@ -68,11 +68,44 @@ def compute(session: Session, kind: ReportPeriod, scope: ReportScope, scope_id: 
                                     "handler": lambda ids: stats.user_names(session, ids)}[by]([t.key for t in ranked])
         rankings[by] = [{**_row(t, defs), "name": names.get(t.key, "?")} for t in ranked]
     overdue = stats.figure_cases(session, None, cases, period, zone, now, defs, "overdue")
-    return {"period": {"kind": str(kind), "first": period.first.isoformat(), "last": period.last.isoformat()},
+    return _figures(period, now, scope, scope_id, defs, total, before, rankings, [_overdue(c, zone) for c in overdue])
+
+
+def compute_grids(session: Session, kind: ReportPeriod, day: dt.date, zone: ZoneInfo, now: dt.datetime,
+                  defs: stats.Definitions) -> dict[int, dict[str, Any]]:
+    """Return the figures of every grid's report at once (as ``compute`` gives one): a handful of queries
+    over the whole area instead of a handful per grid (the scheduler's 400 grids)."""
+    period, everything = period_for(kind, day), stats.Scope()
+    current = {t.key: t for t in stats.tallies(session, None, everything, period, zone, now, defs, by="grid")}
+    before = {t.key: t for t in stats.tallies(session, None, everything, period.previous(), zone, now, defs,
+                                              by="grid")}
+    members: dict[int, list[stats.Tally]] = {}
+    for t in stats.tallies(session, None, everything, period, zone, now, defs, by="grid+handler"):
+        if t.key[1] is not None:
+            members.setdefault(t.key[0], []).append(stats.Tally(t.key[1], t.counts, t.handling_minutes))
+    names = stats.user_names(session, sorted({t.key for group in members.values() for t in group}))
+    overdue: dict[int, list[Case]] = {}
+    for case in stats.figure_cases(session, None, everything, period, zone, now, defs, "overdue", limit=100_000):
+        overdue.setdefault(case.grid_id, []).append(case)
+    figures = {}
+    for grid_id in stats.scope_ids(session, "grid"):
+        ranked = stats.ranked(members.get(grid_id, []), defs)
+        figures[grid_id] = _figures(period, now, ReportScope.GRID, grid_id, defs,
+                                    current.get(grid_id, stats.Tally()), before.get(grid_id, stats.Tally()),
+                                    {"handler": [{**_row(t, defs), "name": names.get(t.key, "?")} for t in ranked]},
+                                    [_overdue(c, zone) for c in overdue.get(grid_id, [])[:500]])
+    return figures
+
+
+def _figures(period: stats.Period, now: dt.datetime, scope: ReportScope, scope_id: int, defs: stats.Definitions,
+             total: stats.Tally, before: stats.Tally, rankings: dict[str, list], overdue: list) -> dict[str, Any]:
+    """Return a report's figures as kept (JSON)."""
+    return {"period": {"kind": period.kind, "first": period.first.isoformat(), "last": period.last.isoformat()},
             "previous": {"first": period.previous().first.isoformat(), "last": period.previous().last.isoformat()},
             "as_of": now.isoformat(), "scope": str(scope), "scope_id": scope_id,
-            "extensions": defs.extensions, "total": _row(total, defs), "before": _row(before, defs),
-            "rankings": rankings, "overdue": [_overdue(c, zone) for c in overdue]}
+            "extensions": defs.extensions, "total": {**_row(total, defs), "key": None},
+            "before": {**_row(before, defs), "key": None},
+            "rankings": rankings, "overdue": overdue}
 
 
 def _overdue(case: Case, zone: ZoneInfo) -> dict[str, Any]:
@@ -126,9 +159,11 @@ def workbook(figures: Mapping[str, Any], text: Mapping[str, str]) -> bytes:
 
 
 def produce(session: Session, kind: ReportPeriod, scope: ReportScope, scope_id: int, day: dt.date, zone: ZoneInfo,
-            now: dt.datetime, defs: stats.Definitions, text: Mapping[str, str], by: User | None = None) -> Report:
-    """Compute and keep the report of ``scope`` for the period holding ``day`` (replacing an older one)."""
-    figures = compute(session, kind, scope, scope_id, day, zone, now, defs)
+            now: dt.datetime, defs: stats.Definitions, text: Mapping[str, str] | None, by: User | None = None,
+            figures: dict[str, Any] | None = None) -> Report:
+    """Compute (unless given) and keep the report of ``scope`` for the period holding ``day``, replacing an
+    older one; ``text`` None leaves the workbook to be built from the kept figures when first downloaded."""
+    figures = figures or compute(session, kind, scope, scope_id, day, zone, now, defs)
     first = dt.date.fromisoformat(figures["period"]["first"])
     report = session.scalar(select(Report).where(Report.period == kind, Report.scope == scope,
                                                  Report.scope_id == scope_id, Report.starts_on == first))
@@ -138,7 +173,7 @@ def produce(session: Session, kind: ReportPeriod, scope: ReportScope, scope_id: 
     report.ends_on = dt.date.fromisoformat(figures["period"]["last"])
     report.created_at, report.created_by_id = utcnow(), by.id if by else None
     report.figures = json.dumps(figures, ensure_ascii=False)
-    report.xlsx = workbook(figures, text)
+    report.xlsx = workbook(figures, text) if text is not None else None
     session.flush()
     return report
 
@@ -151,7 +186,7 @@ def first_working_day(calendar: WorkCalendar, kind: ReportPeriod, day: dt.date) 
 
 
 def produce_due(session: Session, calendar: WorkCalendar, today: dt.date, now: dt.datetime,
-                defs: stats.Definitions, text: Mapping[str, str]) -> int:
+                defs: stats.Definitions) -> int:
     """Produce the reports due on ``today`` (the scheduler): the last period's of every scope, once each.
 
     On the first working day of a week, last week's; of a month, last month's. A report already kept
@@ -162,16 +197,27 @@ def produce_due(session: Session, calendar: WorkCalendar, today: dt.date, now: d
                                (ReportPeriod.MONTH, today.replace(day=1) - dt.timedelta(days=1))):
         if not first_working_day(calendar, kind, today):
             continue
-        first = period_for(kind, previous_day).first
-        kept = {(row[0], row[1]) for row in session.execute(select(Report.scope, Report.scope_id).where(
-            Report.period == kind, Report.starts_on == first))}
-        for scope in ReportScope:
-            for scope_id in stats.scope_ids(session, scope.value):
-                if (scope, scope_id) not in kept:
-                    produce(session, kind, scope, scope_id, previous_day, calendar.zone, now, defs, text)
-                    made += 1
+        made += produce_all(session, kind, previous_day, calendar.zone, now, defs)
     return made
 
 
-__all__ = ["RANKED_BY", "RATES", "compute", "first_working_day", "period_for", "produce", "produce_due",
-           "scope_of", "workbook"]
+def produce_all(session: Session, kind: ReportPeriod, day: dt.date, zone: ZoneInfo, now: dt.datetime,
+                defs: stats.Definitions) -> int:
+    """Keep the reports of every grid, department and community for the period holding ``day`` that are
+    not kept yet; return how many. Their workbooks are built from the kept figures when downloaded."""
+    first = period_for(kind, day).first
+    kept = {(row[0], row[1]) for row in session.execute(select(Report.scope, Report.scope_id).where(
+        Report.period == kind, Report.starts_on == first))}
+    grids = compute_grids(session, kind, day, zone, now, defs)
+    made = 0
+    for scope in ReportScope:
+        for scope_id in stats.scope_ids(session, scope.value):
+            if (scope, scope_id) not in kept:
+                produce(session, kind, scope, scope_id, day, zone, now, defs, None,
+                        figures=grids.get(scope_id) if scope == ReportScope.GRID else None)
+                made += 1
+    return made
+
+
+__all__ = ["RANKED_BY", "RATES", "compute", "compute_grids", "first_working_day", "period_for", "produce",
+           "produce_all", "produce_due", "scope_of", "workbook"]

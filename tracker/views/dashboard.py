@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -73,9 +74,11 @@ class Links:
     """Build the case-list links of one period and scope."""
 
     def __init__(self, period: stats.Period, scope: Mapping[str, str], definitions: stats.Definitions):
-        """Remember the period's and scope's filters."""
+        """Remember the period's and scope's filters (the list's address is looked up once: a ranking of
+        400 grids has over a thousand links)."""
         self.base = {**period.args(), **scope}
         self.defs = definitions
+        self.list = url_for("cases.index")
 
     def figure(self, name: str, **more: Any) -> str:
         """Return the link to the cases behind the figure ``name``."""
@@ -84,7 +87,7 @@ class Links:
             args.update(fig="reached", outcome=",".join(self.defs.resolved))
         else:
             args["fig"] = name + (self.defs.limit_suffix if name in ("handling_due", "on_time", "overdue") else "")
-        return url_for("cases.index", **args)
+        return f"{self.list}?{urlencode(args)}"
 
     def now(self, which: str, **more: Any) -> str:
         """Return the link to today's open (``which`` "open"), due-soon or overdue cases, any period."""
@@ -92,7 +95,7 @@ class Links:
         args["fig"] = "open"
         if which != "open":
             args["deadline"] = which
-        return url_for("cases.index", **args)
+        return f"{self.list}?{urlencode(args)}"
 
 
 def count_of(tally: stats.Tally, name: str, definitions: stats.Definitions) -> int:
@@ -178,10 +181,38 @@ def area():
                                                          definitions, by="department") if t.key is not None],
                                definitions)
     now_by_grid = stats.today_counts(db, current_user, stats.Scope(), due_window(), by="grid")
-    return render_template("dashboard/area.html", grids=grids, departments=departments, now_by_grid=now_by_grid,
-                           grid_names=stats.grid_names(db, sorted({g.key for g in grids} | set(now_by_grid))),
+    names = stats.grid_names(db, sorted({g.key for g in grids} | set(now_by_grid)))
+    return render_template("dashboard/area.html", grid_rows=_grid_rows(grids, names, now_by_grid, data["links"],
+                                                                       definitions),
+                           departments=departments,
                            department_names=stats.department_names(db, [d.key for d in departments]),
                            hotspots=_hotspots(), **data)
+
+
+def percent(value: float | None) -> str:
+    """Return a rate as the pages show it ("—" when nothing counts yet)."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _grid_rows(grids: list[stats.Tally], names: Mapping[int, tuple[str, str]], now: Mapping[Any, Mapping[str, int]],
+               links: Links, definitions: stats.Definitions) -> list[dict[str, Any]]:
+    """Return the ranking's rows ready to show: hundreds of grids render fast as plain values, not macros."""
+    grid_page = url_for("dashboard.grid", grid_id=0).removesuffix("0")
+    query = ("?" + urlencode(request.args)) if request.args else ""
+    rows = []
+    for tally in grids:
+        rates = tally.rates(definitions)
+        code, name = names.get(tally.key, ("?", "?"))
+        satisfaction = rates["satisfaction_rate"]
+        rows.append({"code": code, "name": name, "page": f"{grid_page}{tally.key}{query}",
+                     "recorded": tally["recorded"], "recorded_link": links.figure("recorded", grid=tally.key),
+                     "response": percent(rates["response_rate"]), "on_time": percent(rates["on_time_rate"]),
+                     "resolution": percent(rates["resolution_rate"]), "satisfaction": percent(satisfaction),
+                     "bar": None if satisfaction is None else f"{min(max(satisfaction, 0.0), 1.0) * 100:.1f}",
+                     "overdue": tally["overdue"], "overdue_link": links.figure("overdue", grid=tally.key),
+                     "overdue_now": now.get(tally.key, {}).get("overdue", 0),
+                     "overdue_now_link": links.now("overdue", grid=tally.key)})
+    return rows
 
 
 def _hotspots(grid_ids: list[int] | None = None) -> Sequence[Hotspot]:
@@ -271,7 +302,9 @@ def report_xlsx(report_id: int):
     """Download a kept report's workbook."""
     kept = _report(report_id)
     name = f"gridloop-{kept.scope}-{kept.scope_id}-{kept.period}-{kept.starts_on.isoformat()}.xlsx"
-    return Response(kept.xlsx, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    # The scheduler keeps the figures only: the workbook is built from them, in the reader's language.
+    book = kept.xlsx if kept.xlsx is not None else reports.workbook(json.loads(kept.figures), labels.report_text())
+    return Response(book, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
