@@ -65,6 +65,9 @@ def init_app(app: Flask) -> Limiter:
     # Every audit search scans events (up to 20,000 a page), whatever it filters by.
     app.view_functions["audit.search"] = limiter.limit(search, key_func=_user_or_address)(
         app.view_functions["audit.search"])
+    # A resident's cases by phone (the page, and the intake's look-up as the phone is typed): a few digits scan.
+    for endpoint in ("residents.index", "residents.lookup"):
+        app.view_functions[endpoint] = limiter.limit(search, key_func=_user_or_address)(app.view_functions[endpoint])
     # The public resident form and the status look-up, per address: filing floods and guessing the phone's digits.
     public = app.config["GRIDLOOP"].get("public", {})
     for endpoint, limit in (("public.request_form", public.get("rate_limit", "5 per hour")),

@@ -156,3 +156,12 @@ def test_the_case_list_finds_staff_by_username_or_name(login, db):
     for who in ("member_b", "网格员丁"):  # the recorder
         page = auditor.get(f"/cases/?q={who}").get_data(as_text=True)
         assert other.number in page and handled.number not in page, who
+
+
+def test_phone_searches_are_counted_as_searches(database_url):
+    from tests.conftest import PASSWORD, Browser, configured_app
+    with configured_app(database_url, api={"ratelimit_enabled": True, "search_rate_limit": "2 per minute"}) as app:
+        member = Browser(app.test_client())
+        assert member.submit("/login", {"username": "member_a", "password": PASSWORD}).status_code == 302
+        for url in ("/residents?phone=1391234", "/residents/lookup?phone=13912345678"):
+            assert [member.get(url).status_code for _ in range(3)] == [200, 200, 429], url
