@@ -306,3 +306,15 @@ def test_a_duplicate_still_waiting_for_recording_follows_too(app, login, db):
     assert follower.status == "callback" and follower.reply == "已修好"
     assert open_task(db, waiting.id).name == "callback"
     assert verify_chain(db, waiting.id).ok
+
+
+def test_the_case_list_marks_duplicates_still_following(login, db):
+    member, main, duplicate = _two_cases(login, db)
+    leader = login("leader_a")
+    page = leader.get("/cases/").get_data(as_text=True)
+    assert page.count('<span class="badge">重复件</span>') == 0
+    _link(leader, db, duplicate, main.number)
+    page = leader.get("/cases/").get_data(as_text=True)
+    row = page[page.index(f">{duplicate.number}<"):]
+    assert row[:row.index("</tr>")].count("重复件") == 1
+    assert page.count('<span class="badge">重复件</span>') == 1

@@ -72,6 +72,12 @@ def links_touching(session: Session, case_id: int) -> tuple[DuplicateLink | None
     return (next((r for r in rows if r.case_id == case_id), None), [r for r in rows if r.main_case_id == case_id])
 
 
+def waiting_duplicates_among(session: Session, case_ids: list[int]) -> set[int]:
+    """Return which of these cases follow a main case and still wait for its result."""
+    return set(session.scalars(select(DuplicateLink.case_id).where(DuplicateLink.case_id.in_(case_ids),
+                                                                   DuplicateLink.released_at.is_(None))))
+
+
 def case_by_number(session: Session, user: User, number: str) -> Case | None:
     """Return the case with this number (or id) that ``user`` may read, or None."""
     number = number.strip()
@@ -87,4 +93,5 @@ def intake_key(session: Session, user_id: int, key: str) -> IntakeKey | None:
 
 
 __all__ = ["RESIDENT_LIMIT", "case_by_number", "duplicate_candidates", "duplicate_link", "duplicates_of",
-           "household_cases", "intake_key", "links_touching", "open_or_recent", "resident_cases"]
+           "household_cases", "intake_key", "links_touching", "open_or_recent", "resident_cases",
+           "waiting_duplicates_among"]

@@ -73,7 +73,8 @@ def index():
     pages = -(-total // size) if total <= cap else None
     return render_template("cases/index.html", cases=found.cases, filters=f, page=page, pages=pages,
                            has_next=found.has_next, grid_options=_grid_options(f["grid"]),
-                           total=total if total <= cap else f"{cap:,}+")
+                           total=total if total <= cap else f"{cap:,}+",
+                           following=intake_checks.following(found.cases))
 
 
 def _grid_options(selected: str) -> Markup:

@@ -51,6 +51,12 @@ def duplicate_panel(case: Case) -> dict:
             and link_row.released_at is None else None}
 
 
+def following(cases: list[Case]) -> set[int]:
+    """Return which of a list's cases wait as duplicates of another (no query unless one could)."""
+    ids = [c.id for c in cases if c.status in duplicates.LINKABLE]
+    return found.waiting_duplicates_among(get_session(), ids) if ids else set()
+
+
 # -- the intake: a form sent again, and likely duplicates (called by cases.new) ----------------------------
 
 def before_intake(form: FlaskForm, intake: RecordCase):
