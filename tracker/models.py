@@ -920,6 +920,19 @@ class AdminEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class ImportUpload(Base):
+    """A previewed sheet waiting to be imported: kept in the database so any web machine can import it."""
+
+    __tablename__ = "import_upload"
+
+    # SHA-256 of the file: the confirmation names it.
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ReportPeriod(StrEnum):
     """How long a report's period is (the numbers)."""
 

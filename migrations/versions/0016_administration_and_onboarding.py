@@ -1,5 +1,5 @@
 """administration and onboarding: forced password change, categories and calendar days in the database,
-the admin audit trail
+the admin audit trail, previewed sheets
 
 Revision ID: 0016
 Revises: 0015
@@ -58,10 +58,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('seq'),
     )
+    op.create_table(
+        'import_upload',
+        sa.Column('digest', sa.String(length=64), nullable=False),
+        sa.Column('kind', sa.String(length=20), nullable=False),
+        sa.Column('data', sa.LargeBinary(), nullable=False),
+        sa.Column('uploaded_by_id', sa.Integer(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['uploaded_by_id'], ['user_account.id'], ),
+        sa.PrimaryKeyConstraint('digest'),
+    )
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_table('import_upload')
     op.drop_table('admin_event')
     op.drop_table('calendar_day')
     op.drop_table('category')

@@ -217,3 +217,17 @@ def test_ten_thousand_households_import_in_bulk_and_again_change_nothing(app, db
         again = onboarding.plan(get_session(), "households", data)
         assert (len(again.inserts), len(again.updates), again.unchanged) == (0, 0, 10_000)
     assert db.scalar(select(func.count()).select_from(Household)) == 10_000
+
+
+def test_the_previewed_sheet_waits_in_the_database_for_any_machine_to_import_it(app, admin, db):
+    from tests.conftest import configured_app
+    rows = [BUILDING_HEADER, ["", "GA", "20号楼院", "", "", ""]]
+    preview = upload(admin, "buildings", csv_bytes(rows), "s.csv").get_data(as_text=True)
+    with configured_app(app.config["DATABASE_URL"]) as other:  # another web machine serves the confirmation
+        browser = Browser(other.test_client())
+        browser.client.set_cookie("session", admin.client.get_cookie("session").value)
+        done = confirm(browser, "buildings", preview)
+        assert done.status_code == 200 and "新增1条" in done.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Building).where(Building.name == "20号楼院")) == 1
+    gone = confirm(admin, "buildings", preview)  # imported: the sheet is forgotten
+    assert gone.status_code == 302 and gone.headers["Location"].endswith("/admin/import")

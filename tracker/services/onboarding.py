@@ -9,6 +9,7 @@ the same file again changes nothing. Households are written in bulk: ten thousan
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import zipfile
@@ -16,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..codes import CareGroup
 from ..errors import N_, DomainError
-from ..models import Building, Community, Department, Grid, Household, Role, User
+from ..models import Building, Community, Department, Grid, Household, ImportUpload, Role, User, utcnow
 from . import accounts, admin
 from .commands import GrantRole, InvalidCommand, RegisterHousehold, SaveBuilding, SavePerson, build
 
@@ -481,6 +482,32 @@ def _apply_people(session: Session, actor: User | None, sheet: Plan) -> tuple[li
         admin.grant_role(session, actor, user_id or 0, grant)
         roles += 1
     return passwords, roles
+
+
+# -- previewed sheets waiting for their confirmation -----------------------------------------------
+
+#: How long a previewed sheet waits to be imported.
+KEEP_UPLOAD = dt.timedelta(days=1)
+
+
+def keep_upload(session: Session, actor: User, kind: str, digest: str, data: bytes) -> None:
+    """Keep a previewed sheet until it is imported (or a day has passed), for whichever machine serves the
+    confirmation; forget the ones nobody imported."""
+    session.execute(delete(ImportUpload).where(ImportUpload.created_at < utcnow() - KEEP_UPLOAD))
+    if session.get(ImportUpload, digest) is None:
+        session.add(ImportUpload(digest=digest, kind=kind, data=data, uploaded_by_id=actor.id))
+    session.flush()
+
+
+def kept_upload(session: Session, kind: str, digest: str) -> bytes | None:
+    """Return a previewed sheet of ``kind`` by its digest, or None when it is gone."""
+    row = session.get(ImportUpload, digest)
+    return row.data if row is not None and row.kind == kind else None
+
+
+def forget_upload(session: Session, digest: str) -> None:
+    """Drop an imported sheet."""
+    session.execute(delete(ImportUpload).where(ImportUpload.digest == digest))
 
 
 # -- templates ------------------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -596,13 +594,6 @@ def remove_day(day: str):
 
 # -- spreadsheet onboarding ------------------------------------------------------------------------
 
-def _uploads() -> Path:
-    """Return the folder previewed sheets wait in until they are imported."""
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @bp.route("/import/<kind>/template.<fmt>")
 def import_template(kind: str, fmt: str):
     """Download the empty sheet of a kind, with its Chinese headers."""
@@ -641,17 +632,10 @@ def import_preview(kind: str):
     except onboarding.SheetRefused as exc:
         form.sheet.errors = [exc.localized()]
         return _import_page(kind, form, None), 422
-    _forget_old_uploads()
-    (_uploads() / f"{sheet.digest}.sheet").write_bytes(data)
-    return _import_page(kind, form, sheet), 200 if sheet.ok else 422
-
-
-def _forget_old_uploads(max_age_seconds: float = 86400) -> None:
-    """Delete previewed sheets nobody imported within a day."""
-    import time
-    for path in _uploads().glob("*.sheet"):
-        if time.time() - path.stat().st_mtime > max_age_seconds:
-            path.unlink(missing_ok=True)
+    if not sheet.ok:
+        return _import_page(kind, form, sheet), 422
+    onboarding.keep_upload(get_session(), current_user, kind, sheet.digest, data)
+    return _import_page(kind, form, sheet)
 
 
 def _import_page(kind: str, form: ImportForm, sheet: onboarding.Plan | None, result=None):
@@ -668,14 +652,11 @@ def import_confirm(kind: str):
     digest = form.digest.data or ""
     if kind not in onboarding.KINDS or not form.validate_on_submit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
         abort(400)
-    path = _uploads() / f"{digest}.sheet"
-    if not path.is_file():
+    db = get_session()
+    data = onboarding.kept_upload(db, kind, digest)
+    if data is None:
         flash(_("The previewed file is gone; upload it again."), "error")
         return redirect(url_for("admin.imports"))
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != digest:
-        abort(400)
-    db = get_session()
     sheet = onboarding.plan(db, kind, data)
     if not sheet.ok:
         return _import_page(kind, ImportForm(formdata=None), sheet), 422
@@ -685,7 +666,7 @@ def import_confirm(kind: str):
         db.rollback()
         flash(exc.localized(), "error")
         return redirect(url_for("admin.imports"))
-    path.unlink(missing_ok=True)
+    onboarding.forget_upload(db, digest)
     return _import_page(kind, ImportForm(formdata=None), None, result=result)
 
 
