@@ -4,18 +4,30 @@ visit reassigned meanwhile is shown to the member as not sent, and kept."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+
 import pytest
+from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from tests.browser.conftest import screenshots
-from tests.conftest import PASSWORD, building_id, user_id
+from tests.conftest import PASSWORD, building_id, configured_app, user_id
+from tests.web.test_attachments import photo
 from tests.web.test_offline_records import _households, _visit_of
 from tracker import jobs
-from tracker.models import Case, DiaryNote, Visit
+from tracker.models import Attachment, Case, DiaryNote, Visit
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def app(database_url, tmp_path) -> Iterator[Flask]:
+    """The app with its photo store in the test's own folder."""
+    with configured_app(database_url, media={"store": str(tmp_path / "media")}) as app:
+        yield app
 
 
 def _phone(browser, server: str):
@@ -66,6 +78,8 @@ def test_a_case_and_a_visit_recorded_offline_arrive_once_and_a_conflict_is_kept(
     page.select_option("select[name=category]", "property_repair")
     page.select_option("select[name=channel]", "visit")
     page.fill("textarea[name=description]", "地下室漏水，离线登记")
+    page.locator("input[type=file][name=photos]").set_input_files(
+        [{"name": "IMG_9.jpg", "mimeType": "image/jpeg", "buffer": photo("blue")}])  # kept in IndexedDB too
     page.click("button.primary")
     expect(page.locator("#outbox li")).to_have_count(1)
     expect(page.locator("#outbox")).to_contain_text("待发送")
@@ -93,6 +107,8 @@ def test_a_case_and_a_visit_recorded_offline_arrive_once_and_a_conflict_is_kept(
     db.expire_all()
     [case] = db.scalars(select(Case)).all()
     assert (case.resident_name, case.description, case.channel) == ("赵大爷", "地下室漏水，离线登记", "visit")
+    [attachment] = db.scalars(select(Attachment)).all()
+    assert attachment.case_id == case.id and attachment.sha256 == hashlib.sha256(photo("blue")).hexdigest()
     ours = _visit_of(db, "王奶奶")
     assert ours.status == "done" and ours.record_key
     assert db.scalars(select(DiaryNote.text)).all() == ["离线走访：精神好"]
