@@ -80,15 +80,14 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Integer(), sa.ForeignKey("case.id"), primary_key=True),
     )
     op.create_index("ix_hotspot_case_case_id", "hotspot_case", ["case_id"])
-    _replay()
+    replay(op.get_bind())
 
 
-def _replay() -> None:
+def replay(bind) -> None:
     """Give older cases their facts from their chains (the rules of tracker/services/facts.py, frozen here)."""
     from tracker.workdays import WorkCalendar  # the published holidays: the same package the app counts with
 
     calendar = WorkCalendar()
-    bind = op.get_bind()
     case = sa.table("case", *(sa.column(n) for n in (*FACTS, "id", "handling_minutes", "answered_on_spot",
                                                      "first_outcome")))
     event = sa.table("audit_event", sa.column("case_id"), sa.column("seq"), sa.column("at"), sa.column("action"),

@@ -199,6 +199,19 @@ class Tally:
         return self.counts.get(name, 0)
 
     @classmethod
+    def regrouped(cls, parts: Sequence[Tally], position: int) -> list[Tally]:
+        """Return the tallies of two-part keys (``by="a+b"``) summed by the part at ``position``."""
+        groups: dict[Any, list[Tally]] = {}
+        for part in parts:
+            groups.setdefault(part.key[position], []).append(part)
+        result = []
+        for key, members in groups.items():
+            merged = cls.combined(members)
+            merged.key = key
+            result.append(merged)
+        return result
+
+    @classmethod
     def combined(cls, parts: Sequence[Tally]) -> Tally:
         """Return the tally of several disjoint groups together (e.g. every category: the whole)."""
         counts = {name: sum(part[name] for part in parts) for name in COUNTED}

@@ -105,12 +105,17 @@ def count_of(tally: stats.Tally, name: str, definitions: stats.Definitions) -> i
     return tally[name]
 
 
-def overview(user: User, scope: stats.Scope, period: stats.Period) -> dict[str, Any]:
-    """Return what every dashboard shows for ``scope``: now, the period against the previous, weeks, mixes."""
+def overview(user: User, scope: stats.Scope, period: stats.Period, by: str | None = None) -> dict[str, Any]:
+    """Return what every dashboard shows for ``scope``: now, the period against the previous, weeks, mixes.
+
+    The period's cases are read twice, grouped by (``by``, category) and by (channel, department): every
+    other grouping, and the whole, are sums of those (``groups`` holds the ``by`` one).
+    """
     db, zone, window, definitions = get_session(), local_zone(), due_window(), defs()
     now = window.now
-    # The categories split every case once: their sum is the whole (one aggregate query fewer).
-    categories = stats.tallies(db, user, scope, period, zone, now, definitions, by="category")
+    pairs = stats.tallies(db, user, scope, period, zone, now, definitions, by=f"{by or 'category'}+category")
+    categories = stats.Tally.regrouped(pairs, 1)
+    mixes = stats.tallies(db, user, scope, period, zone, now, definitions, by="channel+department")
     current = stats.Tally.combined(categories)
     previous = stats.total(db, user, scope, period.previous(), zone, now, definitions)
     return {
@@ -120,8 +125,9 @@ def overview(user: User, scope: stats.Scope, period: stats.Period) -> dict[str, 
         "current_rates": current.rates(definitions), "before_rates": previous.rates(definitions),
         "weeks": stats.weekly(db, user, scope, today(), zone, now, definitions),
         "categories": sorted(categories, key=lambda t: -t["recorded"]),
-        "channels": sorted(stats.tallies(db, user, scope, period, zone, now, definitions, by="channel"),
-                           key=lambda t: -t["recorded"]),
+        "channels": sorted(stats.Tally.regrouped(mixes, 0), key=lambda t: -t["recorded"]),
+        "groups": stats.Tally.regrouped(pairs, 0) if by else [],
+        "by_department": [t for t in stats.Tally.regrouped(mixes, 1) if t.key is not None],
         "links": Links(period, scope.args(), definitions), "count_of": count_of,
         "rate_label": lambda name: labels.label(labels.RATES, name),
         "channel_label": lambda code: labels.label(labels.CHANNELS, code),
@@ -153,11 +159,8 @@ def grid(grid_id: int):
         abort(403)
     period = chosen_period(request.args)
     scope = stats.Scope(grid_id=grid.id)
-    data = overview(current_user, scope, period)
-    zone, now, definitions = local_zone(), due_window().now, data["defs"]
-    members = stats.ranked(stats.tallies(db, current_user, scope, period, zone, now, definitions, by="handler"),
-                           definitions)
-    members = [m for m in members if m.key is not None]
+    data = overview(current_user, scope, period, by="handler")
+    members = stats.ranked([m for m in data["groups"] if m.key is not None], data["defs"])
     now_by_member = stats.today_counts(db, current_user, scope, due_window(), by="handler")
     return render_template("dashboard/grid.html", grid=grid, members=members, now_by_member=now_by_member,
                            names=stats.user_names(db, [m.key for m in members] + list(now_by_member)),
@@ -171,15 +174,12 @@ def area():
     """The street office's and auditors' dashboard: every grid and department of their area, ranked."""
     if not sees_area(current_user):
         abort(403)
-    db, zone, now = get_session(), local_zone(), due_window().now
+    db = get_session()
     period = chosen_period(request.args)
-    data = overview(current_user, stats.Scope(), period)
+    data = overview(current_user, stats.Scope(), period, by="grid")
     definitions = data["defs"]
-    grids = stats.ranked(stats.tallies(db, current_user, stats.Scope(), period, zone, now, definitions, by="grid"),
-                         definitions)
-    departments = stats.ranked([t for t in stats.tallies(db, current_user, stats.Scope(), period, zone, now,
-                                                         definitions, by="department") if t.key is not None],
-                               definitions)
+    grids = stats.ranked(data["groups"], definitions)
+    departments = stats.ranked(data["by_department"], definitions)
     now_by_grid = stats.today_counts(db, current_user, stats.Scope(), due_window(), by="grid")
     names = stats.grid_names(db, sorted({g.key for g in grids} | set(now_by_grid)))
     return render_template("dashboard/area.html", grid_rows=_grid_rows(grids, names, now_by_grid, data["links"],
