@@ -161,7 +161,21 @@ def load(db: Session) -> list[tuple[str, str, str]]:
     _duplicate_call(svc, grids, staff)
     _reply_templates(svc, grids, staff)
     _public_notice_and_desk(svc, grids, staff)
+    _hotspot(svc, grids, staff)
     return logins
+
+
+def _hotspot(svc, grids: list[Grid], staff: dict) -> None:
+    """Three calls about one compound's water pressure in two days: a hotspot (未诉先办) for grid 1's leader."""
+    from .services import hotspots
+    building = grids[0].buildings[1]
+    for n, name in enumerate(("赵先生", "钱女士", "孙大爷")):
+        with clock.shifted(-dt.timedelta(days=2 - n)):
+            open_case(svc, staff["member1a"], RecordCase(
+                resident_name=name, resident_phone=f"1391234{5670 + n}", building_id=building.id,
+                category="property_repair", description="五楼以上水压低，早晚用水高峰几乎没水。", channel="phone",
+                address_detail=f"{n + 3}单元501室", answered_on_spot=False, reply=""))
+    hotspots.scan(svc, clock.now())
 
 
 def _public_notice_and_desk(svc, grids: list[Grid], staff: dict) -> None:

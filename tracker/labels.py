@@ -217,6 +217,18 @@ RATES = {"response_rate": _l("Response rate"), "on_time_rate": _l("On-time rate"
          "handling_hours": _l("Average handling time (working hours)")}
 
 
+#: The figures a case list can be narrowed to (the numbers' links), by the list's ``fig`` value.
+FIGURES = {"recorded": _l("recorded in the period"), "on_spot": _l("answered on the spot"),
+           "dispatched": _l("dispatched"), "response_due": _l("response decided"),
+           "responded": _l("signed for in time"), "response_late": _l("not signed for in time"),
+           "handling_due": _l("handling decided"), "on_time": _l("handled in time"),
+           "overdue": _l("handled late or overdue"), "handled": _l("handled"),
+           "reached": _l("callback reached the resident"), "satisfied": _l("satisfied at the first callback"),
+           "basic": _l("basically satisfied at the first callback"),
+           "dissatisfied": _l("dissatisfied at the first callback"), "reopened": _l("reopened (重办)"),
+           "open": _l("open now")}
+
+
 def report_text() -> dict[str, str]:
     """Return a report's headings in the current language (the workbook's sheets and columns)."""
     return {**{name: str(text) for name, text in RATES.items()},

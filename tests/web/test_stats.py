@@ -337,6 +337,7 @@ def test_leader_dashboard_figures_link_to_exactly_their_cases(app, db, login, sc
         overdue = leader.get(links["overdue"]).get_data(as_text=True)
         numbers = _numbers(db, scenario)
         assert numbers["C"] in overdue and numbers["B"] not in overdue and numbers["A"] not in overdue
+        assert "超期办结或超期未办" in overdue and 'name="fig" value="overdue"' in overdue  # stated, and kept
         late = leader.get(links["response_due"]).get_data(as_text=True)
         assert all(numbers[k] in late for k in "ABC") and numbers["F"] not in late and numbers["E"] not in late
         now_overdue = leader.get(links["overdue_now"]).get_data(as_text=True)
