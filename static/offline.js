@@ -167,7 +167,10 @@
     })).then(function () { return records; });
   }
   function render(busy) {
-    outbox.all().then(adopt).then(function (records) {
+    outbox.all().then(adopt).then(function (all) {
+      // Another person's records on a shared phone: counted, never shown (they name residents).
+      var records = all.filter(function (r) { return r.user === user; });
+      var others = all.length - records.length;
       var box = document.getElementById("outbox");
       if (!box) {
         box = document.createElement("section");
@@ -177,7 +180,13 @@
         main.insertBefore(box, main.firstChild);
       }
       box.textContent = "";
-      box.hidden = !records.length && !sent.length;
+      box.hidden = !records.length && !sent.length && !others;
+      if (others) {
+        var note = document.createElement("p");
+        note.className = "muted others";
+        note.textContent = say("others", {count: others});
+        box.appendChild(note);
+      }
       if (records.length) {
         var h = document.createElement("h2");
         h.textContent = say("waiting", {}) + " ";
@@ -202,9 +211,6 @@
           state.textContent = record.state === "waiting" ? (busy ? say("sending", {}) : say("waiting", {}))
             : say("refused", {});
           li.appendChild(state);
-          if (record.user !== user) {
-            li.appendChild(document.createTextNode(" " + say("other", {user: record.user})));
-          }
           if (record.message) {
             var why = document.createElement("p");
             why.className = "error";

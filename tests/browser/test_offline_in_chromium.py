@@ -155,3 +155,41 @@ def test_a_record_whose_send_fails_on_a_bad_network_is_kept_and_sent_once_later(
     db.expire_all()
     assert db.scalars(select(Case.description)).all() == ["信号差时登记"]
     context.close()
+
+
+def test_records_wait_for_the_person_who_made_them_on_a_shared_phone(app, server, browser, db):
+    """member_a's record is still waiting when member_a2 logs in on the same phone: counted, not shown, not sent."""
+    context, page = _phone(browser, server)  # member_a
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.evaluate("""(building) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('gridloop', 1);
+        open.onupgradeneeded = () => open.result.createObjectStore('outbox', {keyPath: 'key'});
+        open.onsuccess = () => {
+          const tx = open.result.transaction('outbox', 'readwrite');
+          tx.objectStore('outbox').put({key: 'shared-phone-0001', kind: 'case', url: '/cases/new', user: 'member_a',
+            fields: [['resident_name', '孙奶奶'], ['resident_phone', '13912345678'], ['building_id', building],
+                     ['category', 'property_repair'], ['channel', 'phone'], ['description', '共用手机上的记录'],
+                     ['urgency', 'normal'], ['green_channel', ''], ['disposition', 'dispatch'], ['reply', '']],
+            summary: '孙奶奶 · 共用手机上的记录', created: new Date().toISOString(), state: 'conflict',
+            message: 'HTTP 500'});
+          tx.oncomplete = () => resolve(); tx.onerror = () => reject(tx.error);
+        };
+    })""", str(building_id(db)))
+    page.locator("header form[action='/logout'] button").click(force=True)
+    page.fill("input[name=username]", "member_a2")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#outbox .others")).to_contain_text("1")
+    expect(page.locator("#outbox")).not_to_contain_text("孙奶奶")  # another person's record: not shown
+    expect(page.locator("#outbox li")).to_have_count(0)
+
+    page.locator("header form[action='/logout'] button").click(force=True)  # member_a is back: it is theirs
+    page.fill("input[name=username]", "member_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#outbox li")).to_contain_text("孙奶奶")
+    page.get_by_role("button", name="重新发送").click()
+    expect(page.locator("#outbox li")).to_have_count(0)
+    db.expire_all()
+    assert db.scalars(select(Case.description)).all() == ["共用手机上的记录"]
+    context.close()
