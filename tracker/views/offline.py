@@ -1,4 +1,4 @@
-"""The installable web app: its manifest and service worker at the site's root scope, and the outbox page."""
+"""The installable web app: its manifest and its service worker, served at the site's root scope."""
 
 from __future__ import annotations
 
@@ -21,6 +21,5 @@ def service_worker():
 @bp.route("/manifest.webmanifest")
 def manifest():
     """Serve the web app manifest (name, icons, start page) that lets a phone install GridLoop."""
-    response = send_from_directory(current_app.static_folder or "static", "manifest.webmanifest",
-                                   mimetype="application/manifest+json", max_age=3600)
-    return response
+    return send_from_directory(current_app.static_folder or "static", "manifest.webmanifest",
+                               mimetype="application/manifest+json", max_age=3600)
