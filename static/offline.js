@@ -110,6 +110,9 @@
         sent.push({summary: record.summary, kind: record.kind, url: path});
         return outbox.remove(record.key).then(function () { return "sent"; });
       }
+      if (response.status >= 500 || response.status === 429) {
+        return "offline";  // the server is busy or restarting: the record keeps waiting for the next try
+      }
       return response.text().then(function (html) {
         var page = new DOMParser().parseFromString(html, "text/html");
         var errors = Array.prototype.map.call(page.querySelectorAll("main .error"), function (node) {
@@ -276,4 +279,5 @@
   render();
   prefetch();
   sendAll();
+  window.setInterval(sendAll, 60000);  // a busy server (503, 429) or a flaky network: try again each minute
 }());

@@ -193,3 +193,40 @@ def test_records_wait_for_the_person_who_made_them_on_a_shared_phone(app, server
     db.expire_all()
     assert db.scalars(select(Case.description)).all() == ["共用手机上的记录"]
     context.close()
+
+
+def test_a_busy_server_leaves_the_record_waiting_for_the_next_try(app, server, browser, db):
+    context, page = _phone(browser, server)
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.goto(f"{server}/cases/new")
+    context.set_offline(True)
+    page.fill("input[name=resident_name]", "周大爷")
+    page.fill("input[name=resident_phone]", "13912345678")
+    page.select_option("select[name=building_id]", str(building_id(db)))
+    page.select_option("select[name=category]", "property_repair")
+    page.select_option("select[name=channel]", "phone")
+    page.fill("textarea[name=description]", "服务器忙时的记录")
+    page.click("button.primary")
+    expect(page.locator("#outbox li")).to_have_count(1)
+    busy = []
+
+    def answer_busy(route):
+        if route.request.method == "POST":
+            busy.append(route.request.url)
+            return route.fulfill(status=503, body="busy")
+        return route.continue_()
+
+    page.route("**/cases/new", answer_busy)
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/cases/new")) as answer:
+        context.set_offline(False)  # the network returns; the server answers 503 (a restart, say)
+    assert answer.value.status == 503 and len(busy) == 1
+    # Once the attempt is over the record is waiting again (a refusal would read 未发送), and nothing was saved.
+    expect(page.locator("#outbox li .badge")).to_have_text("待发送")
+    expect(page.locator("#outbox li.waiting")).to_have_count(1)
+    assert db.scalar(select(func.count()).select_from(Case)) == 0
+    page.unroute("**/cases/new")
+    page.get_by_role("button", name="立即发送").click()
+    expect(page.locator("#outbox li")).to_have_count(0)
+    db.expire_all()
+    assert db.scalars(select(Case.description)).all() == ["服务器忙时的记录"]
+    context.close()
