@@ -27,7 +27,7 @@ depends_on = None
 FACTS = ("first_dispatched_at", "respond_by", "first_due_at", "responded_at", "handled_at", "handled_due_at")
 NUMBERS_INDEX = ("created_at", "grid_id", "category", "channel", "department_id", "handler_id", "first_dispatched_at",
                  "respond_by", "responded_at", "first_due_at", "handled_at", "handled_due_at", "due_at",
-                 "handling_minutes", "answered_on_spot", "first_outcome", "reopen_count", "status")
+                 "handling_minutes", "answered_on_spot", "first_outcome", "reopen_count", "status", "id")
 REACHED = ("satisfied", "basic", "dissatisfied")
 BATCH = 500
 
