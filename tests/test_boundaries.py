@@ -58,6 +58,10 @@ ALLOWED_TRANSACTION_CALLS = Counter({
     # of a race to insert the same definition version, or the same day's visit, reads the winner's row...
     ("tracker/services/definitions.py", "deploy_definition", "begin_nested"): 1,
     ("tracker/services/visits.py", "start_day", "begin_nested"): 1,
+    # ...the later of two requests sent at once with one Idempotency-Key or form key (it answers with
+    # the case the earlier made), and the public form's system account made by two requests at once.
+    ("tracker/services/duplicates.py", "reserve_key", "begin_nested"): 1,
+    ("tracker/services/public.py", "recorder", "begin_nested"): 1,
     # ...and a timer batch, then each timer of a failed batch, fails alone and keeps its timer.
     ("tracker/services/firing.py", "fire_due", "begin_nested"): 1,
     ("tracker/services/firing.py", "_fire_each", "begin_nested"): 1,

@@ -220,6 +220,8 @@ def _error_page(error):
     # A reason the view gave (abort(403, reason)) is shown; werkzeug's English default never is.
     description = getattr(error, "description", "")
     reason = description if description and description != getattr(type(error), "description", None) else ""
+    if code == 429:  # Flask-Limiter's description is the limit in English ("2 per 1 minute"), not a reason
+        reason = ""
     return render_template("error.html", code=code, description=description, reason=reason), code
 
 

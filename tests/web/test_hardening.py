@@ -148,11 +148,11 @@ def _login_to(app: Flask, username: str) -> Browser:
 
 def test_only_an_administrator_may_move_the_demo_clock(demo_app):
     member = _login_to(demo_app, "leader_a")
-    assert "/demo/clock" not in member.get("/").get_data(as_text=True)
+    assert "/demo/clock" not in member.get("/cases/").get_data(as_text=True)
     assert member.get("/demo/clock").status_code == 403
     assert member.submit("/demo/clock", {"step": "7d"}, page="/").status_code == 403
     admin = _login_to(demo_app, "admin")
-    assert "/demo/clock" in admin.get("/").get_data(as_text=True)
+    assert "/demo/clock" in admin.get("/cases/").get_data(as_text=True)
     assert admin.submit("/demo/clock", {"step": "1h"}).status_code == 302
 
 

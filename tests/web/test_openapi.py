@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,7 @@ import schemathesis
 from flask import Flask
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
+from PIL import Image
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from schemathesis.checks import not_a_server_error
@@ -28,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from tests.conftest import building_id, user_id
+from tests.conftest import building_id, configured_app, user_id
 from tracker import labels, openapi
 from tracker.config import load_config
 from tracker.db import get_session
@@ -126,6 +129,25 @@ class Checked:
         self.check(method, template, response)
         return response.get_json(force=True)
 
+    def upload(self, template: str, fields: dict, expect: int = 201, **params: Any) -> Any:
+        """POST a multipart form (files as (stream, name) pairs) to a documented path."""
+        response = self.client.post(PREFIX + template.format(**params), data=fields, headers=self.headers,
+                                    content_type="multipart/form-data")
+        assert response.status_code == expect, (template, response.get_data(as_text=True))
+        self.check("post", template, response)
+        return response.get_json(force=True)
+
+    def fetch(self, template: str, expect: int = 200, **params: Any) -> bytes:
+        """GET a documented path answering a file: its status and media type are checked, the body returned."""
+        response = self.client.get(PREFIX + template.format(**params), headers=self.headers)
+        assert response.status_code == expect, (template, response.get_data(as_text=True))
+        content = self.document["paths"][template]["get"]["responses"][str(response.status_code)]["content"]
+        assert response.mimetype in content, (template, response.mimetype)
+        if response.mimetype.endswith("json"):
+            self.check("get", template, response)
+        self.seen.add(("get", template, response.status_code))
+        return response.get_data()
+
     def check(self, method: str, template: str, response: TestResponse) -> None:
         """Validate one answer against what the document says of this operation and status."""
         responses = self.document["paths"][template][method]["responses"]
@@ -146,6 +168,13 @@ class Checked:
 def _escape(segment: str) -> str:
     """Escape a JSON pointer segment (RFC 6901)."""
     return segment.replace("~", "~0").replace("/", "~1")
+
+
+@pytest.fixture
+def app(database_url, tmp_path) -> Iterator[Flask]:
+    """The app, its photo store in the test's own folder."""
+    with configured_app(database_url, media={"store": str(tmp_path / "media")}) as app:
+        yield app
 
 
 def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, db):
@@ -249,6 +278,21 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     assert linked["duplicate_of"]["number"] == referral["number"]
     unlinked = leader.post("/cases/{case_id}/unlink", {"version": linked["version"]}, case_id=duplicate["id"])
     assert unlinked["duplicate_of"] is None
+    # The numbers, and photos: added to a case (a bad file refuses all), listed and fetched.
+    leader.get("/stats", period="month", by="handler")
+    leader.get("/stats", 400, period="decade")
+    member.get("/stats", 403)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(jpeg, format="JPEG")
+    member.upload("/cases/{case_id}/attachments", {"kind": "intake", "photos": [(io.BytesIO(b"<html>"), "a.jpg")]},
+                  422, case_id=duplicate["id"])
+    added = member.upload("/cases/{case_id}/attachments", {"kind": "intake", "photos": [
+        (io.BytesIO(jpeg.getvalue()), "light.jpg")]}, case_id=duplicate["id"])["items"]
+    assert [a["id"] for a in member.get("/cases/{case_id}/attachments", case_id=duplicate["id"])["items"]] \
+        == [added[0]["id"]]
+    assert member.fetch("/attachments/{attachment_id}/{variant}", attachment_id=added[0]["id"],
+                        variant="original") == jpeg.getvalue()
+    dept.fetch("/attachments/{attachment_id}/{variant}", 404, attachment_id=added[0]["id"], variant="thumb")
 
     seen = member.seen | leader.seen | dept.seen | auditor.seen | anonymous.seen
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

@@ -41,9 +41,7 @@ def recorder(svc: Services) -> User:
         with svc.session.begin_nested():
             # "!" + random: not a hash any password matches (werkzeug reads no method in it).
             user = User(username=username, display_name=RECORDER_NAME, password_hash="!" + secrets.token_hex(16),
-                        is_admin=False, active=True)
-            if hasattr(User, "is_program"):  # the administration's flag for accounts that are no person
-                user.is_program = True
+                        is_admin=False, active=True, is_program=True)
             svc.session.add(user)
     except IntegrityError:
         user = svc.session.scalar(select(User).where(User.username == username))

@@ -40,21 +40,25 @@ def form_for(task: Task) -> TaskForm:
     if not form.is_submitted():
         form.version.data = str(task.case.version)
     if task.form_key == "dispatch":
-        _dispatch_choices(task, form)
+        # A form sent to be saved needs its choices only to check the pick against: the loads and the
+        # suggestion label a page shown (render() adds them if the form comes back with a problem).
+        _dispatch_choices(task, form, labelled=not form.is_submitted())
     return form
 
 
-def _dispatch_choices(task: Task, form: TaskForm) -> None:
+def _dispatch_choices(task: Task, form: TaskForm, *, labelled: bool = True) -> None:
     """Fill the dispatch form: each candidate with their open and overdue work, the proposed limit and department."""
     db, config, now = get_session(), services().config, clock.now()
     members = queries.members_of(db, task.grid_id)
-    counts = queries.open_counts(db, [u.id for u in members], now)
-    form.handler_id.choices = choices([(0, "—")] + [(u.id, _load_label(u.display_name, counts.get(u.id)))
-                                                    for u in members])
-    suggested = queries.department_by_code(db, suggested_department_code(config, task.case.category))
-    on_hand = queries.department_counts(db, now)
+    counts = queries.open_counts(db, [u.id for u in members], now) if labelled else {}
+    form.handler_id.choices = choices([(0, "—")] + [
+        (u.id, _load_label(u.display_name, counts.get(u.id)) if labelled else u.display_name) for u in members])
+    suggested = queries.department_by_code(db, suggested_department_code(config, task.case.category)) \
+        if labelled else None
+    on_hand = queries.department_counts(db, now) if labelled else {}
     form.department_id.choices = choices([(0, "—")] + [
-        (d.id, _load_label(d.name, on_hand.get(d.id)) + (_(" (suggested for this category)") if d == suggested else ""))
+        (d.id, (_load_label(d.name, on_hand.get(d.id)) if labelled else d.name)
+         + (_(" (suggested for this category)") if d == suggested else ""))
         for d in queries.departments(db)])
     if not form.is_submitted():
         form.deadline_class.data = str(propose_deadline_class(config, task.case))
@@ -79,6 +83,8 @@ def reply_templates(task: Task) -> list:
 def render(task: Task, form: TaskForm, status: int = 200, reassign: ReassignForm | None = None,
            recall_form: RecallForm | None = None):
     """Render the task page for its form key; leaders also get the reassign form."""
+    if task.form_key == "dispatch" and form.is_submitted():  # back with a problem: label the choices again
+        _dispatch_choices(task, form)
     if reassign is None and task.status == TaskStatus.OPEN and can(current_user, Permission.TASK_REASSIGN, task):
         reassign = reassign_form(task)
     may_release = can(current_user, Permission.TASK_RELEASE, task)
