@@ -729,7 +729,7 @@ class PlanDeskSessions(Command):
 
     # In route order: week 1 at the first, week 2 at the second…; empty when the place is a free address.
     building_ids: Annotated[list[Id], Field(max_length=60)] = []
-    address: _text(200) = Field("", validate_default=True)
+    address: _text(200) = Field(default="", validate_default=True)
     first_day: dt.date
     starts_at: Annotated[str, BeforeValidator(_clock)]
     ends_at: Annotated[str, BeforeValidator(_clock)]
