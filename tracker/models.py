@@ -862,10 +862,12 @@ class IntakeKey(Base):
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_intake_key_user_key"),)
 
 
-__all__ = ["ApiToken", "AuditEvent", "Base", "Building", "CareGroup", "Case", "CaseStatus", "Community", "Cover",
-           "DeskEntry", "DuplicateLink", "IntakeKey", "DeskRoute", "DeskSession", "DeskStatus", "Department", "DiaryNote", "Grid", "Household", "Membership", "Notification", "ProcessDefinition", "ReplyTemplate", "Role",
-           "Setting", "Task", "TaskStatus", "Timer", "User", "Visit", "VisitPlan", "VisitStatus", "func",
-           "utcnow"]
+__all__ = ["AdminEvent", "ApiToken", "Attachment", "AuditEvent", "Base", "Building", "CalendarDay", "Case",
+           "CaseStatus", "Category", "Coded", "Community", "Cover", "Delivery", "DeliveryPreference", "Department",
+           "DeskEntry", "DeskRoute", "DeskSession", "DeskStatus", "DiaryNote", "DuplicateLink", "Grid", "Hotspot",
+           "Household", "ImportUpload", "IntakeKey", "Mediation", "Membership", "Notification", "ProcessDefinition",
+           "ReplyTemplate", "Report", "ReportPeriod", "ReportScope", "Role", "Setting", "Task", "TaskStatus", "Timer",
+           "TokenScope", "UTCDateTime", "User", "Visit", "VisitPlan", "VisitStatus", "coded", "func", "utcnow"]
 
 
 # -- administration (issue 15) ---------------------------------------------------------------------
