@@ -118,9 +118,12 @@ def overview(user: User, scope: stats.Scope, period: stats.Period, by: str | Non
     mixes = stats.tallies(db, user, scope, period, zone, now, definitions, by="channel+department")
     current = stats.Tally.combined(categories)
     previous = stats.total(db, user, scope, period.previous(), zone, now, definitions)
+    now_by = stats.today_counts(db, user, scope, window, by=by)
     return {
         "period": period, "previous": period.previous(), "defs": definitions, "rates": RATES,
-        "today": stats.today_counts(db, user, scope, window).get(None, {"open": 0, "due_soon": 0, "overdue": 0}),
+        # Open cases now, per group; the whole is their sum (one query).
+        "now_by": now_by,
+        "today": {name: sum(counts[name] for counts in now_by.values()) for name in ("open", "due_soon", "overdue")},
         "current": current, "before": previous,
         "current_rates": current.rates(definitions), "before_rates": previous.rates(definitions),
         "weeks": stats.weekly(db, user, scope, today(), zone, now, definitions),
@@ -161,7 +164,7 @@ def grid(grid_id: int):
     scope = stats.Scope(grid_id=grid.id)
     data = overview(current_user, scope, period, by="handler")
     members = stats.ranked([m for m in data["groups"] if m.key is not None], data["defs"])
-    now_by_member = stats.today_counts(db, current_user, scope, due_window(), by="handler")
+    now_by_member = data["now_by"]
     return render_template("dashboard/grid.html", grid=grid, members=members, now_by_member=now_by_member,
                            names=stats.user_names(db, [m.key for m in members] + list(now_by_member)),
                            led=stats.grid_names(db, sorted(grid_ids(current_user, Role.GRID_LEADER))),
@@ -180,7 +183,7 @@ def area():
     definitions = data["defs"]
     grids = stats.ranked(data["groups"], definitions)
     departments = stats.ranked(data["by_department"], definitions)
-    now_by_grid = stats.today_counts(db, current_user, stats.Scope(), due_window(), by="grid")
+    now_by_grid = data["now_by"]
     names = stats.grid_names(db, sorted({g.key for g in grids} | set(now_by_grid)))
     return render_template("dashboard/area.html", grid_rows=_grid_rows(grids, names, now_by_grid, data["links"],
                                                                        definitions),
