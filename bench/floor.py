@@ -19,7 +19,7 @@ STEPS = [
     {"dispatch_to": "member", **DEADLINES},
     {"handle_action": "done"},
     {"satisfaction": "satisfied"},
-    {},
+    {"archive_decision": "archive"},
 ]
 START_DATA = {"reopen_count": 0, "callback_attempts": 0, "dispatch_to": "", "max_callback_attempts": 3}
 

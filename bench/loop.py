@@ -69,7 +69,8 @@ def drive(base: str, grid: int, cases: int, queue) -> None:
 def _option_value(html: str, select_name: str, label: str) -> str:
     """Return the value of the option labelled ``label`` in a select."""
     block = html.split(f'name="{select_name}"', 1)[1].split("</select>", 1)[0]
-    return re.search(r'<option value="(\d+)">' + re.escape(label) + "<", block).group(1)
+    # A label may go on with the candidate's load ("网格员甲 — 2 open, 0 overdue").
+    return re.search(r'<option value="(\d+)"[^>]*>' + re.escape(label) + "(?:<| —)", block).group(1)
 
 
 class ApiClient:

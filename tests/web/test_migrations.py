@@ -194,11 +194,11 @@ def test_upgrade_to_0011_refuses_values_outside_the_codes_and_names_them(app, db
     """Rows holding other values stop the upgrade with a message naming table, column and values; nothing changes."""
     from tests.conftest import intake, latest_case, open_task
     login("member_a").submit("/cases/new", intake(db))
-    case = latest_case(db)
-    task_id = open_task(db, case.id).id
+    case_id = latest_case(db).id  # read before the downgrade: the row's newer columns are gone after it
+    task_id = open_task(db, case_id).id
     engine = app.extensions["gridloop.db"]
     downgrade(engine, "0010")
-    db.execute(text('UPDATE "case" SET channel = \'fax\', outcome = \'happy\' WHERE id = :i'), {"i": case.id})
+    db.execute(text('UPDATE "case" SET channel = \'fax\', outcome = \'happy\' WHERE id = :i'), {"i": case_id})
     db.execute(text("UPDATE task SET form_key = 'legacy_form' WHERE id = :t"), {"t": task_id})
     _add_household(db, "elderly")
     _add_household(db, "elderly")
@@ -211,8 +211,8 @@ def test_upgrade_to_0011_refuses_values_outside_the_codes_and_names_them(app, db
     assert "household.care_group: 'elderly' (2 rows); allowed: '', 'elderly_alone'" in message
     assert "case.urgency" not in message and "UPDATE" in message
     assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
-    assert db.execute(text('SELECT channel FROM "case" WHERE id = :i'), {"i": case.id}).scalar() == "fax"
-    db.execute(text('UPDATE "case" SET channel = \'phone\', outcome = NULL WHERE id = :i'), {"i": case.id})
+    assert db.execute(text('SELECT channel FROM "case" WHERE id = :i'), {"i": case_id}).scalar() == "fax"
+    db.execute(text('UPDATE "case" SET channel = \'phone\', outcome = NULL WHERE id = :i'), {"i": case_id})
     db.execute(text("UPDATE task SET form_key = 'dispatch' WHERE id = :t"), {"t": task_id})
     db.execute(text("UPDATE household SET care_group = 'elderly_alone'"))
     upgrade(engine)
