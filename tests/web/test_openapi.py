@@ -281,6 +281,7 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     # The numbers, and photos: added to a case (a bad file refuses all), listed and fetched.
     leader.get("/stats", period="month", by="handler")
     leader.get("/stats", 400, period="decade")
+    leader.get("/stats", 400, period="custom", **{"from": "2000-01-01", "to": "3999-01-01"})  # past 732 days
     member.get("/stats", 403)
     jpeg = io.BytesIO()
     Image.new("RGB", (64, 48), "red").save(jpeg, format="JPEG")

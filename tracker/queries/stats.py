@@ -41,6 +41,8 @@ from ..permissions import audits_district, community_ids, department_ids, grid_i
 #: Answers that reached the resident at a callback.
 REACHED = ("satisfied", "basic", "dissatisfied")
 PERIOD_KINDS = ("week", "month", "quarter", "custom")
+#: The longest custom period, in days (and its previous period stays a real date).
+MAX_CUSTOM_DAYS = 732
 #: Statuses of a case still open (named, not "not archived": an IN list walks the status index).
 OPEN_STATUSES = tuple(status.value for status in CaseStatus if status != CaseStatus.ARCHIVED)
 
@@ -179,7 +181,8 @@ def quarter_of(day: dt.date) -> Period:
 
 def period_of(kind: str, today: dt.date, first: dt.date | None = None, last: dt.date | None = None) -> Period:
     """Return the chosen period holding ``today`` (custom: ``first`` to ``last``)."""
-    if kind == "custom" and first and last and first <= last:
+    if kind == "custom" and first and last and first <= last and (last - first).days < MAX_CUSTOM_DAYS \
+            and first.year > dt.MINYEAR + 2:
         return Period("custom", first, last)
     return {"week": week_of, "quarter": quarter_of}.get(kind, month_of)(today)
 

@@ -369,6 +369,8 @@ def get_stats():
             days[key] = dt.date.fromisoformat(args[key])
     if kind == "custom" and (len(days) < 2 or days["from"] > days["to"]):
         errors.append({"field": "from", "message": "a custom period needs from and to, from not after to"})
+    elif kind == "custom" and stats.period_of(kind, days["from"], days["from"], days["to"]).kind != kind:
+        errors.append({"field": "to", "message": f"a custom period is at most {stats.MAX_CUSTOM_DAYS} days"})
     ids = {}
     for key in ("grid", "department", "handler"):
         if key in args and not _is_int(args[key], openapi.MAX_ID):
