@@ -348,3 +348,27 @@ def test_every_admin_page_renders_and_unknown_objects_are_404(db, admin_login):
         assert admin.get(page).status_code == 200, page
     for page in ("/admin/grids/999999", "/admin/people/999999", "/admin/categories/nope", "/admin/buildings/999999"):
         assert admin.get(page).status_code == 404, page
+
+
+def test_an_admin_edits_a_grids_office_hours_and_services_for_the_public_notice_on_the_trail(app, db, admin_login):
+    grid = db.scalar(select(Grid).where(Grid.code == "GA"))
+    form = {"community_id": str(grid.community_id), "code": grid.code, "name": grid.name,
+            "office_hours": "周二、周四 9:00-11:30", "service_items": "低保申请\n\n  老年证代办  \n"}
+    admin = admin_login()
+    page = admin.get(f"/admin/grids/{grid.id}").get_data(as_text=True)
+    assert 'name="office_hours"' in page and "<textarea" in page
+    too_long = admin.submit(f"/admin/grids/{grid.id}", {**form, "office_hours": "时" * 201})
+    assert too_long.status_code == 422
+    db.expire_all()
+    assert db.get(Grid, grid.id).office_hours != "时" * 201  # refused, nothing written
+    assert admin.submit(f"/admin/grids/{grid.id}", form).status_code == 302
+    db.expire_all()
+    assert db.get(Grid, grid.id).office_hours == "周二、周四 9:00-11:30"
+    notice = app.test_client().get(f"/public/communities/{grid.community_id}").get_data(as_text=True)
+    assert "周二、周四 9:00-11:30" in notice and "<li>低保申请</li>" in notice and "<li>老年证代办</li>" in notice
+    event = db.scalars(select(AdminEvent).where(AdminEvent.target == f"grid:{grid.id}")
+                       .order_by(AdminEvent.seq.desc())).first()
+    assert event is not None and "周二、周四" in event.changes and "service_items" in event.changes
+    trail = admin.get("/admin/trail").get_data(as_text=True)
+    assert "办公时间" in trail and "服务事项（每行一项）" in trail and "周二、周四 9:00-11:30" in trail
+    assert "office_hours" not in trail and 'class="flash success" id="trail-state"' in trail

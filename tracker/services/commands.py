@@ -629,6 +629,9 @@ class SaveGrid(Command):
     community_id: Id
     code: Annotated[str, Field(pattern=CODE_PATTERN)]
     name: _text(100, required=True)
+    # Shown on the public grid notice: when the office is open, and what it does (one service a line).
+    office_hours: _text(200) = ""
+    service_items: _text(2000) = ""
 
     messages: ClassVar[Mapping[str, str]] = {
         "community_id": N_("Choose the community."),

@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.exc import SQLAlchemyError
-from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 
 from .. import labels
 from ..db import get_session, write_intent
@@ -65,6 +65,7 @@ TRAIL_FIELDS = {
     "deadline_class": _l("Default time limit"), "working": _l("Extra working day"), "note": _l("Note"),
     "tasks_released": _l("Tasks back to their pools"), "api_tokens_revoked": _l("API tokens revoked"),
     "created": _l("New"), "changed": _l("Changed"), "roles": _l("Roles given"), "sha256": _l("File SHA-256"),
+    "office_hours": _l("Office hours"), "service_items": _l("Service items (one a line)"),
 }
 
 
@@ -161,6 +162,8 @@ class GridForm(FlaskForm):
     community_id = SelectField(_l("Community"), coerce=id_value, validate_choice=False)
     code = StringField(_l("Grid code"))
     name = StringField(_l("Grid name"))
+    office_hours = StringField(_l("Office hours"))
+    service_items = TextAreaField(_l("Service items (one a line)"))
 
 
 @rules_from(SaveBuilding)
