@@ -240,3 +240,11 @@ def report_text() -> dict[str, str]:
             "overdue_cases": str(_l("Overdue cases")), "number": str(_l("Number")), "grid": str(_l("Grid")),
             "category": str(_l("Category")), "created": str(_l("Recorded at")), "due": str(_l("Due")),
             "handled": str(_l("Handled at"))}
+
+
+def actor_label(event: Any) -> str:
+    """Name who made an audit or admin event: the person, or the system (the scheduler, the shell), whose
+    events carry the name "system" on their chain."""
+    if getattr(event, "actor_id", None) is None and event.actor_name == "system":
+        return str(_l("System"))
+    return event.actor_name

@@ -275,6 +275,7 @@ def _template_globals() -> dict:
     """Expose labels, permission checks and the language switch to templates."""
     return {
         "labels": labels, "category_label": labels.category_label, "label": labels.label,
+        "actor_label": labels.actor_label,
         "can": lambda action, obj: can(current_user, action, obj), "Permission": Permission,
         "current_locale": session.get("lang") if session.get("lang") in LOCALES
         else current_app.config["BABEL_DEFAULT_LOCALE"], "locales": LOCALES,
