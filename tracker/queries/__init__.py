@@ -46,6 +46,7 @@ from .places import (
     members_of,
     recordable_buildings,
     visit_history,
+    visit_photos,
 )
 from .work import (
     CaseNotes,
@@ -75,5 +76,5 @@ __all__ = [
     "parse_date", "readable_case_ids", "recordable_buildings", "referenced_names", "task_list",
     "visible_grids", "visit_history", "workload",
     "CaseNotes", "Note", "came_back", "case_notes", "department_by_code", "department_counts", "open_counts",
-    "reply_templates",
+    "reply_templates", "visit_photos",
 ]

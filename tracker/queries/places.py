@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..deadlines import DueWindow
 from ..models import (
+    Attachment,
     Building,
     Case,
     CaseStatus,
@@ -81,6 +82,11 @@ def visit_history(session: Session, household_id: int, limit: int = 100) -> Sequ
     """Return a household's visits, latest first."""
     return session.scalars(select(Visit).where(Visit.household_id == household_id)
                            .order_by(Visit.scheduled_for.desc()).limit(limit)).all()
+
+
+def visit_photos(session: Session, visit_id: int) -> Sequence[Attachment]:
+    """Return a visit's photos, oldest first."""
+    return session.scalars(select(Attachment).where(Attachment.visit_id == visit_id).order_by(Attachment.id)).all()
 
 
 def diary_notes(session: Session, household_id: int, limit: int = 200) -> Sequence[DiaryNote]:

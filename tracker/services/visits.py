@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from workflows import TaskNotReady, WorkflowError
 
+from .. import media
+from ..codes import AttachmentKind
 from ..errors import N_, ConflictError, InvalidInput, NotFound
-from ..models import Building, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus, utcnow
+from ..models import Attachment, Building, Case, DiaryNote, Household, Role, User, Visit, VisitPlan, VisitStatus, utcnow
 from ..permissions import Permission, holds_role, require
-from . import Services, notices, timers
+from . import Services, attachments, notices, timers
+from .audit import record_event
 from .cases import open_case
 from .commands import AddNote, PlanVisits, RecordCase, RecordVisit, RegisterHousehold, build
 from .definitions import as_definition, current_definition
@@ -131,12 +135,15 @@ def get_visit(svc: Services, visit_id: int) -> Visit:
 
 
 def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVisit,
-                   record_key: str | None = None) -> Visit:
+                   record_key: str | None = None, photos: Sequence[attachments.Checked] = (),
+                   store: media.Store | None = None) -> Visit:
     """Record a visit: a dated diary note for the household, and optionally a new case it raised.
 
     ``record_key``: the record's one-time key (the form's, or an offline phone's). The same record sent
     again (a double tap, a phone replaying its outbox) finds the visit recorded under its key and
-    changes nothing; another record of a recorded visit is a conflict.
+    changes nothing; another record of a recorded visit is a conflict. ``photos`` (checked by
+    attachments.check_uploads) go into ``store`` as the visit's; a case the visit raises gets them too,
+    their hashes on its chain.
     """
     expected_version, note = command.version, command.note
     session = svc.session
@@ -167,11 +174,31 @@ def complete_visit(svc: Services, actor: User, visit_id: int, command: RecordVis
     visit.record_key = record_key or None
     visit.version += 1
     _apply(svc, visit, snapshot)
+    if photos:
+        _attach_photos(svc, store or media.current_store(), actor, visit, case, photos)
     session.add(DiaryNote(household_id=visit.household_id, author_id=actor.id,
                           written_on=now.astimezone(svc.calendar.zone).date(), text=note, visit_id=visit.id,
                           case_id=case.id if case else None, created_at=now))
     session.flush()
     return visit
+
+
+def _attach_photos(svc: Services, store: media.Store, actor: User, visit: Visit, case: Case | None,
+                   photos: Sequence[attachments.Checked]) -> list[Attachment]:
+    """Store a visit's photos (kind visit); with the case it raised, on that case and its chain too."""
+    rows = []
+    for photo, name in photos:
+        row = Attachment(case_id=case.id if case else None, visit_id=visit.id, kind=AttachmentKind.VISIT,
+                         sha256=store.put(photo.original), content_type=photo.content_type,
+                         size=len(photo.original), width=photo.width, height=photo.height, file_name=name,
+                         display_sha256=store.put(photo.display), thumb_sha256=store.put(photo.thumb),
+                         created_by_id=actor.id)
+        svc.session.add(row)
+        rows.append(row)
+    if case is not None:
+        record_event(svc.session, case, actor, attachments.ACTION,
+                     {"files": (None, [attachments.entry(row) for row in rows])})
+    return rows
 
 
 def _raised_case(visit: Visit, command: RecordVisit) -> RecordCase:

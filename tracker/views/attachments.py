@@ -12,7 +12,7 @@ from .. import media
 from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import DomainError
-from ..models import Attachment, Case, Task
+from ..models import Attachment, Case, Task, Visit
 from ..permissions import Permission, PermissionDenied, can
 from ..services import attachments
 from . import services
@@ -21,7 +21,7 @@ bp = Blueprint("attachments", __name__)
 
 #: Endpoints that take photos: their requests may be as large as ``[media] max_request_mb``.
 UPLOAD_ENDPOINTS = frozenset({"cases.new", "attachments.upload", "mediation.new", "api.upload_attachments",
-                              "open311.create_request"})
+                              "open311.create_request", "visits.visit"})
 #: What each variant of a photo is, as stored: the original (EXIF kept) or a copy without metadata.
 VARIANTS = ("display", "thumb", "original")
 #: The photo kinds a case's pages offer, with their labels.
@@ -59,7 +59,9 @@ def show(attachment_id: int, variant: str):
         abort(404)
     row = get_session().get(Attachment, attachment_id) or abort(404)
     case = get_session().get(Case, row.case_id) if row.case_id is not None else None
-    if case is None or not can(current_user, Permission.CASE_READ, case):
+    visit = get_session().get(Visit, row.visit_id) if row.visit_id is not None else None
+    if not (case is not None and can(current_user, Permission.CASE_READ, case)
+            or visit is not None and can(current_user, Permission.HOUSEHOLD_READ, visit.household)):
         abort(404)
     digest = {"display": row.display_sha256, "thumb": row.thumb_sha256, "original": row.sha256}[variant]
     try:

@@ -9,14 +9,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import queries
+from .. import media, queries
 from ..db import get_session
 from ..errors import ConflictError, DomainError
 from ..forms import HouseholdForm, NoteForm, PlanForm, VisitForm, add_service_error, build_command, choices
 from ..labels import category_choices
 from ..models import Household, Role, Visit
 from ..permissions import Permission, PermissionDenied, can, grid_ids
-from ..services import visits
+from ..services import attachments, visits
 from ..services.commands import AddNote, PlanVisits, RecordVisit, RegisterHousehold
 from . import services
 
@@ -121,14 +121,18 @@ def visit(visit_id: int):
     if not form.is_submitted():
         form.version.data = str(row.version)
         return render_template("visits/visit.html", visit=row, form=form, record_key=secrets.token_hex(16),
-                               may_act=can(current_user, Permission.VISIT_COMPLETE, row))
+                               may_act=can(current_user, Permission.VISIT_COMPLETE, row),
+                               photos=queries.visit_photos(db, row.id))
     if not can(current_user, Permission.VISIT_COMPLETE, row) and row.status == "open":
         abort(403)
     status = 422
     command = build_command(form, RecordVisit)
     if command is not None:
         try:
-            visits.complete_visit(services(), current_user, row.id, command, _record_key())
+            # Every photo is checked before anything is written: a bad one refuses the whole record.
+            photos = attachments.check_uploads(services(), media.request_uploads())
+            visits.complete_visit(services(), current_user, row.id, command, _record_key(), photos,
+                                  media.current_store())
         except PermissionDenied:
             abort(403)
         except ConflictError as exc:
@@ -143,7 +147,8 @@ def visit(visit_id: int):
             return redirect(url_for("visits.household", household_id=row.household_id))
     row = db.get(Visit, visit_id)
     return render_template("visits/visit.html", visit=row, form=form, record_key=_record_key(),
-                           may_act=can(current_user, Permission.VISIT_COMPLETE, row)), status
+                           may_act=can(current_user, Permission.VISIT_COMPLETE, row),
+                           photos=queries.visit_photos(db, visit_id)), status
 
 
 #: A record's one-time key: what the form or an offline phone sends (a UUID fits).
