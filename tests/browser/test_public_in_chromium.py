@@ -56,7 +56,7 @@ def test_a_resident_reads_the_notice_files_through_the_qr_form_and_follows_it(se
     page.goto(f"{server}/public/communities/{community}")
     expect(page.locator("h1")).to_contain_text("网格公示")
     expect(page.locator("svg.gridmap")).to_be_visible()
-    expect(page.locator(f"#grid-{grid}")).to_contain_text("010-66668888")
+    expect(page.locator(f"#grid-{grid}")).to_contain_text("010 6666 8888")
     assert page.locator("svg.gridmap .building").count() == 2
     _no_sideways_scroll(page)
     page.screenshot(path=str(screenshots() / "public-notice.png"), full_page=True)
