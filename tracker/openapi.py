@@ -307,7 +307,7 @@ def document(categories: list[str], channels: list[str]) -> dict:
             "post": {**_op("Add photos to a case (JPEG, PNG or WebP; checked by content, all or none)", {
                 "201": _json("The photos added; their SHA-256 hashes are on the case's audit chain.",
                              _ref("AttachmentList")),
-                "403": forbidden, "404": not_found,
+                "400": _problem("A form field holds a NUL character."), "403": forbidden, "404": not_found,
                 "413": _problem("The request is larger than `[media] max_request_mb`."),
                 "422": _problem("A file is no accepted image, too large, or too many; nothing was added.")},
                 params=[case_id], op_id="addAttachments"),

@@ -62,8 +62,9 @@ def test_two_photos_at_intake_travel_in_the_bundle_and_a_swapped_one_is_detected
     expect(member.locator("#photos")).to_be_visible()
     thumbs = member.locator("ul.gallery img")
     expect(thumbs).to_have_count(2)
-    assert all(member.evaluate("img => img.complete && img.naturalWidth > 0", thumbs.nth(i).element_handle())
-               for i in range(2))
+    # Both thumbnails load (waited for: on a busy machine they may still be on their way).
+    member.wait_for_function("() => [...document.querySelectorAll('ul.gallery img')].every("
+                             "img => img.complete && img.naturalWidth > 0)", timeout=10_000)
     _no_sideways_scroll(member)
     case_url = member.url
     case_id = case_url.split("#")[0].split("?")[0].rstrip("/").split("/")[-1]
