@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 
 def _fits(page: Page) -> None:
-    """Nothing on the page sticks out to the right at 390 px."""
+    """Nothing on the page sticks out to the right at 390 px (once the page has loaded)."""
+    page.wait_for_load_state()
     width, client = page.evaluate(
         "[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")
     assert width <= client, f"{page.url} scrolls sideways: {width} > {client}"
@@ -38,6 +39,7 @@ def test_a_new_community_is_set_up_from_templates_and_a_resident_files_through_i
     # The community and its grid, from the admin pages.
     admin.locator("button.menu-toggle").click()  # 390 px wide: the menu is folded behind its button
     admin.get_by_role("link", name="系统管理").click()
+    admin.wait_for_url("**/admin/")
     _fits(admin)
     admin.get_by_role("link", name="社区与网格").first.click()
     admin.fill("#community-name", "新华社区")
@@ -52,6 +54,7 @@ def test_a_new_community_is_set_up_from_templates_and_a_resident_files_through_i
 
     # Both templates, downloaded from the import page.
     admin.get_by_role("link", name="导入表格").first.click()
+    admin.wait_for_url("**/admin/import")
     _fits(admin)
     buildings = _template(admin, "buildings", tmp_path)
     people = _template(admin, "people", tmp_path)
@@ -96,7 +99,7 @@ def test_a_new_community_is_set_up_from_templates_and_a_resident_files_through_i
     expect(resident.locator(f"#grid-{grid}")).to_contain_text("0393 555 1234")  # the public duty phone, in its local form
     _fits(resident)
     resident.locator(f"#grid-{grid}").get_by_role("link", name="打印公示牌").click()
-    assert urlsplit(resident.url).path == f"/public/grids/{grid}/poster"
+    resident.wait_for_url(f"**/public/grids/{grid}/poster")
     expect(resident.locator("svg.segno")).to_be_visible()
     expect(resident.locator("article.poster")).to_contain_text("新华一网格")
     _fits(resident)
@@ -123,6 +126,7 @@ def test_a_new_community_is_set_up_from_templates_and_a_resident_files_through_i
 
     # Followed by its number and the phone's last four digits: the stage, no personal data.
     resident.get_by_role("link", name="查询我的诉求").last.click()
+    resident.wait_for_url("**/public/status")
     _fits(resident)
     resident.fill("input[name=number]", number)
     resident.fill("input[name=last_four]", "4321")
