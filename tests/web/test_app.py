@@ -28,7 +28,8 @@ def test_app_starts_with_the_good_definitions_when_one_file_is_malformed(tmp_pat
                                       '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"/>',
                                       encoding="utf-8")
     with caplog.at_level(logging.ERROR):
-        app = create_app({"app": {"bpmn_dir": str(bpmn), "database_url": f"sqlite:///{tmp_path}/x.db"}})
+        app = create_app({"app": {"bpmn_dir": str(bpmn), "database_url": f"sqlite:///{tmp_path}/x.db"},
+                          "scheduler": {"in_web": False}})
     assert set(app.extensions["gridloop.definitions"]) == {"case_closed_loop"}
     errors = {str(e) for e in app.extensions["gridloop.bpmn_errors"]}
     assert any(e.startswith("broken.bpmn: -: malformed XML") for e in errors)

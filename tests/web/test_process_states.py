@@ -31,7 +31,9 @@ def _app_with(database_url: str, tmp_path: Path, source: str):
     bpmn.mkdir()
     (bpmn / "case_closed_loop.bpmn").write_text(source, encoding="utf-8")
     shutil.copy(ROOT / "bpmn" / "routine_visit.bpmn", bpmn)
-    return create_app({"app": {"database_url": database_url, "bpmn_dir": str(bpmn)}})
+    # No scheduler thread in this test process: one left ticking would evaluate BPMN expressions (ast.parse)
+    # beside later tests building apps, which Python 3.11's ast does not survive from two threads at once.
+    return create_app({"app": {"database_url": database_url, "bpmn_dir": str(bpmn)}, "scheduler": {"in_web": False}})
 
 
 def _login(app, username: str) -> Browser:
