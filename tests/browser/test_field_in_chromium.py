@@ -87,8 +87,8 @@ def test_a_case_with_photos_and_an_offline_visit_with_a_photo_reach_the_auditors
     assert db.scalar(select(func.count()).select_from(Attachment)) == 3
     member.goto(f"{server}/visits/{visit.id}")
     expect(member.locator("ul.gallery img")).to_have_count(1)
-    assert member.evaluate("img => img.complete && img.naturalWidth > 0",
-                           member.locator("ul.gallery img").element_handle())
+    member.wait_for_function("() => [...document.querySelectorAll('ul.gallery img')].every("
+                             "img => img.complete && img.naturalWidth > 0)", timeout=10_000)
     _no_sideways_scroll(member)
 
     # The auditor's bundle of the case: both photos inside, it verifies; a swapped photo is detected.
