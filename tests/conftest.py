@@ -41,6 +41,10 @@ CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csr
 
 # The app refuses to start without a real secret key; the suite (and the servers it starts) get a random one.
 os.environ.setdefault("GRIDLOOP_APP_SECRET_KEY", secrets.token_hex(32))
+# No app built in this process starts the in-web scheduler, testing mode or not: one left ticking would run
+# jobs on a database a later test has deleted, and parse BPMN expressions (ast) beside the next test's app,
+# which Python 3.11 does not survive from two threads. The scheduler processes tests start run it themselves.
+os.environ["GRIDLOOP_SCHEDULER_IN_WEB"] = "false"
 
 #: Which database the suite runs on: sqlite (default) or postgresql (a throwaway cluster).
 BACKEND = os.environ.get("GRIDLOOP_TEST_DATABASE", "sqlite")

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -95,7 +96,8 @@ def _keep_fresh(app: Flask) -> None:
         if key in _started:
             return
         _started.add(key)
-    threading.Thread(target=_refresh_loop, args=(app,), name="gridloop-reference", daemon=True).start()
+    # The thread holds the app weakly: an app dropped (a test's, or a reloaded one) ends its thread.
+    threading.Thread(target=_refresh_loop, args=(weakref.ref(app),), name="gridloop-reference", daemon=True).start()
 
 
 def refresh_round(app: Flask) -> None:
@@ -105,14 +107,19 @@ def refresh_round(app: Flask) -> None:
         admin.refresh(app, get_session(), force=True)
 
 
-def _refresh_loop(app: Flask) -> None:
-    """Refresh every REFRESH_SECONDS; a database away for a moment is tried again the next round."""
+def _refresh_loop(ref: weakref.ref[Flask]) -> None:
+    """Refresh every REFRESH_SECONDS while the app lives; a database away for a moment is tried again the next
+    round."""
     while True:
         time.sleep(admin.REFRESH_SECONDS)
+        app = ref()
+        if app is None:
+            return
         try:
             refresh_round(app)
         except Exception:
             app.logger.warning("could not read categories and calendar days", exc_info=True)
+        del app  # not held while sleeping
 
 
 @bp.before_request
