@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from flask import Flask, Response, abort, current_app, g, make_response, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_babel import Babel, gettext
 from flask_login import LoginManager, current_user
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -86,9 +87,23 @@ class _CompiledTemplates(BytecodeCache):
 _TEMPLATES = _CompiledTemplates()
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, except that a page fetched ahead for offline use (static/offline.js sends
+    ``X-GridLoop-Prefetch: 1``) never sets or clears it: a prefetch answered just after a logout or a login would
+    put the session it started with back over the new one (and the login form's CSRF token would no longer
+    match)."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Save the session, unless the request was a prefetch."""
+        if request.headers.get("X-GridLoop-Prefetch") == "1":
+            return
+        super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints and hooks."""
     app.jinja_env.bytecode_cache = _TEMPLATES
+    app.session_interface = _SessionCookies()
     _init_engine(app)
     keep_case_facts()  # the numbers' facts follow every audit event (services.facts)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # JSON answers keep Chinese readable (UTF-8)
@@ -122,6 +137,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_commit)
     for code in (400, 401, 403, 404, 405, 409, 413, 429):
         app.register_error_handler(code, _error_page)
+    app.register_error_handler(CSRFError, _form_expired)
     app.register_error_handler(StaleDataError, _lost_race)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_template_globals)
@@ -247,6 +263,14 @@ def _error_page(error):
     if code == 429:  # Flask-Limiter's description is the limit in English ("2 per 1 minute"), not a reason
         reason = ""
     return render_template("error.html", code=code, description=description, reason=reason), code
+
+
+def _form_expired(error: CSRFError):
+    """A form whose CSRF token does not match the session: say why in the person's language (Flask-WTF's
+    reason is English and technical), and how to go on."""
+    reason = gettext("This form has expired: you logged in or out in another window, or it stayed open too long. "
+                     "Nothing was saved. Open the page again and submit it once more.")
+    return render_template("error.html", code=400, description=reason, reason=reason), 400
 
 
 def _local_time(value: dt.datetime | None) -> str:

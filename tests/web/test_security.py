@@ -112,6 +112,8 @@ def test_post_without_csrf_token_is_refused(login, db):
     response = member.client.post("/cases/new", data=intake(db))
     assert response.status_code == 400
     assert db.scalar(select(func.count()).select_from(Case)) == 0
+    page = response.get_data(as_text=True)
+    assert "表单已过期" in page and "CSRF" not in page  # said in the person's language, without the jargon
 
 
 def test_wrong_password_is_refused(app):
