@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,24 +261,38 @@ def remove_calendar_day(session: Session, actor: User, day: Any) -> None:
 
 # -- places and departments -----------------------------------------------------------------------
 
+def _save(session: Session, actor: User, model: Any, row_id: int | None, values: Mapping[str, Any], *,
+          clash: int | None, refusal: InvalidInput,
+          changing: Callable[[Any, dict[str, tuple[Any, Any]]], None] | None = None) -> Any:
+    """Create (``row_id`` None) or change a row of ``model`` to ``values``; refuse with ``refusal`` when another
+    row holds the same key (``clash``: its id, or None). What changed goes on the admin trail as "<table>.saved";
+    ``changing(row, changes)`` acts on a change before it is recorded (and may add to what is recorded)."""
+    if clash is not None and clash != row_id:
+        raise refusal
+    if row_id is None:
+        row = model(**values)
+        session.add(row)
+        session.flush()
+        changes = {k: (None, v) for k, v in values.items() if v not in (None, "")}
+    else:
+        row = _get(session, model, row_id)
+        changes = _diff(row, values)
+        if changing is not None:
+            changing(row, changes)
+    if changes:
+        kind = model.__tablename__
+        record(session, actor, f"{kind}.saved", f"{kind}:{row.id}", changes)
+    session.flush()
+    return row
+
+
 def save_community(session: Session, actor: User, command: SaveCommunity, community_id: int | None = None
                    ) -> Community:
     """Create or rename a community (names are unique)."""
     require_admin(actor)
     clash = session.scalar(select(Community.id).where(Community.name == command.name))
-    if clash is not None and clash != community_id:
-        raise InvalidInput(N_("A community of this name exists already."), field="name")
-    community = _get(session, Community, community_id) if community_id else Community(name=command.name)
-    if community_id is None:
-        session.add(community)
-        session.flush()
-        changes = {"name": (None, command.name)}
-    else:
-        changes = _diff(community, {"name": command.name})
-    if changes:
-        record(session, actor, "community.saved", f"community:{community.id}", changes)
-    session.flush()
-    return community
+    return _save(session, actor, Community, community_id, command.model_dump(), clash=clash,
+                 refusal=InvalidInput(N_("A community of this name exists already."), field="name"))
 
 
 def save_grid(session: Session, actor: User, command: SaveGrid, grid_id: int | None = None) -> Grid:
@@ -287,21 +301,8 @@ def save_grid(session: Session, actor: User, command: SaveGrid, grid_id: int | N
     _get(session, Community, command.community_id, N_("Choose the community."), "community_id")
     clash = session.scalar(select(Grid.id).where(Grid.community_id == command.community_id,
                                                  Grid.code == command.code))
-    if clash is not None and clash != grid_id:
-        raise InvalidInput(N_("This community has a grid with this code already."), field="code")
-    values = command.model_dump()
-    if grid_id is None:
-        grid = Grid(**values)
-        session.add(grid)
-        session.flush()
-        changes = {k: (None, v) for k, v in values.items()}
-    else:
-        grid = _get(session, Grid, grid_id)
-        changes = _diff(grid, values)
-    if changes:
-        record(session, actor, "grid.saved", f"grid:{grid.id}", changes)
-    session.flush()
-    return grid
+    return _save(session, actor, Grid, grid_id, command.model_dump(), clash=clash,
+                 refusal=InvalidInput(N_("This community has a grid with this code already."), field="code"))
 
 
 def save_department(session: Session, actor: User, command: SaveDepartment, department_id: int | None = None
@@ -309,21 +310,8 @@ def save_department(session: Session, actor: User, command: SaveDepartment, depa
     """Create or edit a department (codes are unique)."""
     require_admin(actor)
     clash = session.scalar(select(Department.id).where(Department.code == command.code))
-    if clash is not None and clash != department_id:
-        raise InvalidInput(N_("A department with this code exists already."), field="code")
-    values = command.model_dump()
-    if department_id is None:
-        department = Department(**values)
-        session.add(department)
-        session.flush()
-        changes = {k: (None, v) for k, v in values.items()}
-    else:
-        department = _get(session, Department, department_id)
-        changes = _diff(department, values)
-    if changes:
-        record(session, actor, "department.saved", f"department:{department.id}", changes)
-    session.flush()
-    return department
+    return _save(session, actor, Department, department_id, command.model_dump(), clash=clash,
+                 refusal=InvalidInput(N_("A department with this code exists already."), field="code"))
 
 
 def open_cases_of(session: Session, building_id: int) -> int:
@@ -339,31 +327,23 @@ def save_building(session: Session, actor: User, command: SaveBuilding, building
     require_admin(actor)
     grid = _get(session, Grid, command.grid_id, N_("Choose the grid."), "grid_id")
     clash = session.scalar(select(Building.id).where(Building.grid_id == grid.id, Building.name == command.name))
-    if clash is not None and clash != building_id:
-        raise InvalidInput(N_("Grid %(grid)s has a building of this name already."), field="name", grid=grid.code)
-    values = command.model_dump(exclude={"open_cases"})
-    if building_id is None:
-        building = Building(**values)
-        session.add(building)
-        session.flush()
-        changes = {k: (None, v) for k, v in values.items() if v not in (None, "")}
-    else:
+    if building_id is not None:
         building = _get(session, Building, building_id)
-        old_grid = building.grid_id
-        if old_grid != grid.id and command.open_cases is None and open_cases_of(session, building.id):
+        if building.grid_id != grid.id and command.open_cases is None and open_cases_of(session, building.id):
             raise InvalidInput(N_("The building has open cases: choose whether they stay with grid %(grid)s or "
                                   "move with the building."), field="open_cases", grid=building.grid.code)
-        changes = _diff(building, values)
+
+    def moving(building: Building, changes: dict[str, tuple[Any, Any]]) -> None:
         if "grid_id" in changes:
             building.grid = grid
             _move_households(session, building.id, grid.id)
             if command.open_cases == OpenCases.MOVE:
-                moved = _move_open_cases(session, actor, building.id, old_grid, grid.id)
+                moved = _move_open_cases(session, actor, building.id, changes["grid_id"][0], grid.id)
                 changes["open_cases_moved"] = (None, moved)
-    if changes:
-        record(session, actor, "building.saved", f"building:{building.id}", changes)
-    session.flush()
-    return building
+
+    return _save(session, actor, Building, building_id, command.model_dump(exclude={"open_cases"}), clash=clash,
+                 refusal=InvalidInput(N_("Grid %(grid)s has a building of this name already."), field="name",
+                                      grid=grid.code), changing=moving)
 
 
 def _move_households(session: Session, building_id: int, grid_id: int) -> None:
