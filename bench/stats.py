@@ -24,8 +24,9 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text, update
 from werkzeug.security import generate_password_hash
 
 from tracker import create_app
@@ -50,6 +51,10 @@ CATEGORIES = ("civil_affairs", "legal", "employment", "medical_insurance", "pens
               "city_management", "certificates", "dispute_mediation", "other")
 CHANNELS = ("phone", "walk_in", "wechat", "app", "mobile_desk", "visit", "hotline_12345")
 OUTCOMES = ("satisfied", "satisfied", "satisfied", "satisfied", "basic", "basic", "dissatisfied")
+
+
+#: The office's time zone: a case's local day keys the numbers' day totals.
+LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -92,7 +97,62 @@ def build(url: str, cases: int, grids: int, blob: int, seed: int = 16) -> dict[s
     start = time.perf_counter()
     _load_cases(url, cases, blob, seed)
     took[f"{cases:,} cases loaded"] = time.perf_counter() - start
+    start = time.perf_counter()
+    rows = _count_day_totals(url)
+    took[f"day totals counted ({rows:,} days of grids, as `flask count-day-totals` does)"] = \
+        time.perf_counter() - start
     return took
+
+
+def _count_day_totals(url: str) -> int:
+    """Count the day totals of the cases loaded around the app (services.facts.count_all_days)."""
+    from tracker.services.facts import count_all_days
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            rows = count_all_days(conn, LOCAL)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE stats_day")
+        else:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        return rows
+    finally:
+        engine.dispose()
+
+
+def _write_cost(url: str, writes: int = 300) -> tuple[float, float]:
+    """Return the milliseconds of a write of one case's facts (answered on the spot, set and unset), each in its
+    own transaction as a request's, with the day totals' triggers and without them."""
+    from tracker.services.facts import install_day_totals
+    engine = create_engine(url)
+    rng = random.Random(7)
+    table = Case.__table__
+    try:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(table.c.id))).scalar_one()
+        ids = [rng.randrange(1, last + 1) for _ in range(writes)]
+
+        def run() -> float:
+            started = time.perf_counter()
+            for n, case_id in enumerate(ids):
+                with engine.begin() as conn:
+                    conn.execute(update(table).where(table.c.id == case_id).values(answered_on_spot=n % 2 == 0))
+            return 1000 * (time.perf_counter() - started) / writes
+        with_triggers = run()
+        with engine.begin() as conn:
+            for name, on in (("stats_day_case_insert", "case"), ("stats_day_case_delete", "case"),
+                             ("stats_day_case_update", "case"), ("stats_day_link_insert", "duplicate_link"),
+                             ("stats_day_link_delete", "duplicate_link")):
+                conn.exec_driver_sql(f'DROP TRIGGER {name} ON "{on}"' if engine.dialect.name == "postgresql"
+                                     else f"DROP TRIGGER {name}")
+        without = run()
+        with engine.begin() as conn:
+            install_day_totals(conn)
+        return with_triggers, without
+    finally:
+        engine.dispose()
 
 
 def _load_cases(url: str, total: int, blob: int, seed: int, chunk: int = 20_000) -> None:
@@ -142,6 +202,7 @@ def _case(rng: random.Random, n: int, now: dt.datetime, buildings, departments, 
            "dispatched_at": None, "sign_for_at": None, "remind_at": None, "due_at": None, "escalate_at": None,
            "signed_at": None, "reminded_for": None, "outcome": None, "reopen_count": 0, "callback_attempts": 0,
            "extension_days": 0, "created_by_id": users[0], "created_at": created, "updated_at": created,
+           "local_day": created.astimezone(LOCAL).date(),
            "archived_at": None, "definition_id": definition, "workflow_state": state, "audit_seq": 0,
            "audit_head": None, "version": 1, "row_version": 1,
            "first_dispatched_at": None, "respond_by": None, "first_due_at": None, "responded_at": None,
@@ -242,6 +303,9 @@ def measure(url: str, repeats: int) -> dict[str, float]:
             figures[f"{name} p95 ms"] = 1000 * percentile(samples, 95)
             figures[f"{name} median ms"] = 1000 * statistics.median(samples)
         figures["monthly reports, every grid, department, community (s)"] = _reports(app)
+        kept, bare = _write_cost(url)
+        figures["one case's facts written, day totals kept by the triggers (ms)"] = kept
+        figures["the same write without the triggers (ms)"] = bare
     finally:
         app.extensions["gridloop.db"].dispose()
     return figures

@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
                     create_program_account_command,
                     scheduler_command, create_token_command, revoke_token_command, set_password_command,
                     disable_user_command, enable_user_command, publish_open311_command,
-                    import_sheet_command, verify_admin_trail_command):
+                    import_sheet_command, verify_admin_trail_command, count_day_totals_command):
         app.cli.add_command(command)
 
 
@@ -461,3 +461,16 @@ def verify_admin_trail_command() -> None:
         click.echo(f"admin trail BROKEN at event {report.broken_seq}: {report.problem}")
         raise SystemExit(1)
     click.echo(f"admin trail intact, {report.events} events, head {report.head}")
+
+
+@click.command("count-day-totals")
+@with_appcontext
+def count_day_totals_command() -> None:
+    """Give every case its local day and count the numbers' day totals of every grid again from the cases
+    (after changing [app] timezone, or loading cases around the app); (re)install their triggers."""
+    from .services.facts import count_all_days, install_day_totals
+    db = get_session()
+    install_day_totals(db.connection())  # this release's definitions of the figures
+    rows = count_all_days(db.connection(), current_app.extensions["gridloop.calendar"].zone)
+    db.commit()
+    click.echo(f"day totals counted: {rows} days of grids")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -256,6 +257,10 @@ class ProcessDefinition(Base):
     deployed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+#: The cases whose figures a clock can still change (``ix_case_undecided``; queries.stats says the same in SQL).
+UNDECIDED = "first_dispatched_at IS NOT NULL AND (responded_at IS NULL OR handled_at IS NULL)"
+
+
 class Case(Base):
     """A resident's request and everything decided about it."""
 
@@ -325,6 +330,8 @@ class Case(Base):
     # Who recorded the case (the audit chain names them too); reading it follows roles, not this.
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # The office's local day of ``created_at`` (services.facts sets it): the day whose totals count the case.
+    local_day: Mapped[dt.date] = mapped_column(sa_Date())
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     archived_at: Mapped[dt.datetime | None]
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
@@ -364,7 +371,30 @@ class Case(Base):
         Index("ix_case_open_now", "status", "grid_id", "handler_id", "due_at"),
         # Hotspots: the same building and category within a few days.
         Index("ix_case_building_category_created", "building_id", "category", "created_at"),
+        # The numbers' cases a clock can still change (dispatched, not yet signed for or not yet handled): the
+        # day totals (stats_day) hold every other case's figures; these are counted at "now".
+        Index("ix_case_undecided", "created_at", "grid_id", "first_dispatched_at", "respond_by", "responded_at",
+              "first_due_at", "handled_at", "due_at", "id", sqlite_where=text(UNDECIDED),
+              postgresql_where=text(UNDECIDED)),
     )
+
+
+#: What a day's totals of one grid keep (``stats_day``): queries.stats' counted figures as no clock can change
+#: them, the handling minutes, and the on-time and overdue counts held to the limits set at dispatch.
+DAY_COUNTERS = ("recorded", "on_spot", "dispatched", "response_due", "responded", "handling_due", "on_time",
+                "overdue", "handled", "reached", "satisfied", "basic", "dissatisfied", "reopened", "handling_minutes",
+                "on_time_original", "overdue_original")
+
+#: The numbers' day totals per grid (local days), kept current by the database itself with every write to a
+#: case or a duplicate link (triggers services.facts installs): a dashboard reads a period of an area from a
+#: few hundred of these rows, not from every case.
+stats_day = Table(
+    "stats_day", Base.metadata,
+    Column("day", sa_Date(), primary_key=True),
+    Column("grid_id", ForeignKey("grid.id"), primary_key=True),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in DAY_COUNTERS),
+    Index("ix_stats_day_grid", "grid_id", "day"),
+)
 
 
 class Task(Base):

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.conftest import PASSWORD, PASSWORD_HASH, Browser, csrf_token, dispatch, intake, latest_case, user_id
+from tests.factories import assert_day_totals_current
 from tracker.models import AdminEvent, Building, Case, Grid, Membership, Role, Task, TaskStatus, User
 from tracker.services.audit import verify_chain
 
@@ -172,7 +173,7 @@ def _building_form(db, building: Building, **changes) -> dict:
             "latitude": "", "longitude": "", **changes}
 
 
-def test_moving_a_building_asks_about_its_open_cases_and_moves_them_on_their_chains(db, login, admin_login):
+def test_moving_a_building_asks_about_its_open_cases_and_moves_them_on_their_chains(app, db, login, admin_login):
     login("member_a").submit("/cases/new", intake(db))
     case = latest_case(db)
     building = db.get(Building, case.building_id)
@@ -191,6 +192,7 @@ def test_moving_a_building_asks_about_its_open_cases_and_moves_them_on_their_cha
     assert db.scalar(select(Task.grid_id).where(Task.case_id == case.id, Task.status == TaskStatus.OPEN)) == grid_b
     assert verify_chain(db, case.id).ok
     assert login("member_b").get(f"/cases/{case.id}").status_code == 200  # grid B's staff see it now
+    assert_day_totals_current(app)  # the numbers count the case for grid B, no longer for grid A
 
 
 def test_a_building_moved_with_its_cases_staying_leaves_them_with_the_old_grid(db, login, admin_login):

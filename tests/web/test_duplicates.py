@@ -9,6 +9,7 @@ import re
 from sqlalchemy import select
 
 from tests.conftest import building_id, dispatch, intake, latest_case, open_task
+from tests.factories import assert_day_totals_current
 from tracker.models import AuditEvent, Case, DuplicateLink, Task, TaskStatus
 from tracker.services.audit import verify_chain
 from tracker.services.duplicates import shingles, similarity
@@ -184,7 +185,7 @@ def test_linking_to_a_case_already_handled_passes_its_result_on_at_once(login, d
     assert verify_chain(db, duplicate.id).ok
 
 
-def test_unlinking_reopens_the_waiting_task_and_is_on_both_chains(login, db):
+def test_unlinking_reopens_the_waiting_task_and_is_on_both_chains(app, login, db):
     member, main, duplicate = _two_cases(login, db)
     leader = login("leader_a")
     task_before = open_task(db, duplicate.id)
@@ -204,6 +205,7 @@ def test_unlinking_reopens_the_waiting_task_and_is_on_both_chains(login, db):
     assert open_task(db, duplicate.id).name == "dispatch"
     assert dispatch(leader, db, duplicate.id).status_code == 302
     assert verify_chain(db, duplicate.id).ok and verify_chain(db, main.id).ok
+    assert_day_totals_current(app)  # the numbers counted the duplicate out, and in again
 
 
 def test_links_that_lead_nowhere_are_refused_with_a_reason_and_change_nothing(login, db):

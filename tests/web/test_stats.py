@@ -453,3 +453,134 @@ def test_migration_0015_replays_the_same_facts_from_the_chains(app, db, scenario
     db.expire_all()
     replayed = {c.id: tuple(getattr(c, n) for n in names) for c in db.scalars(select(Case))}
     assert replayed == live
+
+
+def _from_cases(monkeypatch) -> None:
+    """Make the figures read every case (the path of a department's scope) instead of the day totals."""
+    monkeypatch.setattr(stats, "day_total_grids", lambda user, scope: stats.NOT_BY_GRID)
+
+
+@pytest.mark.parametrize("extensions", ["extended", "original"])
+def test_the_day_totals_give_the_figures_the_cases_give(app, db, scenario, monkeypatch, extensions):
+    """Area, grid and community figures, per grid and per week, at moments before, between and after the limits
+    pass, read from the day totals are those read from every case."""
+    defs = stats.Definitions(extensions=extensions)
+    community = db.get(Case, scenario["A"]).grid.community_id
+    moments = [local(2026, 10, 12, 9, 59), local(2026, 10, 21, 10, 1), NOW, local(2027, 3, 1, 9, 0)]
+    looks = [("street", stats.Scope(), None), ("street", stats.Scope(), "grid"), ("leader_a", stats.Scope(), None),
+             ("leader_a", stats.Scope(grid_id=user_grid(app, "GA")), "grid"), ("admin", stats.Scope(), "grid"),
+             (None, stats.Scope(community_id=community), "grid"), ("member_b", stats.Scope(), None)]
+
+    def counts(tally: stats.Tally) -> dict[str, int]:
+        return {**{name: tally[name] for name in stats.COUNTED}, "minutes": tally.handling_minutes}
+
+    def read() -> list:
+        with app.app_context():
+            session = get_session()
+            found = []
+            for name, scope, by in looks:
+                user = session.scalar(select(User).where(User.username == name)) if name else None
+                for moment in moments:
+                    found.append([(t.key, counts(t)) for t in stats.tallies(
+                        session, user, scope, PERIOD, SH, moment, defs, by=by)])
+                    found.append([(w.first, counts(t)) for w, t in stats.weekly(
+                        session, user, scope, moment.date(), SH, moment, defs)])
+            session.rollback()
+        return found
+
+    from_day_totals = read()
+    assert any(t[1]["overdue"] for looked in from_day_totals for t in looked)
+    _from_cases(monkeypatch)
+    assert read() == from_day_totals
+
+
+def test_the_day_totals_follow_every_write(app, db, scenario):
+    """Kept with each write -- dispatch, sign-for, extension, handling, callback, reopening, a linked duplicate
+    -- the day totals are what counting every case again gives; unlinking and moving cases keep them so."""
+    from tests.factories import assert_day_totals_current, stored_day_totals
+    assert_day_totals_current(app)
+    with app.app_context():
+        # The days of G, A, B-C-D, F (grid A) and H (grid B); E, a duplicate, counts nothing on its day.
+        assert len(stored_day_totals(get_session())) == 5
+        get_session().rollback()
+    link = db.scalar(select(DuplicateLink))
+    db.delete(link)
+    db.commit()
+    assert_day_totals_current(app)
+    case = db.get(Case, scenario["H"])
+    case.grid_id = user_grid(app, "GA")  # as moving a building with its open cases does (services.admin)
+    db.commit()
+    assert_day_totals_current(app)
+    [a] = figures(app, "leader_a", NOW)
+    assert a["recorded"] == 7  # five, E no longer a duplicate, and H moved in
+
+
+def test_two_writers_of_one_grid_and_day_both_count(app, db):
+    """Two requests changing two cases of the same grid and day at once: the later one waits for the day's
+    totals row and counts the earlier one's change, so neither is lost."""
+    import threading
+    import time
+
+    from tests.factories import assert_day_totals_current
+    moment = local(2026, 11, 2, 9, 0)
+    ids = [record(app, db, moment), record(app, db, moment + dt.timedelta(hours=1))]
+    first_flushed, second_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write(case_id: int, first: bool) -> None:
+        try:
+            with app.app_context():
+                session = get_session()
+                session.get(Case, case_id).answered_on_spot = True  # a fact of the day's totals
+                session.flush()
+                if first:
+                    first_flushed.set()
+                    second_started.wait(5)
+                    time.sleep(0.3)  # the second writer is now waiting for this one
+                session.commit()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    one = threading.Thread(target=write, args=(ids[0], True))
+    one.start()
+    assert first_flushed.wait(10)
+    two = threading.Thread(target=lambda: (second_started.set(), write(ids[1], False)))
+    two.start()
+    one.join(20)
+    two.join(20)
+    assert not errors, errors
+    assert_day_totals_current(app)
+    with app.app_context():
+        session = get_session()
+        leader = session.scalar(select(User).where(User.username == "leader_a"))
+        [t] = stats.tallies(session, leader, stats.Scope(), stats.month_of(moment.date()), SH, moment,
+                            stats.Definitions())
+        session.rollback()
+    assert (t["recorded"], t["on_spot"]) == (2, 2)
+
+
+def test_count_day_totals_counts_them_all_again(app, db, scenario):
+    """After the time zone changed (or cases were loaded around the app), the command counts every total again."""
+    from tests.factories import assert_day_totals_current, stored_day_totals
+    from tracker.models import stats_day
+    with app.app_context():
+        kept = stored_day_totals(get_session())
+        get_session().rollback()
+    db.execute(stats_day.delete())
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["count-day-totals"])
+    assert result.exit_code == 0, result.output
+    assert "day totals counted" in result.output
+    with app.app_context():
+        assert stored_day_totals(get_session()) == kept
+        get_session().rollback()
+    assert_day_totals_current(app)
+
+
+def test_the_database_runs_this_releases_day_totals(app):
+    """The triggers in the database are the ones made from today's definitions of the figures: a change to a
+    definition needs a migration that installs them again (and counts again), or this fails."""
+    from tracker.services.facts import day_total_sources, installed_day_totals
+    with app.extensions["gridloop.db"].connect() as connection:
+        installed, wanted = installed_day_totals(connection), day_total_sources(connection.dialect)
+    assert len(wanted) == 5 and installed == wanted

@@ -33,9 +33,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from ..deadlines import DueWindow
-from ..models import Case, CaseStatus, Community, Department, DuplicateLink, Grid, Report, Role, User, UTCDateTime
+from ..models import (
+    DAY_COUNTERS,
+    Case,
+    CaseStatus,
+    Community,
+    Department,
+    DuplicateLink,
+    Grid,
+    Report,
+    Role,
+    User,
+    UTCDateTime,
+    stats_day,
+)
 from ..permissions import audits_district, community_ids, department_ids, grid_ids, visible_cases
 
 #: Answers that reached the resident at a callback.
@@ -78,26 +92,34 @@ class Definitions:
 
 # -- the conditions ------------------------------------------------------------------------------
 
+#: The beginning of time for the figures (``_conditions``' "now"): no limit has passed yet.
+NEVER: Any = object()
+
+
 def _handling_limits(original: bool) -> tuple[Any, Any]:
     """Return (the limit a completed handling is held to, the limit an open one is held to)."""
     return (Case.first_due_at, Case.first_due_at) if original else (Case.handled_due_at, Case.due_at)
 
 
 def _conditions(now: Any, original: bool) -> dict[str, ColumnElement[bool]]:
-    """Return each figure's condition on a case at ``now`` (a moment, or NOW given at execution)."""
+    """Return each figure's condition on a case at ``now`` (a moment, or NOW given at execution; NEVER: the
+    beginning of time, when no limit had passed -- what no clock can change, as the day totals keep it)."""
     handled_limit, open_limit = _handling_limits(original)
     dispatched = Case.first_dispatched_at.is_not(None)
     handled = Case.handled_at.is_not(None)
-    late_open = and_(dispatched, Case.handled_at.is_(None), open_limit < now)
+
+    def passed(limit: Any) -> ColumnElement[bool]:
+        return false() if now is NEVER else limit < now
+    late_open = and_(dispatched, Case.handled_at.is_(None), passed(open_limit))
     return {
         "recorded": true(),
         "on_spot": Case.answered_on_spot.is_(True),
         "dispatched": dispatched,
         # Response: signed for (签收) by the sign-for limit; undecided while neither happened nor passed.
-        "response_due": and_(dispatched, or_(Case.responded_at.is_not(None), Case.respond_by < now)),
+        "response_due": and_(dispatched, or_(Case.responded_at.is_not(None), passed(Case.respond_by))),
         "responded": Case.responded_at <= Case.respond_by,
         "response_late": and_(dispatched, or_(Case.responded_at > Case.respond_by,
-                                              and_(Case.responded_at.is_(None), Case.respond_by < now))),
+                                              and_(Case.responded_at.is_(None), passed(Case.respond_by)))),
         # Handling: completed by its limit; undecided while open and the limit has not passed.
         "handling_due": or_(handled & dispatched, late_open),
         "on_time": and_(handled, dispatched, Case.handled_at <= handled_limit),
@@ -349,6 +371,10 @@ def tallies(session: Session, user: User | None, scope: Scope, period: Period, z
 
     ``by`` names a dimension, or two joined by "+" ("grid+handler": keys are (grid, handler) pairs).
     """
+    grids = day_total_grids(user, scope)
+    if grids is not NOT_BY_GRID and by in (None, "grid"):
+        return _from_day_totals(session, user, scope, grids, [(period.first, period.last)], zone, now, defs,
+                                by_grid=by == "grid") or ([] if by else [Tally()])
     start, end = period.bounds(zone)
     columns = _aggregates(defs)
     query = _base(user, scope, start, end).with_only_columns(*columns)
@@ -374,6 +400,11 @@ def weekly(session: Session, user: User | None, scope: Scope, today: dt.date, zo
            defs: Definitions) -> list[tuple[Period, Tally]]:
     """Return the tallies of the last ``defs.trend_weeks`` weeks up to ``today``'s, oldest first, in one query."""
     weeks = [week_of(today - dt.timedelta(weeks=n)) for n in range(defs.trend_weeks - 1, -1, -1)]
+    grids = day_total_grids(user, scope)
+    if grids is not NOT_BY_GRID:
+        found = {t.key: t for t in _from_day_totals(session, user, scope, grids, [(w.first, w.last) for w in weeks],
+                                                    zone, now, defs)}
+        return [(week, found.get(i, Tally(i))) for i, week in enumerate(weeks)]
     starts = [w.bounds(zone)[0] for w in weeks]
     bucket = when(*((Case.created_at < starts[i + 1], i) for i in range(len(weeks) - 1)), else_=len(weeks) - 1)
     query = (_base(user, scope, starts[0], weeks[-1].bounds(zone)[1]).with_only_columns(*_aggregates(defs))
@@ -383,6 +414,110 @@ def weekly(session: Session, user: User | None, scope: Scope, today: dt.date, zo
         found[row[-1]] = Tally(row[-1], {name: int(row[i] or 0) for i, name in enumerate(COUNTED)},
                                int(row[len(COUNTED)] or 0))
     return [(week, found.get(i, Tally(i))) for i, week in enumerate(weeks)]
+
+
+# -- day totals ----------------------------------------------------------------------------------
+#
+# A dashboard of an area reads its period from the day totals of each grid (``stats_day``, kept current by
+# services.facts with every write to a case), not from every case: a month of 400 grids is 12,400 rows.
+# The day totals hold each case's figures as no clock can change them -- its figures "as of" the beginning
+# of time, when no limit had passed -- and the few cases a clock still can change (dispatched, not yet signed
+# for or handled: ``UNDECIDED``) add what "now" makes of them, read from the cases themselves. So a limit
+# passing while no one writes makes the figure change at once, as it does in the case list.
+
+#: The cases a clock can still change (the condition of ``ix_case_undecided``, which models.UNDECIDED writes).
+UNDECIDED = and_(Case.first_dispatched_at.is_not(None), or_(Case.responded_at.is_(None), Case.handled_at.is_(None)))
+#: ``day_total_grids``' answer when what a user reads is not a set of grids (a department's cases).
+NOT_BY_GRID: Any = object()
+
+
+def _sum(condition: ColumnElement[bool], value: Any = 1) -> Any:
+    return func.coalesce(func.sum(when((condition, value), else_=0)), 0)
+
+
+def day_total_terms(row: Any = None) -> list[tuple[str, ColumnElement[Any]]]:
+    """Return what one case adds to each counter of its day's total (models.DAY_COUNTERS, in order): 1 or 0,
+    the handling minutes. ``row``: an alias of the case table to write them on (a trigger's NEW or OLD)."""
+    extended, original = _conditions(NEVER, False), _conditions(NEVER, True)
+    terms: list[tuple[str, ColumnElement[Any]]] = [(name, when((extended[name], 1), else_=0)) for name in COUNTED]
+    terms += [("handling_minutes", when((extended["handled"], Case.handling_minutes), else_=0)),
+              ("on_time_original", when((original["on_time"], 1), else_=0)),
+              ("overdue_original", when((original["overdue"], 1), else_=0))]
+    assert tuple(name for name, _ in terms) == DAY_COUNTERS
+    if row is not None:
+        adapter = ClauseAdapter(row)
+        terms = [(name, adapter.traverse(term)) for name, term in terms]
+    return terms
+
+
+def day_totals_query() -> Select:
+    """Return the query of every day total (local day, grid, the counters) counted from the cases."""
+    sums = [func.coalesce(func.sum(term), 0).label(name) for name, term in day_total_terms()]
+    return (select(Case.local_day, Case.grid_id, *sums).where(not_duplicate())
+            .group_by(Case.local_day, Case.grid_id))
+
+
+def day_total_grids(user: User | None, scope: Scope) -> Any:
+    """Return the grids whose day totals make up what ``user`` reads of ``scope``: None (every grid), a query
+    of grid ids, or NOT_BY_GRID (the scope or the user's reading is not a set of grids)."""
+    if scope.department_id is not None or scope.handler_id is not None:
+        return NOT_BY_GRID
+    grids: Any = None
+    if user is not None and not (user.is_admin or audits_district(user)):
+        if department_ids(user):
+            return NOT_BY_GRID
+        own, communities = grid_ids(user, Role.GRID_MEMBER, Role.GRID_LEADER), community_ids(user)
+        grids = select(Grid.id).where(or_(Grid.id.in_(own) if own else false(),
+                                          Grid.community_id.in_(communities) if communities else false()))
+    if scope.grid_id is not None:
+        grids = select(Grid.id).where(Grid.id == scope.grid_id) if grids is None else \
+            grids.where(Grid.id == scope.grid_id)
+    if scope.community_id is not None:
+        grids = (select(Grid.id) if grids is None else grids).where(Grid.community_id == scope.community_id)
+    return grids
+
+
+def _from_day_totals(session: Session, user: User | None, scope: Scope, grids: Any,
+                     spans: Sequence[tuple[dt.date, dt.date]], zone: ZoneInfo, now: dt.datetime, defs: Definitions,
+                     by_grid: bool = False) -> list[Tally]:
+    """Return the tallies of consecutive local-day ``spans`` (one per span, keyed by its position; or, of a
+    single span, one per grid: ``by_grid``) from the day totals, plus what ``now`` makes of undecided cases."""
+    original = defs.extensions == "original"
+    names = [f"{name}_original" if original and name in ("on_time", "overdue") else name for name in COUNTED]
+    cuts = [last + dt.timedelta(days=1) for _, last in spans]
+    day = stats_day.c.day
+    totals = select(*(func.coalesce(func.sum(stats_day.c[n]), 0) for n in [*names, "handling_minutes"])).where(
+        day >= spans[0][0], day < cuts[-1])
+    if grids is not None:
+        totals = totals.where(stats_day.c.grid_id.in_(grids))
+    # The undecided cases: what "now" adds to their figures as of the beginning of time.
+    at_now, at_never = _conditions(NOW, original), _conditions(NEVER, original)
+    changing = ("response_due", "handling_due", "overdue")
+    start, end = (dt.datetime.combine(d, dt.time(), zone) for d in (spans[0][0], cuts[-1]))
+    late = _readable(user, scope.where(select(*(_sum(at_now[n]) - _sum(at_never[n]) for n in changing)))).where(
+        UNDECIDED, Case.created_at >= start, Case.created_at < end, not_duplicate())
+    if by_grid:
+        totals, late = (totals.add_columns(stats_day.c.grid_id).group_by(stats_day.c.grid_id),
+                        late.add_columns(Case.grid_id).group_by(Case.grid_id))
+    elif len(spans) > 1:
+        moments = [dt.datetime.combine(cut, dt.time(), zone) for cut in cuts[:-1]]
+        day_span = when(*((day < cut, i) for i, cut in enumerate(cuts[:-1])), else_=len(spans) - 1)
+        case_span = when(*((Case.created_at < m, i) for i, m in enumerate(moments)), else_=len(spans) - 1)
+        totals, late = totals.add_columns(day_span).group_by(day_span), late.add_columns(case_span).group_by(case_span)
+    keyed = by_grid or len(spans) > 1
+    found: dict[Any, Tally] = {}
+    for row in session.execute(totals):
+        key = row[-1] if keyed else 0
+        found[key] = Tally(key, {name: int(row[i]) for i, name in enumerate(COUNTED)}, int(row[len(COUNTED)]))
+    for row in session.execute(late, {"stats_now": now}):
+        tally = found.setdefault(row[-1] if keyed else 0, Tally(row[-1] if keyed else 0, {}, 0))
+        for i, name in enumerate(changing):
+            tally.counts[name] = tally[name] + int(row[i] or 0)
+    if not keyed:
+        found[0].key = None
+        return [found[0]]
+    # A grid whose cases all went (moved to another grid, linked as duplicates) keeps a day of zeros.
+    return [found[k] for k in sorted(found) if not by_grid or found[k]["recorded"]]
 
 
 def figure_cases(session: Session, user: User | None, scope: Scope, period: Period, zone: ZoneInfo,

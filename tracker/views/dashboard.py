@@ -108,14 +108,13 @@ def count_of(tally: stats.Tally, name: str, definitions: stats.Definitions) -> i
 def overview(user: User, scope: stats.Scope, period: stats.Period, by: str | None = None) -> dict[str, Any]:
     """Return what every dashboard shows for ``scope``: now, the period against the previous, weeks, mixes.
 
-    The period's cases are read twice, grouped by (``by``, category) and by (channel, department): every
-    other grouping, and the whole, are sums of those (``groups`` holds the ``by`` one).
+    The period's cases are read grouped by (category, channel, department): those groupings, and the whole,
+    are sums of that; the ``by`` groups (``groups``) are read on their own -- per grid, from the day totals.
     """
     db, zone, window, definitions = get_session(), local_zone(), due_window(), defs()
     now = window.now
-    pairs = stats.tallies(db, user, scope, period, zone, now, definitions, by=f"{by or 'category'}+category")
-    categories = stats.Tally.regrouped(pairs, 1)
-    mixes = stats.tallies(db, user, scope, period, zone, now, definitions, by="channel+department")
+    mixes = stats.tallies(db, user, scope, period, zone, now, definitions, by="category+channel+department")
+    categories = stats.Tally.regrouped(mixes, 0)
     current = stats.Tally.combined(categories)
     previous = stats.total(db, user, scope, period.previous(), zone, now, definitions)
     now_by = stats.today_counts(db, user, scope, window, by=by)
@@ -128,9 +127,9 @@ def overview(user: User, scope: stats.Scope, period: stats.Period, by: str | Non
         "current_rates": current.rates(definitions), "before_rates": previous.rates(definitions),
         "weeks": stats.weekly(db, user, scope, today(), zone, now, definitions),
         "categories": sorted(categories, key=lambda t: -t["recorded"]),
-        "channels": sorted(stats.Tally.regrouped(mixes, 0), key=lambda t: -t["recorded"]),
-        "groups": stats.Tally.regrouped(pairs, 0) if by else [],
-        "by_department": [t for t in stats.Tally.regrouped(mixes, 1) if t.key is not None],
+        "channels": sorted(stats.Tally.regrouped(mixes, 1), key=lambda t: -t["recorded"]),
+        "groups": stats.tallies(db, user, scope, period, zone, now, definitions, by=by) if by else [],
+        "by_department": [t for t in stats.Tally.regrouped(mixes, 2) if t.key is not None],
         "links": Links(period, scope.args(), definitions), "count_of": count_of,
         "rate_label": lambda name: labels.label(labels.RATES, name),
         "channel_label": lambda code: labels.label(labels.CHANNELS, code),
