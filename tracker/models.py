@@ -374,7 +374,7 @@ class Case(Base):
         # The numbers' cases a clock can still change (dispatched, not yet signed for or not yet handled): the
         # day totals (stats_day) hold every other case's figures; these are counted at "now".
         Index("ix_case_undecided", "created_at", "grid_id", "first_dispatched_at", "respond_by", "responded_at",
-              "first_due_at", "handled_at", "due_at", "id", sqlite_where=text(UNDECIDED),
+              "first_due_at", "handled_at", "handled_due_at", "due_at", "id", sqlite_where=text(UNDECIDED),
               postgresql_where=text(UNDECIDED)),
     )
 
