@@ -30,7 +30,7 @@ SCHEMA: dict[str, dict[str, type] | None] = {
     "calendar": {"extra_holidays": list, "extra_workdays": list},
     "scheduler": {"in_web": bool, "interval_seconds": float, "batch_size": int, "visit_hour": int},
     "demo": {"clock_hook": bool},
-    "duplicates": {"window_days": int, "similarity": float, "max_shown": int},
+    "duplicates": {"window_days": int, "similarity": float, "max_shown": int, "intake_key_days": int},
     "api": {"rate_limit": str, "login_rate_limit": str, "login_address_rate_limit": str, "ratelimit_storage": str,
             "heavy_rate_limit": str, "search_rate_limit": str,
             "ratelimit_enabled": bool,
@@ -171,6 +171,8 @@ def _validate_duplicates(section: Mapping[str, Any]) -> None:
         raise ConfigError("duplicates.similarity must be more than 0 and at most 1")
     if section.get("max_shown", 5) < 1:
         raise ConfigError("duplicates.max_shown must be at least 1")
+    if section.get("intake_key_days", 30) < 1:
+        raise ConfigError("duplicates.intake_key_days must be at least 1 (a key must outlive the retries it guards)")
 
 
 def _validate_dispatch(dispatch: dict) -> None:

@@ -180,6 +180,31 @@ def find_hotspots(app: Flask, now: dt.datetime | None = None) -> int:
     return len(found)
 
 
+def purge_intake_keys(app: Flask, now: dt.datetime | None = None, batch_size: int | None = None) -> int:
+    """Delete the one-time intake keys older than ``[duplicates] intake_key_days``; return how many.
+
+    One transaction per batch (``[scheduler] batch_size`` rows), like the timers, so a large backlog
+    never holds the intake_key table locked for long. A key younger than the limit is never touched.
+    """
+    from .services import duplicates
+    config = app.config["GRIDLOOP"]
+    before = (now or clock.now()) - dt.timedelta(days=duplicates.key_days(config))
+    batch_size = batch_size or config["scheduler"].get("batch_size", 100)
+    purged = 0
+    with app.app_context():
+        maker = app.extensions["gridloop.sessionmaker"]
+        while True:
+            with maker() as session:
+                deleted = duplicates.purge_keys(session, before, batch_size)
+                session.commit()
+            purged += deleted
+            if deleted < batch_size:
+                break
+    if purged:
+        log.info("%d intake keys older than %s purged", purged, before.isoformat())
+    return purged
+
+
 def _safe(job, app: Flask) -> None:
     """Run a job; a database outage is logged and retried on the next run, never fatal."""
     try:
@@ -212,6 +237,10 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     if config.get("hotspots", {}).get("enabled", True):
         scheduler.add_job(_safe, IntervalTrigger(minutes=10), args=(find_hotspots, app), id="hotspots",
                           name="find hotspots (未诉先办)", max_instances=1, coalesce=True)
+    # Daily at night, and once on start (a process restarted daily would miss the night; the purge is idempotent).
+    scheduler.add_job(_safe, CronTrigger(hour=3, minute=20, timezone=zone), args=(purge_intake_keys, app),
+                      id="intake-keys", name="purge old one-time intake keys", max_instances=1, coalesce=True,
+                      misfire_grace_time=12 * 3600, next_run_time=dt.datetime.now(dt.UTC))
     # Catch up on start: today's visits if the process was down at visit_hour (idempotent).
     scheduler.add_job(_safe, args=(start_visits, app), id="visits-catch-up", name="catch up today's visits",
                       next_run_time=dt.datetime.now(dt.UTC))

@@ -51,6 +51,11 @@ def task_data(definitions: dict[str, dict]) -> dict[str, dict]:
 DUPLICATE = {"type": "object", "properties": {"id": {"type": "integer"}, "number": {"type": "string"},
                                               "released": {"type": "boolean"}},
              "required": ["id", "number", "released"]}
+#: An open or recent case a new case may repeat: no more of it than this, and only if the caller may read it.
+POSSIBLE_DUPLICATE = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "number": {"type": "string"}, "status": {"enum": list(labels.STATUSES)},
+    "created_at": {"type": "string", "format": "date-time"}},
+    "required": ["id", "number", "status", "created_at"], "additionalProperties": False}
 
 
 def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
@@ -129,6 +134,15 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "duplicates": {"type": "array", "items": DUPLICATE,
                            "description": "The duplicates following this case, oldest link first."}},
             "required": ["description", "deadline", "tasks"]}]},
+        "CreatedCase": {"allOf": [_ref("CaseDetail"), {"type": "object", "properties": {
+            "possible_duplicates": {"type": "array", "items": POSSIBLE_DUPLICATE, "description": (
+                "Open or recent cases this one may repeat (重复件), found as the desk's intake warning finds them "
+                "([duplicates] in config.toml: the same phone, or the same building and category within "
+                "`window_days` and a similar description), most alike first, at most `max_shown`; taken as at "
+                "the case's recording, so a repeat with the same `Idempotency-Key` lists the same cases. Only "
+                "cases you may read (as GET /cases/{case_id}). Link a real duplicate with POST "
+                "/cases/{case_id}/link.")}},
+            "required": ["possible_duplicates"]}]},
         "Event": {"type": "object", "properties": {
             "seq": INT, "at": TIME, "actor": _nullable(_ref("Person")), "actor_name": STR, "action": STR,
             "task_name": _nullable(STR), "changes": {"type": "object"}, "prev_hash": STR, "hash": STR},
@@ -225,7 +239,9 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[\\x21-\\x7e]+$"},
     "description": "A one-time key of your own (e.g. a UUID) for this case. Sending the same request again with "
                    "the same key from the same account records nothing new and answers 200 with the case made the "
-                   "first time; the same key with another body is refused (409). Keys are kept per account.",
+                   "first time; the same key with another body is refused (409). Keys are kept per account, for "
+                   "`[duplicates] intake_key_days` (30 by default): a repeat after that is a new request and "
+                   "records a new case.",
     "example": "9b2f6c1e-4d0a-4f8e-a1c2-7f3e5d9b0a11",
 }
 
@@ -287,10 +303,10 @@ def document(categories: list[str], channels: list[str]) -> dict:
                 "200": _json("One page.", _ref("CaseList")), "400": _problem("A filter or the cursor is malformed.")},
                 params=filters, op_id="listCases"),
             "post": _op("Record a case (starts its closed loop)", {
-                "201": _json("The new case.", _ref("CaseDetail")), "403": forbidden,
+                "201": _json("The new case, and the cases it may repeat.", _ref("CreatedCase")), "403": forbidden,
                 "200": _json("A repeat with an `Idempotency-Key` already used by this account for the same body: "
                              "the case already made (header `Idempotent-Replayed: true`); nothing new is "
-                             "recorded.", _ref("CaseDetail")),
+                             "recorded.", _ref("CreatedCase")),
                 "409": _problem("The `Idempotency-Key` was already used by this account for another body (the "
                                 "detail names the case made from it): send a new key for a new case.")},
                 body="NewCase", params=[IDEMPOTENCY_KEY], op_id="createCase")},

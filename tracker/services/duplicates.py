@@ -18,10 +18,11 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..errors import N_, ConflictError, InvalidInput
 from ..models import Case, CaseStatus, DuplicateLink, IntakeKey, Role, TaskStatus, User, utcnow
@@ -89,18 +90,23 @@ def settings(config: Mapping[str, Any]) -> tuple[int, float, int]:
             int(section.get("max_shown", 5)))
 
 
-def find_duplicates(svc: Services, actor: User, intake: RecordCase) -> list[Match]:
+def find_duplicates(svc: Services, actor: User, intake: RecordCase, *, made: Case | None = None) -> list[Match]:
     """Return the open or recent cases ``actor`` may read that ``intake`` may repeat, most alike first.
 
     A case matches with the same phone (open, or recorded within the window), or in the same building
-    and category within the window with a description at least ``similarity`` alike.
+    and category within the window with a description at least ``similarity`` alike. ``made``: the
+    case already recorded from ``intake``; the match is then taken as at its recording (the window
+    ends at its creation; it and the cases recorded after it are left out), so asking again later
+    finds the same cases.
     """
     window, least, shown = settings(svc.config)
-    since = utcnow() - dt.timedelta(days=window)
+    since = (made.created_at if made is not None else utcnow()) - dt.timedelta(days=window)
     candidates = found.duplicate_candidates(svc.session, actor, intake.resident_phone, intake.building_id,
                                             intake.category, since, limit=200)
     matches = []
     for case in candidates:
+        if made is not None and case.id >= made.id:
+            continue
         same_phone = bool(intake.resident_phone) and case.resident_phone == intake.resident_phone
         score = similarity(intake.description, case.description)
         if same_phone or (case.building_id == intake.building_id and case.category == intake.category
@@ -333,10 +339,32 @@ def keep_key(row: IntakeKey, case: Case) -> None:
     row.case_id = case.id
 
 
+def key_days(config: Mapping[str, Any]) -> int:
+    """Return ``[duplicates] intake_key_days``: how many days a one-time intake key is kept."""
+    return int(config.get("duplicates", {}).get("intake_key_days", 30))
+
+
+def purge_keys(session: Session, before: dt.datetime, batch_size: int) -> int:
+    """Delete up to ``batch_size`` intake keys made before ``before``, oldest first; return how many.
+
+    A purged key is forgotten: the same request sent again with it records a new case. The caller
+    commits each batch (jobs.purge_intake_keys), so a large backlog never holds a long transaction.
+    """
+    oldest = (select(IntakeKey.id).where(IntakeKey.created_at < before)
+              .order_by(IntakeKey.created_at, IntakeKey.id).limit(batch_size))
+    ids = list(session.scalars(oldest))
+    if not ids:
+        return 0
+    # Counted as deleted, not as found: a second scheduler purging at once may have taken some.
+    result = session.execute(delete(IntakeKey).where(IntakeKey.id.in_(ids), IntakeKey.created_at < before),
+                             execution_options={"synchronize_session": False})
+    return cast(CursorResult[Any], result).rowcount
+
+
 #: Run after every completed task: a main case just handled sends its result on.
 cases.AFTER_COMPLETE.append(follow_main)
 
 __all__ = ["HANDLED", "LINKABLE", "Match", "find_duplicates", "follow_main", "intake_digest", "keep_key",
-           "link_duplicate", "release", "replayed", "reserve_key", "settings", "shingles", "similarity",
-           "unlink_duplicate", "valid_key"]
+           "key_days", "link_duplicate", "purge_keys", "release", "replayed", "reserve_key", "settings", "shingles",
+           "similarity", "unlink_duplicate", "valid_key"]
 
