@@ -325,11 +325,12 @@ def document(categories: list[str], channels: list[str]) -> dict:
                              _ref("AttachmentList")),
                 "400": _problem("A form field holds a NUL character."), "403": forbidden, "404": not_found,
                 "413": _problem("The request is larger than `[media] max_request_mb`."),
-                "422": _problem("A file is no accepted image, too large, or too many; nothing was added.")},
+                "422": _problem("`kind` is none of these, or a file is no accepted image, too large, or too many; "
+                                "nothing was added.")},
                 params=[case_id], op_id="addAttachments"),
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["kind", "photos"], "properties": {
-                        "kind": {"enum": ["intake", "before", "after"],
+                        "kind": {**commands.json_schema(commands.UploadAttachment)["properties"]["kind"],
                                  "description": "before/after: the case's handler; intake: its grid's staff."},
                         "photos": {"type": "array", "items": {"type": "string", "contentMediaType":
                                                                "application/octet-stream"}}}}}}}}},

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, false, or_, select
 
+from .codes import AttachmentKind
 from .models import Case, CaseStatus, Grid, Household, Role, Task, TaskStatus, User, Visit, VisitStatus
 
 
@@ -195,6 +196,37 @@ _CHECKS: dict[Permission, Callable[[User, Any], bool]] = {
 }
 
 
+#: Photos a case's handler adds to it from the handling task (the others come with intake, visits, mediations).
+HANDLING_KINDS = (AttachmentKind.BEFORE, AttachmentKind.AFTER)
+
+
+def handles_case(user: User, case: Case) -> bool:
+    """Whether ``user`` handles ``case`` now: may act on its open handling task (never on an archived case).
+
+    The handler adds before/after photos and records and refers the case's mediations.
+    """
+    if case.status == CaseStatus.ARCHIVED or not can(user, Permission.CASE_READ, case):
+        return False
+    return any(t.form_key == "handle" and t.status == TaskStatus.OPEN and can(user, Permission.TASK_COMPLETE, t)
+               for t in case.tasks)
+
+
+def may_attach(user: User, case: Case, kind: AttachmentKind) -> bool:
+    """Whether ``user`` may add photos of ``kind`` to ``case`` from its pages or the API.
+
+    Before/after photos: whoever handles the case (``handles_case``). Further intake photos: the case's
+    grid staff. Nobody adds to an archived case, nor photos of other kinds (they come with their records).
+    """
+    if case.status == CaseStatus.ARCHIVED or not can(user, Permission.CASE_READ, case):
+        return False
+    if kind in HANDLING_KINDS:
+        return handles_case(user, case)
+    if kind == AttachmentKind.INTAKE:
+        return (holds_role(user, Role.GRID_MEMBER, grid_id=case.grid_id)
+                or holds_role(user, Role.GRID_LEADER, grid_id=case.grid_id))
+    return False
+
+
 def visible_households(user: User, query: Select) -> Select:
     """Restrict a household query to what the user may read (as ``_can_read_household``)."""
     if user.is_admin or audits_district(user):
@@ -247,3 +279,4 @@ def pool_filter(user: User):
 
 __all__ = ["Permission", "PermissionDenied", "audits_district", "can", "department_ids", "grid_ids",
            "holds_role", "in_lane", "pool_filter", "require", "visible_cases", "visible_households"]
+__all__ += ["HANDLING_KINDS", "handles_case", "may_attach"]

@@ -18,18 +18,17 @@ from .. import media
 from ..codes import AttachmentKind
 from ..errors import N_, ConflictError, InvalidInput, NotFound
 from ..media import Upload
-from ..models import Attachment, Case, CaseStatus, Mediation, Role, TaskStatus, User
-from ..permissions import Permission, PermissionDenied, can, holds_role
+from ..models import Attachment, Case, Mediation, User
+from ..permissions import PermissionDenied, may_attach
 from . import Services
 from .audit import record_event
+from .commands import UploadAttachment
 from .locks import flush
 
 #: The audit action of attaching files; its changes list them under chain.FILES_KEY.
 ACTION = "case.files_attached"
 #: An upload that passed the checks, with the name it is shown by.
 Checked = tuple[media.Photo, str]
-#: Kinds a person adds to a case on its own page (the others come with intake, visits and mediations).
-HANDLING_KINDS = (AttachmentKind.BEFORE, AttachmentKind.AFTER)
 
 
 def check_uploads(svc: Services, uploads: Sequence[Upload], field: str = "photos") -> list[Checked]:
@@ -84,23 +83,6 @@ def entry(row: Attachment) -> dict[str, Any]:
             "name": row.file_name}
 
 
-def may_attach(user: User, case: Case, kind: AttachmentKind) -> bool:
-    """Whether ``user`` may add photos of ``kind`` to ``case`` from its pages.
-
-    Before/after photos: whoever may act on the case's open handling task. Further intake photos:
-    the case's grid staff. Nobody adds to an archived case.
-    """
-    if case.status == CaseStatus.ARCHIVED or not can(user, Permission.CASE_READ, case):
-        return False
-    if kind in HANDLING_KINDS:
-        return any(t.form_key == "handle" and t.status == TaskStatus.OPEN and can(user, Permission.TASK_COMPLETE, t)
-                   for t in case.tasks)
-    if kind == AttachmentKind.INTAKE:
-        return (holds_role(user, Role.GRID_MEMBER, grid_id=case.grid_id)
-                or holds_role(user, Role.GRID_LEADER, grid_id=case.grid_id))
-    return False
-
-
 def lock_case(svc: Services, case_id: int) -> Case:
     """Load a case and lock its row for a change that appends to its chain (NotFound if there is none)."""
     case = svc.session.get(Case, case_id, with_for_update={"of": Case}, populate_existing=True,
@@ -110,9 +92,10 @@ def lock_case(svc: Services, case_id: int) -> Case:
     return case
 
 
-def add_photos(svc: Services, store: media.Store, actor: User, case_id: int, uploads: Sequence[Upload],
-               kind: AttachmentKind, expected_audit_seq: int | None = None) -> list[Attachment]:
+def add_photos(svc: Services, store: media.Store, actor: User, case_id: int, command: UploadAttachment,
+               uploads: Sequence[Upload], expected_audit_seq: int | None = None) -> list[Attachment]:
     """Add photos to a case from its pages or the API: check them all, lock the case, attach, flush."""
+    kind = command.kind
     photos = check_uploads(svc, uploads)
     if not photos:
         raise InvalidInput(N_("Choose at least one photo."), field="photos")
@@ -126,5 +109,5 @@ def add_photos(svc: Services, store: media.Store, actor: User, case_id: int, upl
     return rows
 
 
-__all__ = ["ACTION", "HANDLING_KINDS", "Checked", "Upload", "add_photos", "attach", "check_uploads", "entry",
-           "lock_case", "may_attach", "of_case"]
+__all__ = ["ACTION", "Checked", "Upload", "add_photos", "attach", "check_uploads", "entry",
+           "lock_case", "of_case"]

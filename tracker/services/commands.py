@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from ..codes import (
     ArchiveDecision,
+    AttachmentKind,
     CareGroup,
     Channel,
     DeadlineClass,
@@ -769,6 +770,64 @@ class CloseDeskSession(Command):
     note: _text(2000) = ""
 
 
+# -- mediations (矛盾调解) and photos -------------------------------------------------------------------
+
+class Party(Command):
+    """One side of a dispute: a name and a phone (private: only staff who may read the case see them)."""
+
+    name: _text(100, required=True)
+    phone: Phone
+
+    messages: ClassVar[Mapping[str, str]] = {"name": N_("Write the party's name.")}
+
+
+class RecordMediation(Command):
+    """Record a mediation of the case's dispute; a failed one may name where it is referred on."""
+
+    parties: Annotated[list[Party], Field(min_length=2, max_length=10)]
+    mediators: _text(200, required=True)
+    agreement: _text(4000, required=True)
+    accepted: bool
+    follow_up_on: dt.date | None = None
+    referred_to: _text(200) = Field("", validate_default=True)
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "parties": N_("Name both parties of the dispute, each with a phone."),
+        "mediators": N_("Name who mediated."),
+        "agreement": N_("Write what was agreed, or why no agreement was reached."),
+    }
+
+    @field_validator("referred_to")
+    @classmethod
+    def _only_failed_are_referred(cls, referred_to: str, info: ValidationInfo) -> str:
+        """Only a mediation the parties did not both accept is referred on."""
+        if referred_to and info.data.get("accepted"):
+            raise _problem(N_("Only a failed mediation is referred on; leave this empty when both accept."))
+        return referred_to
+
+
+class ReferMediation(Command):
+    """Refer a failed mediation on, e.g. to legal aid (法律援助)."""
+
+    referred_to: _text(200, required=True)
+
+    messages: ClassVar[Mapping[str, str]] = {"referred_to": N_("Say where the dispute is referred, e.g. legal aid.")}
+
+
+#: The kinds of photo a person adds to a case on its own (the others come with intake, visits and mediations).
+UploadKind = Literal[AttachmentKind.INTAKE, AttachmentKind.BEFORE, AttachmentKind.AFTER]
+
+
+class UploadAttachment(Command):
+    """Add photos of one kind to a case, from its pages or the API; the files come beside the command."""
+
+    kind: Annotated[UploadKind, titled(N_("What the photos show"))]
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "kind": N_("Say what the photos show: intake (of the request), before or after (handling)."),
+    }
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -873,3 +932,4 @@ __all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatc
            "json_schema", "Recall", "SaveReplyTemplate"]
 __all__ += ["CloseDeskSession", "PlanDeskSessions"]
 __all__ += ["LinkDuplicate"]
+__all__ += ["Party", "RecordMediation", "ReferMediation", "UploadAttachment", "UploadKind"]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
-from typing import Annotated, ClassVar
+from collections.abc import Sequence
 
-from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -20,10 +18,10 @@ from .. import media
 from ..codes import AttachmentKind, NotificationKind
 from ..errors import N_, InvalidInput, NotFound
 from ..models import Case, Mediation, User, utcnow
-from ..permissions import PermissionDenied
+from ..permissions import PermissionDenied, handles_case
 from . import Services, attachments, notices
 from .audit import record_event
-from .commands import Command, Phone, _problem, _text
+from .commands import RecordMediation, ReferMediation
 from .locks import flush
 
 #: The local hour a follow-up reminder goes out on its day.
@@ -32,54 +30,12 @@ FOLLOW_UP_HOUR = 9
 QUOTE = 100
 
 
-class Party(Command):
-    """One side of a dispute: a name and a phone (private: only staff who may read the case see them)."""
-
-    name: _text(100, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
-    phone: Phone
-
-    messages: ClassVar[Mapping[str, str]] = {"name": N_("Write the party's name.")}
-
-
-class RecordMediation(Command):
-    """Record a mediation of the case's dispute; a failed one may name where it is referred on."""
-
-    parties: Annotated[list[Party], Field(min_length=2, max_length=10)]
-    mediators: _text(200, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
-    agreement: _text(4000, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
-    accepted: bool
-    follow_up_on: dt.date | None = None
-    referred_to: _text(200) = Field("", validate_default=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
-
-    messages: ClassVar[Mapping[str, str]] = {
-        "parties": N_("Name both parties of the dispute, each with a phone."),
-        "mediators": N_("Name who mediated."),
-        "agreement": N_("Write what was agreed, or why no agreement was reached."),
-    }
-
-    @field_validator("referred_to")
-    @classmethod
-    def _only_failed_are_referred(cls, referred_to: str, info: ValidationInfo) -> str:
-        """Only a mediation the parties did not both accept is referred on."""
-        if referred_to and info.data.get("accepted"):
-            raise _problem(N_("Only a failed mediation is referred on; leave this empty when both accept."))
-        return referred_to
-
-
-class ReferMediation(Command):
-    """Refer a failed mediation on, e.g. to legal aid (法律援助)."""
-
-    referred_to: _text(200, required=True)  # type: ignore[valid-type]  # commands' text rule, as commands.py uses it
-
-    messages: ClassVar[Mapping[str, str]] = {"referred_to": N_("Say where the dispute is referred, e.g. legal aid.")}
-
-
 def record(svc: Services, store: media.Store, actor: User, case_id: int, command: RecordMediation,
            uploads: Sequence[media.Upload] = ()) -> Mediation:
     """Record a mediation on the case (its handler only), with its photos; all or nothing."""
     photos = attachments.check_uploads(svc, uploads)
     case = attachments.lock_case(svc, case_id)
-    if not attachments.may_attach(actor, case, AttachmentKind.BEFORE):
+    if not handles_case(actor, case):
         raise PermissionDenied(f"{actor.username} does not handle case {case.number}")
     today = utcnow().astimezone(svc.calendar.zone).date()
     if command.follow_up_on is not None and command.follow_up_on < today:
@@ -116,7 +72,7 @@ def refer(svc: Services, actor: User, mediation_id: int, command: ReferMediation
     if row is None:
         raise NotFound(N_("Mediation %(id)s not found."), id=mediation_id)
     case = attachments.lock_case(svc, row.case_id)
-    if not attachments.may_attach(actor, case, AttachmentKind.BEFORE):
+    if not handles_case(actor, case):
         raise PermissionDenied(f"{actor.username} does not handle case {case.number}")
     if row.accepted:
         raise InvalidInput(N_("Both parties accepted this mediation: there is nothing to refer on."),
@@ -160,5 +116,4 @@ def fire_follow_ups(session: Session, now: dt.datetime, limit: int = 100) -> int
     return len(due)
 
 
-__all__ = ["FOLLOW_UP_HOUR", "Party", "RecordMediation", "ReferMediation", "fire_follow_ups", "of_case", "parties",
-           "record", "refer"]
+__all__ = ["FOLLOW_UP_HOUR", "fire_follow_ups", "of_case", "parties", "record", "refer"]

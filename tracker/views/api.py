@@ -18,7 +18,6 @@ from jsonschema import Draft202012Validator, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .. import labels, media, openapi, queries
-from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import N_, ConflictError, DomainError, InvalidInput, NotFound
 from ..models import Attachment, Case, CaseStatus, Grid, Role, Task, TaskStatus, User
@@ -35,6 +34,7 @@ from ..services.commands import (
     ReassignTask,
     Recall,
     RecordCase,
+    UploadAttachment,
     build,
 )
 from ..services.locks import find_locked_task
@@ -318,11 +318,10 @@ def list_attachments(case_id: int):
 def upload_attachments(case_id: int):
     """Add photos to a case (multipart: ``kind`` and one or more ``photos``); all are refused if one is bad."""
     case = _load_case(case_id)
-    kind = request.form.get("kind", "")
-    if kind not in ("intake", "before", "after"):
-        return _invalid([{"field": "kind", "message": "must be one of intake, before, after"}])
-    rows = attachments.add_photos(services(), media.current_store(), current_user, case.id,
-                                  media.request_uploads(), AttachmentKind(kind))
+    # The command takes the form's fields but the files (``photos``, checked by the service by content).
+    command = _command(UploadAttachment, {k: v for k, v in request.form.items() if k in UploadAttachment.model_fields})
+    rows = attachments.add_photos(services(), media.current_store(), current_user, case.id, command,
+                                  media.request_uploads())
     return jsonify({"items": [_attachment(r) for r in rows]}), 201
 
 

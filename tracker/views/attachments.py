@@ -13,8 +13,9 @@ from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import DomainError
 from ..models import Attachment, Case, Task, Visit
-from ..permissions import Permission, PermissionDenied, can
+from ..permissions import Permission, PermissionDenied, can, may_attach
 from ..services import attachments
+from ..services.commands import InvalidCommand, UploadAttachment, build
 from . import services
 
 bp = Blueprint("attachments", __name__)
@@ -90,12 +91,12 @@ def upload(case_id: int):
     if not form.validate():
         abort(400)
     try:
-        kind = AttachmentKind(form.kind.data)
-    except ValueError:
-        abort(400)
+        command = build(UploadAttachment, {"kind": form.kind.data or ""})
+    except InvalidCommand:
+        abort(400)  # the form's hidden kind is one of the command's: another was not sent by its page
     try:
-        rows = attachments.add_photos(services(), media.current_store(), current_user, case.id,
-                                          media.request_uploads(), kind)
+        rows = attachments.add_photos(services(), media.current_store(), current_user, case.id, command,
+                                      media.request_uploads())
     except PermissionDenied:
         abort(403)
     except DomainError as exc:
@@ -133,4 +134,4 @@ def _case_photos(case: Case) -> list[Attachment]:
 
 def _may_add(case: Case, kind: str) -> bool:
     """Tell whether the signed-in user may add photos of ``kind`` to ``case``."""
-    return attachments.may_attach(current_user, case, AttachmentKind(kind))
+    return may_attach(current_user, case, AttachmentKind(kind))

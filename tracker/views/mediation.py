@@ -11,14 +11,13 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 
 from .. import media
-from ..codes import AttachmentKind
 from ..db import get_session
 from ..errors import DomainError
 from ..forms import IsoDateField, add_service_error, choices
 from ..models import Case, Mediation
-from ..permissions import Permission, PermissionDenied, can
-from ..services import attachments, mediation
-from ..services.commands import InvalidCommand, build
+from ..permissions import Permission, PermissionDenied, can, handles_case
+from ..services import mediation
+from ..services.commands import InvalidCommand, RecordMediation, ReferMediation, build
 from . import services
 
 bp = Blueprint("mediation", __name__)
@@ -54,7 +53,7 @@ def _field_of(error_field: str) -> str:
     return parts[0]
 
 
-def _command(form: MediationForm) -> mediation.RecordMediation | None:
+def _command(form: MediationForm) -> RecordMediation | None:
     """Build the command from the posted form, putting every problem on its field."""
     readable = form.validate()
     data: dict[str, Any] = {
@@ -64,7 +63,7 @@ def _command(form: MediationForm) -> mediation.RecordMediation | None:
         "accepted": form.accepted.data == "yes", "follow_up_on": form.follow_up_on.data,
         "referred_to": form.referred_to.data or ""}
     try:
-        command = build(mediation.RecordMediation, data)
+        command = build(RecordMediation, data)
     except InvalidCommand as exc:
         for error in exc.errors:
             field = getattr(form, _field_of(error.field), None)
@@ -81,7 +80,7 @@ def _case_for_change(case_id: int) -> Case:
     case = get_session().get(Case, case_id) or abort(404)
     if not can(current_user, Permission.CASE_READ, case):
         abort(403)
-    if not attachments.may_attach(current_user, case, AttachmentKind.BEFORE):
+    if not handles_case(current_user, case):
         abort(403)
     return case
 
@@ -119,7 +118,7 @@ def refer(mediation_id: int):
     if not form.validate():
         abort(400)
     try:
-        command = build(mediation.ReferMediation, {"referred_to": form.referred_to.data or ""})
+        command = build(ReferMediation, {"referred_to": form.referred_to.data or ""})
         mediation.refer(services(), current_user, row.id, command)
     except PermissionDenied:
         abort(403)
@@ -136,4 +135,4 @@ def _mediation_helpers() -> dict:
     """Give templates a case's mediations and the refer form (the case page shows them)."""
     return {"case_mediations": lambda case: mediation.of_case(get_session(), case.id),
             "mediation_parties": mediation.parties, "refer_form": lambda: ReferForm(formdata=None),
-            "may_mediate": lambda case: attachments.may_attach(current_user, case, AttachmentKind.BEFORE)}
+            "may_mediate": lambda case: handles_case(current_user, case)}
