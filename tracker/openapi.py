@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import labels
@@ -233,6 +234,21 @@ def _query(name: str, schema: dict, description: str = "") -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def query_parameters(command: type[commands.Command], names: Sequence[str]) -> list[dict]:
+    """Return the query parameters ``names`` a command is built from, as its own schema describes its fields (each
+    optional: a parameter is never null)."""
+    properties = commands.json_schema(command)["properties"]
+    params = []
+    for name in names:
+        schema = dict(properties[name])
+        description = schema.pop("description", "")
+        if schema.get("default", "") is None:
+            del schema["default"]
+        given = [s for s in schema.pop("anyOf", []) if s != {"type": "null"}]
+        params.append(_query(name, {**schema, **(given[0] if given else {})}, description))
+    return params
+
+
 #: The header that makes recording a case safe to retry (a double send, a lost answer, an offline outbox).
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -288,14 +304,7 @@ def document(categories: list[str], channels: list[str]) -> dict:
                          _ref("Stats")),
             "400": _problem("A parameter is malformed."),
             "403": _problem("Only grid leaders (of their grids), the street office and auditors read the numbers.")},
-            params=[_query("period", {"enum": ["week", "month", "quarter", "custom"]}, "Default: this month."),
-                    _query("from", {"type": "string", "format": "date"}, "First local day of a custom period."),
-                    _query("to", {"type": "string", "format": "date"}, "Last local day of a custom period."),
-                    _query("grid", ID, "Only this grid."), _query("department", ID, "Only this department."),
-                    _query("handler", ID, "Only this member's cases."),
-                    _query("by", {"enum": ["grid", "department", "handler", "category", "channel"]},
-                           "Also give the figures per group, ranked.")],
-            op_id="getStats")},
+            params=query_parameters(commands.StatsQuery, commands.StatsQuery.PARAMETERS), op_id="getStats")},
         "/buildings": {"get": _op("Buildings where I may record cases", {
             "200": _json("Buildings of my grids.", _ref("Buildings"))}, op_id="buildings")},
         "/cases": {

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -49,6 +50,9 @@ from ..codes import (
 )
 from ..errors import N_, InvalidInput
 from ..models import Role, TokenScope
+
+if TYPE_CHECKING:
+    from ..queries import stats
 
 #: The largest id a row can have (PostgreSQL's integer).
 MAX_ID = 2**31 - 1
@@ -828,6 +832,107 @@ class UploadAttachment(Command):
     }
 
 
+# -- the numbers (README "The numbers") -----------------------------------------------------------------
+
+#: The periods the numbers are read for (``queries.stats.PERIOD_KINDS``; a test keeps the two the same).
+StatsPeriod = Literal["week", "month", "quarter", "custom"]
+#: What the numbers can be grouped by (the keys of ``queries.stats.DIMENSIONS``; a test keeps them the same).
+StatsGrouping = Literal["grid", "department", "handler", "category", "channel"]
+#: The days a custom period may start and end on (the period before it stays a real date).
+FIRST_STATS_DAY, LAST_STATS_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
+DATE_MESSAGE = N_("Not a date: write it as YYYY-MM-DD, e.g. 2026-12-01.")
+
+
+def _iso_day(value: Any) -> Any:
+    """Take a day written YYYY-MM-DD only (not a timestamp, nor a time of day)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise _problem(DATE_MESSAGE)
+    return value
+
+
+def _digits(value: Any) -> Any:
+    """Take an id written in ASCII digits only (not "5.0", "+5" or "5_000")."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise _problem(N_("Enter a whole number."))
+    return value
+
+
+QueryDay = Annotated[dt.date | None, BeforeValidator(_iso_day)]
+QueryId = Annotated[Id | None, BeforeValidator(_digits)]
+
+
+class StatsQuery(Command):
+    """What the numbers are asked for: a period (this week, month, quarter or custom days), whose cases, grouped how.
+
+    ``GET /api/v1/stats`` builds it from its query parameters, and the dashboards from theirs (period, from, to);
+    ``period_on`` gives the days. Every parameter is optional: this month, everything the reader may see.
+    """
+
+    period: Annotated[StatsPeriod, Field(
+        description="Default: this month. `custom`: the days `from` to `to`.")] = "month"
+    grid: Annotated[QueryId, Field(description="Only this grid.")] = None
+    department: Annotated[QueryId, Field(description="Only this department.")] = None
+    handler: Annotated[QueryId, Field(description="Only this member's cases.")] = None
+    by: Annotated[StatsGrouping | None, Field(description="Also give the figures per group, ranked.")] = None
+    # ``to`` before ``from``: the checks of a custom period run on ``from`` with both days known, and name it.
+    last: Annotated[QueryDay, Field(
+        alias="to", description="Last local day of a custom period, YYYY-MM-DD.")] = None
+    first: Annotated[QueryDay, Field(
+        alias="from", description="First local day of a custom period, YYYY-MM-DD.")] = None
+
+    #: The query parameters, in the order the API document lists them.
+    PARAMETERS: ClassVar[tuple[str, ...]] = ("period", "from", "to", "grid", "department", "handler", "by")
+    messages: ClassVar[Mapping[str, str]] = {
+        "period": N_("Choose this week, this month, this quarter or custom days."),
+        "by": N_("Group by grid, department, handler, category or channel."),
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _days_always_checked(cls, data: Any) -> Any:
+        """Check both days even when not given (a custom period needs them), under their parameters' names."""
+        return {"from": None, "to": None, **data} if isinstance(data, Mapping) else data
+
+    @field_validator("last")
+    @classmethod
+    def _custom_has_an_end(cls, last: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        """A custom period names its last day."""
+        if last is None and info.data.get("period") == "custom":
+            raise _problem(N_("Give the last day of the custom period."))
+        return last
+
+    @field_validator("first")
+    @classmethod
+    def _custom_days(cls, first: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        """A custom period names its first day, not after its last, at most ``MAX_CUSTOM_DAYS`` days long."""
+        from ..queries.stats import MAX_CUSTOM_DAYS  # not at the top: the queries import the services
+        if info.data.get("period") != "custom":
+            return first
+        if first is None:
+            raise _problem(N_("Give the first day of the custom period."))
+        if (last := info.data.get("last")) is None:
+            return first  # missing or not a date: said on its own field
+        if first > last:
+            raise _problem(N_("The custom period starts after it ends; check the dates."))
+        if first < FIRST_STATS_DAY or last > LAST_STATS_DAY:
+            raise _problem(N_("A custom period lies between %(first)s and %(last)s."),
+                           first=FIRST_STATS_DAY.isoformat(), last=LAST_STATS_DAY.isoformat())
+        if (last - first).days >= MAX_CUSTOM_DAYS:
+            raise _problem(N_("A custom period is at most %(days)s days; choose fewer days."), days=MAX_CUSTOM_DAYS)
+        return first
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> StatsQuery:
+        """Build the query from request parameters (the others are not the numbers' and are left alone), or raise
+        InvalidCommand naming every wrong one."""
+        return build(cls, {name: args[name] for name in cls.PARAMETERS if name in args})
+
+    def period_on(self, today: dt.date) -> stats.Period:
+        """Return the days asked for, ``today`` being the local day now (week, month, quarter: the one holding it)."""
+        from ..queries import stats  # not at the top: the queries import the services
+        return stats.period_of(self.period, today, self.first, self.last)
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -933,3 +1038,4 @@ __all__ = ["AddCover", "AddNote", "Callback", "Command", "CreateToken", "Dispatc
 __all__ += ["CloseDeskSession", "PlanDeskSessions"]
 __all__ += ["LinkDuplicate"]
 __all__ += ["Party", "RecordMediation", "ReferMediation", "UploadAttachment", "UploadKind"]
+__all__ += ["StatsQuery"]

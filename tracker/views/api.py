@@ -34,6 +34,7 @@ from ..services.commands import (
     ReassignTask,
     Recall,
     RecordCase,
+    StatsQuery,
     UploadAttachment,
     build,
 )
@@ -356,42 +357,23 @@ def me():
 @bp.get("/stats")
 def get_stats():
     """The numbers (README "The numbers"): the rates of a period against the previous one, optionally by group."""
-    args, errors = request.args, []
-    kind = args.get("period", "month")
-    if kind not in stats.PERIOD_KINDS:
-        errors.append({"field": "period", "message": f"must be one of {', '.join(stats.PERIOD_KINDS)}"})
-    days = {}
-    for key in ("from", "to"):
-        if key in args and not _is_date(args[key]):
-            errors.append({"field": key, "message": "must be a date, YYYY-MM-DD"})
-        elif key in args:
-            days[key] = dt.date.fromisoformat(args[key])
-    if kind == "custom" and (len(days) < 2 or days["from"] > days["to"]):
-        errors.append({"field": "from", "message": "a custom period needs from and to, from not after to"})
-    elif kind == "custom" and stats.period_of(kind, days["from"], days["from"], days["to"]).kind != kind:
-        errors.append({"field": "to", "message": f"a custom period is at most {stats.MAX_CUSTOM_DAYS} days"})
-    ids = {}
-    for key in ("grid", "department", "handler"):
-        if key in args and not _is_int(args[key], openapi.MAX_ID):
-            errors.append({"field": key, "message": "must be an id (an integer)"})
-        elif key in args:
-            ids[key] = int(args[key])
-    by = args.get("by") or None
-    if by is not None and by not in stats.DIMENSIONS:
-        errors.append({"field": "by", "message": f"must be one of {', '.join(stats.DIMENSIONS)}"})
-    if errors:
-        return problem(400, "Bad Request", "A parameter is malformed; see errors.", errors, kind="bad-filter")
+    try:
+        query = StatsQuery.from_args(request.args)
+    except InvalidCommand as exc:
+        return problem(400, "Bad Request", "A parameter is malformed; see errors.",
+                       [{"field": e.field, "message": e.localized()} for e in exc.errors], kind="bad-filter")
     led = grid_ids(current_user, Role.GRID_LEADER)
     area = current_user.is_admin or audits_district(current_user) or bool(community_ids(current_user))
-    if not area and (not led or ids.get("grid", min(led)) not in led):
+    grid = query.grid
+    if not area and (not led or (grid if grid is not None else min(led)) not in led):
         raise PermissionDenied("the numbers are for grid leaders (of their grids), the street office and auditors")
-    if not area:
-        ids.setdefault("grid", min(led))
-    scope = stats.Scope(grid_id=ids.get("grid"), department_id=ids.get("department"), handler_id=ids.get("handler"))
+    if not area and grid is None:
+        grid = min(led)
+    scope = stats.Scope(grid_id=grid, department_id=query.department, handler_id=query.handler)
     zone, now = local_zone(), due_window().now
-    period = stats.period_of(kind, now.astimezone(zone).date(), days.get("from"), days.get("to"))
+    period = query.period_on(now.astimezone(zone).date())
     return jsonify(stats.summary(get_session(), current_user, scope, period, zone, now,
-                                 stats.Definitions.from_config(current_app.config["GRIDLOOP"]), by))
+                                 stats.Definitions.from_config(current_app.config["GRIDLOOP"]), query.by))
 
 
 @bp.get("/buildings")
