@@ -135,15 +135,14 @@ def schemas(categories: list[str], channels: list[str]) -> dict[str, dict]:
             "duplicates": {"type": "array", "items": DUPLICATE,
                            "description": "The duplicates following this case, oldest link first."}},
             "required": ["description", "deadline", "tasks"]}]},
-        "CreatedCase": {"allOf": [_ref("CaseDetail"), {"type": "object", "properties": {
-            "possible_duplicates": {"type": "array", "items": POSSIBLE_DUPLICATE, "description": (
+        "PossibleDuplicates": {"type": "object", "properties": {
+            "case_id": INT, "items": {"type": "array", "items": POSSIBLE_DUPLICATE, "description": (
                 "Open or recent cases this one may repeat (重复件), found as the desk's intake warning finds them "
                 "([duplicates] in config.toml: the same phone, or the same building and category within "
                 "`window_days` and a similar description), most alike first, at most `max_shown`; taken as at "
-                "the case's recording, so a repeat with the same `Idempotency-Key` lists the same cases. Only "
-                "cases you may read (as GET /cases/{case_id}). Link a real duplicate with POST "
-                "/cases/{case_id}/link.")}},
-            "required": ["possible_duplicates"]}]},
+                "the case's recording, so asking again lists the same cases. Only cases you may read (as GET "
+                "/cases/{case_id}). Link a real duplicate with POST /cases/{case_id}/link.")}},
+            "required": ["case_id", "items"]},
         "Event": {"type": "object", "properties": {
             "seq": INT, "at": TIME, "actor": _nullable(_ref("Person")), "actor_name": STR, "action": STR,
             "task_name": _nullable(STR), "changes": {"type": "object"}, "prev_hash": STR, "hash": STR},
@@ -312,16 +311,20 @@ def document(categories: list[str], channels: list[str]) -> dict:
                 "200": _json("One page.", _ref("CaseList")), "400": _problem("A filter or the cursor is malformed.")},
                 params=filters, op_id="listCases"),
             "post": _op("Record a case (starts its closed loop)", {
-                "201": _json("The new case, and the cases it may repeat.", _ref("CreatedCase")), "403": forbidden,
+                "201": _json("The new case (GET /cases/{case_id}/possible-duplicates lists the cases it may "
+                             "repeat).", _ref("CaseDetail")), "403": forbidden,
                 "200": _json("A repeat with an `Idempotency-Key` already used by this account for the same body: "
                              "the case already made (header `Idempotent-Replayed: true`); nothing new is "
-                             "recorded.", _ref("CreatedCase")),
+                             "recorded.", _ref("CaseDetail")),
                 "409": _problem("The `Idempotency-Key` was already used by this account for another body (the "
                                 "detail names the case made from it): send a new key for a new case.")},
                 body="NewCase", params=[IDEMPOTENCY_KEY], op_id="createCase")},
         "/cases/{case_id}": {"get": _op("A case with its tasks, deadline and outcome", {
             "200": _json("The case.", _ref("CaseDetail")), "403": forbidden, "404": not_found},
             params=[case_id], op_id="getCase")},
+        "/cases/{case_id}/possible-duplicates": {"get": _op("The open or recent cases a case may repeat (重复件)", {
+            "200": _json("The cases, most alike first.", _ref("PossibleDuplicates")), "403": forbidden,
+            "404": not_found}, params=[case_id], op_id="possibleDuplicates")},
         "/cases/{case_id}/history": {"get": _op("Every audit event of the case", {
             "200": _json("The chain.", _ref("History")), "403": forbidden, "404": not_found},
             params=[case_id], op_id="caseHistory")},

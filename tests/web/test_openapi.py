@@ -294,6 +294,7 @@ def test_answers_of_a_scripted_run_match_the_documented_schemas(app, document, d
     assert member.fetch("/attachments/{attachment_id}/{variant}", attachment_id=added[0]["id"],
                         variant="original") == jpeg.getvalue()
     dept.fetch("/attachments/{attachment_id}/{variant}", 404, attachment_id=added[0]["id"], variant="thumb")
+    member.get("/cases/{case_id}/possible-duplicates", case_id=duplicate["id"])
 
     seen = member.seen | leader.seen | dept.seen | auditor.seen | anonymous.seen
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

@@ -90,8 +90,10 @@ def settings(config: Mapping[str, Any]) -> tuple[int, float, int]:
             int(section.get("max_shown", 5)))
 
 
-def find_duplicates(svc: Services, actor: User, intake: RecordCase, *, made: Case | None = None) -> list[Match]:
-    """Return the open or recent cases ``actor`` may read that ``intake`` may repeat, most alike first.
+def find_duplicates(svc: Services, actor: User, intake: RecordCase | Case, *, made: Case | None = None
+                    ) -> list[Match]:
+    """Return the open or recent cases ``actor`` may read that ``intake`` (an intake, or a recorded case) may
+    repeat, most alike first.
 
     A case matches with the same phone (open, or recorded within the window), or in the same building
     and category within the window with a description at least ``similarity`` alike. ``made``: the

@@ -469,7 +469,7 @@ def create_case():
     command = _command(RecordCase, _json_object())
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
-        return _created(open_case(services(), current_user, command, door=Door.API), command)
+        return _created(open_case(services(), current_user, command, door=Door.API))
     # A retry with the same key answers with the case already made (services.duplicates).
     if not duplicates.valid_key(key):
         return problem(400, "Bad Request", f"{IDEMPOTENCY_HEADER} must be 1 to 100 printable ASCII characters "
@@ -481,11 +481,11 @@ def create_case():
         if row is not None:
             case = open_case(services(), current_user, command, door=Door.API)
             duplicates.keep_key(row, case)
-            return _created(case, command)
+            return _created(case)
         made = duplicates.replayed(services(), current_user, key, digest)  # a parallel retry made it meanwhile
         if made is None:
             raise ConflictError(N_("A request with this Idempotency-Key is still being recorded; retry shortly."))
-    response = _created(made, command)
+    response = _created(made)
     response.status_code = 200
     response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -495,24 +495,27 @@ def create_case():
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def _created(case: Case, intake: RecordCase) -> Response:
-    """Answer with a recorded case, its address in Location, and the cases it may repeat (重复件)."""
-    response = jsonify({**_case_detail(case), "possible_duplicates": _possible_duplicates(case, intake)})
+def _created(case: Case) -> Response:
+    """Answer with a recorded case, its address in Location."""
+    response = jsonify(_case_detail(case))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_case", case_id=case.id)
     return response
 
 
-def _possible_duplicates(case: Case, intake: RecordCase) -> list[dict]:
-    """The open or recent cases a recorded case may repeat, as the desk's intake warning finds them.
+@bp.get("/cases/<int:case_id>/possible-duplicates")
+def possible_duplicates(case_id: int):
+    """The open or recent cases a case may repeat (重复件), as the desk's intake warning finds them.
 
-    Taken as at the case's recording (services.duplicates.find_duplicates), so a replay with the same
-    Idempotency-Key lists the same cases; only cases the caller may read (as GET /cases/{id}), and of
-    them no more than their id, number, status and recording time.
+    Taken as at the case's recording (services.duplicates.find_duplicates), so asking again lists the same
+    cases; only cases the caller may read (as GET /cases/{id}), and of them no more than their id, number,
+    status and recording time. Its own request: recording a case stays within its statement budget.
     """
-    matches = duplicates.find_duplicates(services(), current_user, intake, made=case)
-    return [{"id": m.case.id, "number": m.case.number, "status": m.case.status, "created_at": _time(m.case.created_at)}
-            for m in matches if can(current_user, Permission.CASE_READ, m.case)]
+    case = _load_case(case_id)
+    matches = duplicates.find_duplicates(services(), current_user, case, made=case)
+    return jsonify({"case_id": case.id, "items": [
+        {"id": m.case.id, "number": m.case.number, "status": m.case.status, "created_at": _time(m.case.created_at)}
+        for m in matches if can(current_user, Permission.CASE_READ, m.case)]})
 
 
 @bp.post("/cases/<int:case_id>/link")
