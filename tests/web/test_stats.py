@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from tests.conftest import building_id, configured_app, user_id
 from tracker.db import get_session
@@ -584,3 +584,28 @@ def test_the_database_runs_this_releases_day_totals(app):
     with app.extensions["gridloop.db"].connect() as connection:
         installed, wanted = installed_day_totals(connection), day_total_sources(connection.dialect)
     assert len(wanted) == 5 and installed == wanted
+
+
+def test_migration_0021_gives_older_cases_their_days_and_counts_their_totals(app, db, scenario):
+    """A database of the release before (no local days, no totals) upgrades to one whose totals and figures are
+    those of the cases it holds."""
+    from tests.factories import assert_day_totals_current, stored_day_totals
+    from tracker.migrate import downgrade, upgrade
+    with app.app_context():
+        kept = stored_day_totals(get_session())
+        get_session().rollback()
+    before = figures(app, "street", NOW, by="grid")
+    db.close()
+    engine = app.extensions["gridloop.db"]
+    downgrade(engine, "0020")
+    with engine.connect() as connection:
+        assert "stats_day" not in inspect(connection).get_table_names()
+    with app.app_context():
+        upgrade(engine)
+    assert_day_totals_current(app)
+    with app.app_context():
+        assert stored_day_totals(get_session()) == kept
+        days = {case_id: day for case_id, day in get_session().execute(select(Case.id, Case.local_day))}
+        get_session().rollback()
+    assert days[scenario["A"]] == dt.date(2026, 9, 30)
+    assert [(t.key, t.counts) for t in figures(app, "street", NOW, by="grid")] == [(t.key, t.counts) for t in before]
