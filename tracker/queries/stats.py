@@ -5,6 +5,8 @@ recorded in a period (local days) from the facts each case row keeps (``services
 moment ``now``; the case list filters by the same conditions (``fig``), so each figure links to
 exactly its cases. The definitions are in README "The numbers"; ``Definitions`` holds what
 ``[stats]`` configures. Linked duplicates (重复件) are left out: they are counted once, by their main case.
+A period of a set of grids (an area, a community, a grid) is read from the grids' day totals, which the
+database keeps (``stats_day``; see "day totals" below), plus what "now" makes of the undecided cases.
 """
 
 from __future__ import annotations
@@ -633,7 +635,8 @@ def filter_condition(f: Mapping[str, str], now: dt.datetime) -> Callable[[Select
     return apply
 
 
-__all__ = ["COUNTED", "DIMENSIONS", "FIGURES", "PERIOD_KINDS", "REACHED", "Definitions", "Period", "Scope", "Tally",
+__all__ = ["COUNTED", "DIMENSIONS", "FIGURES", "NEVER", "NOT_BY_GRID", "PERIOD_KINDS", "REACHED", "UNDECIDED",
+           "Definitions", "Period", "Scope", "Tally", "day_total_grids", "day_total_terms", "day_totals_query",
            "department_names", "figure_cases", "figure_condition", "filter_condition", "grid_names", "kept_reports",
            "month_of", "not_duplicate", "period_of", "quarter_of", "ranked", "scope_ids", "summary", "tallies",
            "today_counts", "total", "user_names", "week_of", "weekly"]
