@@ -5,7 +5,6 @@ case verifies with both photos inside, and fails once one is swapped. No page sc
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -13,11 +12,11 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from tests.browser.test_photos_in_chromium import _no_sideways_scroll, _phone
+from tests.browser.test_photos_in_chromium import _no_sideways_scroll, _phone, bundle_holds_and_guards
 from tests.conftest import configured_app
 from tests.web.test_attachments import photo
 from tests.web.test_offline_records import _households, _visit_of
-from tracker import chain, jobs
+from tracker import jobs
 from tracker.models import Attachment, Case, DiaryNote
 
 pytestmark = pytest.mark.browser
@@ -96,18 +95,4 @@ def test_a_case_with_photos_and_an_offline_visit_with_a_photo_reach_the_auditors
     auditor.goto(f"{server}/cases/{case_id}")
     expect(auditor.locator("ul.gallery img")).to_have_count(2)
     _no_sideways_scroll(auditor)
-    response = auditor.request.get(f"{server}/cases/{case_id}/bundle.zip")
-    assert response.status == 200
-    bundle = tmp_path / "bundle.zip"
-    bundle.write_bytes(response.body())
-    with zipfile.ZipFile(bundle) as archive:
-        photos = sorted(n for n in archive.namelist() if n.startswith("files/"))
-        assert {archive.read(n) for n in photos} == {red, blue}
-    report = chain.verify_bundle(str(bundle))
-    assert report.ok, report.problem
-    swapped = tmp_path / "swapped.zip"
-    with zipfile.ZipFile(bundle) as old, zipfile.ZipFile(swapped, "w") as new:
-        for info in old.infolist():
-            new.writestr(info, photo("green") if info.filename == photos[0] else old.read(info))
-    broken = chain.verify_bundle(str(swapped))
-    assert not broken.ok and "was replaced" in broken.problem
+    bundle_holds_and_guards(auditor, f"{server}/cases/{case_id}/bundle.zip", tmp_path, [red, blue])

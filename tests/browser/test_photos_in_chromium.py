@@ -43,6 +43,28 @@ def _no_sideways_scroll(page: Page) -> None:
     assert width <= WIDTH, f"{page.url} is {width}px wide at {WIDTH}px"
 
 
+def bundle_holds_and_guards(page: Page, url: str, folder, photos: list[bytes]) -> None:
+    """Download a case bundle as ``page``'s user: it holds exactly ``photos`` and verifies; with one photo
+    swapped for another it fails, naming the replaced file."""
+    response = page.request.get(url)
+    assert response.status == 200
+    bundle = folder / "bundle.zip"
+    bundle.write_bytes(response.body())
+    with zipfile.ZipFile(bundle) as archive:
+        names = sorted(n for n in archive.namelist() if n.startswith("files/"))
+        assert len(names) == len(photos)
+        assert {archive.read(n) for n in names} == set(photos)
+    report = chain.verify_bundle(str(bundle))
+    assert report.ok, report.problem
+
+    swapped = folder / "swapped.zip"
+    with zipfile.ZipFile(bundle) as old, zipfile.ZipFile(swapped, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, photo("green") if info.filename == names[0] else old.read(info))
+    broken = chain.verify_bundle(str(swapped))
+    assert not broken.ok and "was replaced" in broken.problem
+
+
 def test_two_photos_at_intake_travel_in_the_bundle_and_a_swapped_one_is_detected(browser, server, tmp_path):
     member = _phone(browser, server, "member_a")
     member.goto(f"{server}/cases/new")
@@ -74,20 +96,4 @@ def test_two_photos_at_intake_travel_in_the_bundle_and_a_swapped_one_is_detected
     auditor = _phone(browser, server, "auditor")
     auditor.goto(f"{server}/cases/{case_id}")
     _no_sideways_scroll(auditor)
-    response = auditor.request.get(f"{server}/cases/{case_id}/bundle.zip")
-    assert response.status == 200
-    bundle = tmp_path / "bundle.zip"
-    bundle.write_bytes(response.body())
-    with zipfile.ZipFile(bundle) as archive:
-        photos = sorted(n for n in archive.namelist() if n.startswith("files/"))
-        assert len(photos) == 2
-        assert {archive.read(n) for n in photos} == {red, blue}
-    report = chain.verify_bundle(str(bundle))
-    assert report.ok, report.problem
-
-    swapped = tmp_path / "swapped.zip"
-    with zipfile.ZipFile(bundle) as old, zipfile.ZipFile(swapped, "w") as new:
-        for info in old.infolist():
-            new.writestr(info, photo("green") if info.filename == photos[0] else old.read(info))
-    broken = chain.verify_bundle(str(swapped))
-    assert not broken.ok and "was replaced" in broken.problem
+    bundle_holds_and_guards(auditor, f"{server}/cases/{case_id}/bundle.zip", tmp_path, [red, blue])
