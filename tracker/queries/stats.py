@@ -375,7 +375,7 @@ def tallies(session: Session, user: User | None, scope: Scope, period: Period, z
     """
     grids = day_total_grids(user, scope)
     if grids is not NOT_BY_GRID and by in (None, "grid"):
-        return _from_day_totals(session, user, scope, grids, [(period.first, period.last)], zone, now, defs,
+        return _from_day_totals(session, grids, [(period.first, period.last)], zone, now, defs,
                                 by_grid=by == "grid") or ([] if by else [Tally()])
     start, end = period.bounds(zone)
     columns = _aggregates(defs)
@@ -404,8 +404,8 @@ def weekly(session: Session, user: User | None, scope: Scope, today: dt.date, zo
     weeks = [week_of(today - dt.timedelta(weeks=n)) for n in range(defs.trend_weeks - 1, -1, -1)]
     grids = day_total_grids(user, scope)
     if grids is not NOT_BY_GRID:
-        found = {t.key: t for t in _from_day_totals(session, user, scope, grids, [(w.first, w.last) for w in weeks],
-                                                    zone, now, defs)}
+        found = {t.key: t for t in _from_day_totals(session, grids, [(w.first, w.last) for w in weeks], zone, now,
+                                                    defs)}
         return [(week, found.get(i, Tally(i))) for i, week in enumerate(weeks)]
     starts = [w.bounds(zone)[0] for w in weeks]
     bucket = when(*((Case.created_at < starts[i + 1], i) for i in range(len(weeks) - 1)), else_=len(weeks) - 1)
@@ -479,9 +479,8 @@ def day_total_grids(user: User | None, scope: Scope) -> Any:
     return grids
 
 
-def _from_day_totals(session: Session, user: User | None, scope: Scope, grids: Any,
-                     spans: Sequence[tuple[dt.date, dt.date]], zone: ZoneInfo, now: dt.datetime, defs: Definitions,
-                     by_grid: bool = False) -> list[Tally]:
+def _from_day_totals(session: Session, grids: Any, spans: Sequence[tuple[dt.date, dt.date]], zone: ZoneInfo,
+                     now: dt.datetime, defs: Definitions, by_grid: bool = False) -> list[Tally]:
     """Return the tallies of consecutive local-day ``spans`` (one per span, keyed by its position; or, of a
     single span, one per grid: ``by_grid``) from the day totals, plus what ``now`` makes of undecided cases."""
     original = defs.extensions == "original"
@@ -490,14 +489,14 @@ def _from_day_totals(session: Session, user: User | None, scope: Scope, grids: A
     day = stats_day.c.day
     totals = select(*(func.coalesce(func.sum(stats_day.c[n]), 0) for n in [*names, "handling_minutes"])).where(
         day >= spans[0][0], day < cuts[-1])
-    if grids is not None:
-        totals = totals.where(stats_day.c.grid_id.in_(grids))
     # The undecided cases: what "now" adds to their figures as of the beginning of time.
     at_now, at_never = _conditions(NOW, original), _conditions(NEVER, original)
     changing = ("response_due", "handling_due", "overdue")
     start, end = (dt.datetime.combine(d, dt.time(), zone) for d in (spans[0][0], cuts[-1]))
-    late = _readable(user, scope.where(select(*(_sum(at_now[n]) - _sum(at_never[n]) for n in changing)))).where(
+    late = select(*(_sum(at_now[n]) - _sum(at_never[n]) for n in changing)).where(
         UNDECIDED, Case.created_at >= start, Case.created_at < end, not_duplicate())
+    if grids is not None:  # the same grids as the totals'
+        totals, late = totals.where(stats_day.c.grid_id.in_(grids)), late.where(Case.grid_id.in_(grids))
     if by_grid:
         totals, late = (totals.add_columns(stats_day.c.grid_id).group_by(stats_day.c.grid_id),
                         late.add_columns(Case.grid_id).group_by(Case.grid_id))
